@@ -1,0 +1,3 @@
+module github.com/zegocallback/traefik-zego-callback
+
+go 1.22

@@ -1,0 +1,338 @@
+package conformance
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// Case is one row of the table: a configuration and the requests sent to one middleware,
+// in order, each with what must come of it.
+type Case struct {
+	Desc   string
+	Config map[string]any // over the base: secrets [zegotest.Secret]
+	Steps  []Step
+}
+
+// Step is one request and what must come of it.
+type Step struct {
+	Req     Request
+	Backend int // the backend's answer for this request (200 when zero)
+
+	Status     int
+	Code       string              // the rejection code in the JSON body, "" for none
+	Forwarded  bool                // whether the backend got the request
+	Got        map[string][]string // headers the backend must get, exactly
+	NotGot     []string            // headers the backend must not get
+	RespHeader map[string]string   // headers the client must get
+}
+
+// Cases returns the table for a clock reading now. secretsFile names a file that holds
+// zegotest.OtherSecret.
+func Cases(now time.Time, secretsFile string) []Case {
+	sec := zegotest.Seconds(now)
+	ms := zegotest.Millis(now)
+	mix := func() []byte { return zegotest.New("mix_start.json", zegotest.Secret, sec).Body }
+	signed := func(template, ts string) []byte {
+		return zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
+	}
+	ok := func(got map[string][]string, notGot ...string) Step {
+		return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
+	}
+	rejected := func(status int, code string) Step {
+		return Step{Status: status, Code: code}
+	}
+	one := func(body []byte, want Step) []Step {
+		want.Req.Body = body
+		return []Step{want}
+	}
+
+	mixAgain := mix()
+	retried := mix()
+	form := zegotest.New("stream_create.form", zegotest.Secret, sec).Body
+	encoded := []byte(url.QueryEscape(string(mix())))
+	bigNonce := zegotest.Fill(`{"event":"room_login","appid":"1","timestamp":{{timestamp}},"nonce":{{nonce}},"signature":"{{signature}}"}`,
+		zegotest.Secret, sec, "7257784982359218206")
+	aiAgent := zegotest.New("ai_agent.json", zegotest.Secret, ms)
+	shifted := digitShift(now)
+	collide := signed(`{"event":"x","task_id":"a","TaskId":"b","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
+	injected := signed(`{"event":"x","publish_name":"a\r\nX-Evil: 1\u0000","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
+	kinds := signed(`{"event":"x","RoomID":"r1","live":true,"gone":null,"data":{"k":"v"},"list":[1,"two",null,false],"mixed":[{"a":1}],"verified":"false","Rejection":"none","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
+
+	return []Case{
+		{Desc: "valid mix_start: forwarded byte for byte with its fields as headers",
+			Steps: one(mix(), ok(map[string][]string{
+				"X-Zego-Verified":         {"true"},
+				"X-Zego-Event":            {"mix_start"},
+				"X-Zego-Appid":            {"111111"},
+				"X-Zego-Task-Id":          {"111111:1111"},
+				"X-Zego-Channel-Id":       {"2222"},
+				"X-Zego-Seq":              {"123"},
+				"X-Zego-Timestamp":        {sec},
+				"X-Zego-Mix-Stream-Alias": {"aaa"},
+				"X-Zego-Rtmp-Urls":        {"rtmp://rtmp.wsdemo.zego.im/zegodemo/aaa", "rtmp://testplay.aliyun.zego.im/livestream/aaa"},
+				"X-Zego-Hls-Urls":         {"http://hls.wsdemo.zego.im/zegodemo/aaa/playlist.m3u8", "http://testplay.aliyun.zego.im/livestream/aaa.m3u8"},
+			}, "X-Zego-Signature", "X-Zego-Duplicate", "X-Zego-Rejection"))},
+		{Desc: "valid form-mode callback, values URL-decoded",
+			Steps: one(form, ok(map[string][]string{
+				"X-Zego-Verified": {"true"}, "X-Zego-Event": {"stream_create"}, "X-Zego-Publish-Name": {"Alice & Bob"},
+			}, "X-Zego-Signature"))},
+		{Desc: "valid URL-encoded JSON document (%7B...)",
+			Steps: one(encoded, ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"mix_start"}}))},
+		{Desc: "valid JSON body whatever the Content-Type says",
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"mix_start"}}), mix()),
+				"Content-Type", "application/x-www-form-urlencoded")}},
+		{Desc: "valid PascalCase AI Agent callback, millisecond numeric timestamp",
+			Steps: one(aiAgent.Body, ok(map[string][]string{
+				"X-Zego-Verified":          {"true"},
+				"X-Zego-App-Id":            {"1234567890"},
+				"X-Zego-Event":             {"AgentSpeakAction"},
+				"X-Zego-Room-Id":           {"r" + "oom-7"},
+				"X-Zego-Sequence":          {"1912124734317838339"},
+				"X-Zego-Agent-Instance-Id": {"1912124734317838336"},
+				"X-Zego-Timestamp":         {ms},
+			}, "X-Zego-Signature", "X-Zego-Data"))},
+		{Desc: "valid callback with a 19-digit numeric nonce, hashed as its digits",
+			Steps: one(bigNonce, ok(map[string][]string{"X-Zego-Nonce": {"7257784982359218206"}}))},
+		{Desc: "valid room_create with numeric appid and timestamp",
+			Steps: one(zegotest.New("room_create.json", zegotest.Secret, sec).Body,
+				ok(map[string][]string{"X-Zego-Appid": {"111111"}, "X-Zego-Room-Id": {"room-42"}}))},
+		{Desc: "signature in upper-case hex",
+			Steps: one(upperSignature(now), ok(nil))},
+		{Desc: "second of two secrets (rotation)",
+			Config: map[string]any{"secrets": []string{zegotest.Secret, zegotest.OtherSecret}},
+			Steps:  one(zegotest.New("mix_stop.json", zegotest.OtherSecret, sec).Body, ok(nil))},
+		{Desc: "secret from secretsFile",
+			Config: map[string]any{"secrets": []string{}, "secretsFile": secretsFile},
+			Steps:  one(zegotest.New("mix_stop.json", zegotest.OtherSecret, sec).Body, ok(nil))},
+		{Desc: "spoofed prefix headers are stripped, in any case and with underscores",
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Verified": {"true"}},
+				"X-Zego-Injected", "X_zego_injected", "X-Zego-Duplicate"), mix()), map[string][]string{
+				"x-zego-event":     {"room_close"},
+				"X-ZEGO-INJECTED":  {"1"},
+				"X_Zego_Injected":  {"1"},
+				"X-Zego-Duplicate": {"false"},
+				"X-Zego-Verified":  {"true"},
+			})}},
+		{Desc: "spoofed headers are stripped from rejected requests' logs too: forged and marked verified",
+			Steps: []Step{withHeader(withBody(rejected(401, "invalid_signature"), forged(now)), "X-Zego-Verified", "true")}},
+		{Desc: "control bytes in a value are written as %XX",
+			Steps: one(injected, ok(map[string][]string{"X-Zego-Publish-Name": {"a%0D%0AX-Evil: 1%00"}}, "X-Evil"))},
+		{Desc: "field kinds: Header-Case names, bools, arrays of scalars; null, objects, own names left out",
+			Steps: one(kinds, ok(map[string][]string{
+				"X-Zego-Room-Id":  {"r1"},
+				"X-Zego-Live":     {"true"},
+				"X-Zego-List":     {"1", "two", "false"},
+				"X-Zego-Verified": {"true"},
+			}, "X-Zego-Gone", "X-Zego-Data", "X-Zego-Mixed", "X-Zego-Rejection"))},
+		{Desc: "two fields mapping to one header name: neither is copied",
+			Steps: one(collide, ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Task-Id"))},
+		{Desc: "fields option limits the headers",
+			Config: map[string]any{"fields": []string{"event", "appid", "task_id"}},
+			Steps: one(mix(), ok(map[string][]string{
+				"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"111111"}, "X-Zego-Task-Id": {"111111:1111"}, "X-Zego-Verified": {"true"},
+			}, "X-Zego-Seq", "X-Zego-Rtmp-Urls", "X-Zego-Nonce"))},
+		{Desc: "headerPrefix option",
+			Config: map[string]any{"headerPrefix": "X-Callback-"},
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Callback-Verified": {"true"}, "X-Callback-Event": {"mix_start"}},
+				"X-Zego-Verified", "X-Callback-Spoof"), mix()), "X-Callback-Spoof", "1")}},
+		{Desc: "maxHeaderValueBytes leaves long values in the body only",
+			Config: map[string]any{"maxHeaderValueBytes": len("111111:1111")},
+			Steps:  one(mix(), ok(map[string][]string{"X-Zego-Task-Id": {"111111:1111"}, "X-Zego-Event": {"mix_start"}}, "X-Zego-Mix-Url", "X-Zego-Rtmp-Urls"))},
+		{Desc: "maxHeaderFields takes fields in name order",
+			Config: map[string]any{"maxHeaderFields": 2},
+			Steps:  one(mix(), ok(map[string][]string{"X-Zego-Appid": {"111111"}, "X-Zego-Channel-Id": {"2222"}}, "X-Zego-Event", "X-Zego-Task-Id"))},
+
+		{Desc: "GET gets 405 with Allow: POST",
+			Steps: []Step{{Req: Request{Method: http.MethodGet}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
+		{Desc: "PUT with a valid body gets 405",
+			Steps: []Step{{Req: Request{Method: http.MethodPut, Body: mix()}, Status: 405, Code: "method_not_allowed"}}},
+		{Desc: "body over maxBodyBytes with Content-Length gets 413",
+			Config: map[string]any{"maxBodyBytes": 100},
+			Steps:  one(mix(), rejected(413, "body_too_large"))},
+		{Desc: "chunked body over maxBodyBytes gets 413",
+			Config: map[string]any{"maxBodyBytes": 100},
+			Steps:  []Step{{Req: Request{Body: mix(), Chunked: true}, Status: 413, Code: "body_too_large"}}},
+		{Desc: "chunked body within the limit is forwarded with a Content-Length",
+			Steps: []Step{{Req: Request{Body: mix(), Chunked: true}, Status: 200, Forwarded: true}}},
+		{Desc: "body exactly maxBodyBytes is accepted",
+			Config: map[string]any{"maxBodyBytes": len(mixAgain)},
+			Steps:  one(mixAgain, ok(nil))},
+
+		{Desc: "empty body", Steps: one([]byte{}, rejected(400, "malformed_body"))},
+		{Desc: "broken JSON", Steps: one([]byte(`{"signature":`), rejected(400, "malformed_body"))},
+		{Desc: "JSON array", Steps: one([]byte(`[1,2]`), rejected(400, "malformed_body"))},
+		{Desc: "JSON with a key twice",
+			Steps: one(signed(`{"event":"mix_start","event":"room_close","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "JSON with a key twice, once escaped",
+			Steps: one(signed(`{"event":"a","\u0065vent":"b","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "escaped key, no duplicate: accepted",
+			Steps: one(signed(`{"\u0065vent":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), ok(map[string][]string{"X-Zego-Event": {"mix_start"}}))},
+		{Desc: "signature and Signature both present",
+			Steps: one(bothSpellings(now), rejected(400, "malformed_body"))},
+		{Desc: "missing nonce",
+			Steps: one(signed(`{"event":"x","timestamp":"{{timestamp}}","signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "empty timestamp",
+			Steps: one([]byte(`{"timestamp":"","nonce":"1","signature":"`+zegotest.Sign(zegotest.Secret, "", "1")+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "timestamp 1e9", Steps: one(signed(`{"timestamp":{{timestamp}},"nonce":"{{nonce}}","signature":"{{signature}}"}`, "1e9"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp with a sign", Steps: one(signed(`{"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, "+"+sec), rejected(400, "malformed_body"))},
+		{Desc: "timestamp with a space", Steps: one(signed(`{"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, " "+sec), rejected(400, "malformed_body"))},
+		{Desc: "signature that is an object", Steps: one([]byte(`{"timestamp":"1","nonce":"1","signature":{}}`), rejected(400, "malformed_body"))},
+		{Desc: "invalid UTF-8 in JSON", Steps: one([]byte("{\"event\":\"\xff\",\"timestamp\":\"1\",\"nonce\":\"1\",\"signature\":\"a\"}"), rejected(400, "malformed_body"))},
+		{Desc: "form with a signed field twice",
+			Steps: one([]byte("timestamp="+sec+"&nonce=1&nonce=2&signature="+zegotest.Sign(zegotest.Secret, sec, "1")), rejected(400, "malformed_body"))},
+		{Desc: "form with a bad escape", Steps: one([]byte("event=%zz&timestamp=1"), rejected(400, "malformed_body"))},
+
+		{Desc: "signed with another secret", Steps: one(forged(now), rejected(401, "invalid_signature"))},
+		{Desc: "signature of the wrong length",
+			Steps: one(zegotest.FillSigned(zegotest.Template("mix_stop.json"), sec, "1", "abc"), rejected(401, "invalid_signature"))},
+		{Desc: "signature with non-hex characters",
+			Steps: one(zegotest.FillSigned(zegotest.Template("mix_stop.json"), sec, "1", strings.Repeat("z", 40)), rejected(401, "invalid_signature"))},
+		{Desc: "nonce changed after signing",
+			Steps: one(zegotest.FillSigned(zegotest.Template("mix_stop.json"), sec, "12", zegotest.Sign(zegotest.Secret, sec, "13")), rejected(401, "invalid_signature"))},
+
+		{Desc: "timestamp tolerance+1 s in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-301*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp tolerance-1 s in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-299*time.Second))).Body, ok(nil))},
+		{Desc: "timestamp tolerance+1 s in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(301*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp tolerance-1 s in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(299*time.Second))).Body, ok(nil))},
+		{Desc: "millisecond timestamp tolerance+1 s in the past", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-301*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp option 10s, 11 s old",
+			Config: map[string]any{"timestampTolerance": "10s"},
+			Steps:  one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-11*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 0", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, "0").Body, rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp beyond 64 bits", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, "99999999999999999999").Body, rejected(401, "stale_timestamp"))},
+
+		{Desc: "event in the allow-list",
+			Config: map[string]any{"events": []string{"mix_start", "mix_stop"}},
+			Steps:  one(mix(), ok(nil))},
+		{Desc: "event not in the allow-list",
+			Config: map[string]any{"events": []string{"room_create"}},
+			Steps:  one(mix(), rejected(403, "event_not_allowed"))},
+		{Desc: "no event, allow-list set",
+			Config: map[string]any{"events": []string{"room_create"}},
+			Steps:  one(signed(`{"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(403, "event_not_allowed"))},
+		{Desc: "PascalCase Event checked against the allow-list",
+			Config: map[string]any{"events": []string{"AgentSpeakAction"}},
+			Steps:  one(zegotest.New("ai_agent.json", zegotest.Secret, ms).Body, ok(nil))},
+
+		{Desc: "replay of a delivered callback: acknowledged with 200, not forwarded",
+			Steps: []Step{
+				withBody(ok(nil), mixAgain),
+				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+		{Desc: "replay of a delivered callback with duplicates: reject gets 409",
+			Config: map[string]any{"duplicates": "reject"},
+			Steps:  []Step{withBody(ok(nil), mixAgain), {Req: Request{Body: mixAgain}, Status: 409, Code: "duplicate"}}},
+		{Desc: "replay with an upper-case copy of the signature is still a replay",
+			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}},
+			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}}},
+		{Desc: "replay with digits moved from nonce to timestamp (same signature) is still a replay",
+			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
+			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}}},
+		{Desc: "a failed delivery is forgotten: ZEGO's retry gets through, then it is a duplicate",
+			Steps: []Step{
+				{Req: Request{Body: retried}, Backend: 500, Status: 500, Forwarded: true},
+				{Req: Request{Body: retried}, Backend: 503, Status: 503, Forwarded: true},
+				{Req: Request{Body: retried}, Status: 200, Forwarded: true},
+				{Req: Request{Body: retried}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+		{Desc: "a 4xx from the backend is a failed delivery too",
+			Steps: []Step{
+				{Req: Request{Body: mixAgain}, Backend: 404, Status: 404, Forwarded: true},
+				{Req: Request{Body: mixAgain}, Status: 200, Forwarded: true},
+			}},
+		{Desc: "a full store answers 503 and keeps what it has",
+			Config: map[string]any{"nonceCapacity": 1},
+			Steps: []Step{
+				withBody(ok(nil), mixAgain),
+				withBody(rejected(503, "nonce_store_unavailable"), mix()),
+				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+
+		{Desc: "reportOnly: forged is forwarded, marked",
+			Config: map[string]any{"reportOnly": true},
+			Steps: one(forged(now), ok(map[string][]string{
+				"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"invalid_signature"}, "X-Zego-Event": {"mix_stop"},
+			}))},
+		{Desc: "reportOnly: GET is forwarded, marked",
+			Config: map[string]any{"reportOnly": true},
+			Steps:  []Step{{Req: Request{Method: http.MethodGet}, Status: 200, Forwarded: true, Got: map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"method_not_allowed"}}}}},
+		{Desc: "reportOnly: malformed is forwarded, marked, not annotated",
+			Config: map[string]any{"reportOnly": true},
+			Steps:  one([]byte(`{"event":"x"`), ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"malformed_body"}}, "X-Zego-Event"))},
+		{Desc: "reportOnly: stale is forwarded, marked",
+			Config: map[string]any{"reportOnly": true},
+			Steps:  one(zegotest.New("mix_stop.json", zegotest.Secret, "1").Body, ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"stale_timestamp"}}))},
+		{Desc: "reportOnly: a body over maxBodyBytes still gets 413",
+			Config: map[string]any{"reportOnly": true, "maxBodyBytes": 100},
+			Steps:  one(mix(), rejected(413, "body_too_large"))},
+		{Desc: "reportOnly: valid is verified; its replay is forwarded, marked duplicate",
+			Config: map[string]any{"reportOnly": true},
+			Steps: []Step{
+				withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}}, "X-Zego-Rejection"), mixAgain),
+				withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"duplicate"}, "X-Zego-Duplicate": {"true"}}), mixAgain),
+			}},
+	}
+}
+
+func withBody(s Step, body []byte) Step {
+	s.Req.Body = body
+	return s
+}
+
+func withHeader(s Step, name, value string) Step {
+	return withHeaders(s, map[string][]string{name: {value}})
+}
+
+func withHeaders(s Step, h map[string][]string) Step {
+	if s.Req.Header == nil {
+		s.Req.Header = map[string][]string{}
+	}
+	for k, v := range h {
+		s.Req.Header[k] = v
+	}
+	return s
+}
+
+// forged is a mix_stop signed with a secret the middleware does not hold.
+func forged(now time.Time) []byte {
+	return zegotest.New("mix_stop.json", "not-the-secret", zegotest.Seconds(now)).Body
+}
+
+func upperSignature(now time.Time) []byte {
+	ts, nonce := zegotest.Seconds(now), zegotest.Nonce()
+	return zegotest.FillSigned(zegotest.Template("mix_stop.json"), ts, nonce, strings.ToUpper(zegotest.Sign(zegotest.Secret, ts, nonce)))
+}
+
+func upperCopy(body []byte) []byte {
+	s := string(body)
+	i := strings.Index(s, `"signature":"`) + len(`"signature":"`)
+	return []byte(s[:i] + strings.ToUpper(s[i:i+40]) + s[i+40:])
+}
+
+func bothSpellings(now time.Time) []byte {
+	ts, nonce := zegotest.Seconds(now), zegotest.Nonce()
+	sig := zegotest.Sign(zegotest.Secret, ts, nonce)
+	return []byte(`{"timestamp":"` + ts + `","nonce":"` + nonce + `","signature":"` + sig + `","Signature":"` + sig + `"}`)
+}
+
+type shiftPair struct{ original, moved []byte }
+
+// digitShift returns a callback in seconds and the same signature over a millisecond
+// timestamp that took the nonce's first three digits. With a secret that sorts first
+// (zegotest.OtherSecret starts with 0) both sign the same string.
+func digitShift(now time.Time) shiftPair {
+	ts := zegotest.Seconds(now)
+	nonce := "7257784982359218206"
+	sig := zegotest.Sign(zegotest.OtherSecret, ts, nonce)
+	tpl := zegotest.Template("mix_stop.json")
+	moved := zegotest.FillSigned(tpl, ts+nonce[:3], nonce[3:], sig)
+	if zegotest.Sign(zegotest.OtherSecret, ts+nonce[:3], nonce[3:]) != sig {
+		panic("conformance: the digit-shifted pair does not share a signature")
+	}
+	return shiftPair{original: zegotest.FillSigned(tpl, ts, nonce, sig), moved: moved}
+}

@@ -1,0 +1,83 @@
+package conformance
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// ConfigCase is a configuration New must refuse (WantErr, a part of the error's text,
+// usually the key) or accept (WantErr empty).
+type ConfigCase struct {
+	Desc    string
+	Config  map[string]any
+	WantErr string
+}
+
+// ConfigCases lists New's errors and a few configurations it must accept.
+func ConfigCases(t testing.TB) []ConfigCase {
+	missing := filepath.Join(t.TempDir(), "no-such-file")
+	empty := filepath.Join(t.TempDir(), "empty")
+	writeFile(t, empty, "# nothing but a comment\n\n")
+	return []ConfigCase{
+		{Desc: "defaults with one secret", Config: BaseConfig()},
+		{Desc: "every option set", Config: merge(BaseConfig(), map[string]any{
+			"secretsFile": SecretsFile(t), "timestampTolerance": "90s", "events": []string{"mix_start"},
+			"maxBodyBytes": 4096, "headerPrefix": "X-Callback-", "duplicates": "reject", "nonceCapacity": 10,
+			"fields": []string{"event"}, "maxHeaderFields": 8, "maxHeaderValueBytes": 256, "reportOnly": true,
+		})},
+		{Desc: "secrets trimmed", Config: map[string]any{"secrets": []string{" " + zegotest.Secret + " "}}},
+		{Desc: "no secret at all", Config: map[string]any{}, WantErr: "secrets"},
+		{Desc: "empty secrets list", Config: map[string]any{"secrets": []string{}}, WantErr: "secrets"},
+		{Desc: "an empty secret", Config: map[string]any{"secrets": []string{zegotest.Secret, "  "}}, WantErr: "secrets[1]"},
+		{Desc: "unreadable secretsFile", Config: map[string]any{"secretsFile": missing}, WantErr: "secretsFile"},
+		{Desc: "secretsFile without a secret", Config: merge(BaseConfig(), map[string]any{"secretsFile": empty}), WantErr: "secretsFile"},
+		{Desc: "tolerance without a unit", Config: merge(BaseConfig(), map[string]any{"timestampTolerance": "300"}), WantErr: "timestampTolerance"},
+		{Desc: "tolerance not a duration", Config: merge(BaseConfig(), map[string]any{"timestampTolerance": "five minutes"}), WantErr: "timestampTolerance"},
+		{Desc: "tolerance zero", Config: merge(BaseConfig(), map[string]any{"timestampTolerance": "0s"}), WantErr: "timestampTolerance"},
+		{Desc: "tolerance negative", Config: merge(BaseConfig(), map[string]any{"timestampTolerance": "-5m"}), WantErr: "timestampTolerance"},
+		{Desc: "tolerance empty", Config: merge(BaseConfig(), map[string]any{"timestampTolerance": ""}), WantErr: "timestampTolerance"},
+		{Desc: "unknown duplicates", Config: merge(BaseConfig(), map[string]any{"duplicates": "ignore"}), WantErr: "duplicates"},
+		{Desc: "maxBodyBytes zero", Config: merge(BaseConfig(), map[string]any{"maxBodyBytes": 0}), WantErr: "maxBodyBytes"},
+		{Desc: "maxBodyBytes negative", Config: merge(BaseConfig(), map[string]any{"maxBodyBytes": -1}), WantErr: "maxBodyBytes"},
+		{Desc: "nonceCapacity zero", Config: merge(BaseConfig(), map[string]any{"nonceCapacity": 0}), WantErr: "nonceCapacity"},
+		{Desc: "maxHeaderFields zero", Config: merge(BaseConfig(), map[string]any{"maxHeaderFields": 0}), WantErr: "maxHeaderFields"},
+		{Desc: "maxHeaderValueBytes negative", Config: merge(BaseConfig(), map[string]any{"maxHeaderValueBytes": -4}), WantErr: "maxHeaderValueBytes"},
+		{Desc: "headerPrefix empty", Config: merge(BaseConfig(), map[string]any{"headerPrefix": ""}), WantErr: "headerPrefix"},
+		{Desc: "headerPrefix with an underscore", Config: merge(BaseConfig(), map[string]any{"headerPrefix": "X_Zego_"}), WantErr: "headerPrefix"},
+		{Desc: "headerPrefix with a space", Config: merge(BaseConfig(), map[string]any{"headerPrefix": "X Zego"}), WantErr: "headerPrefix"},
+		{Desc: "events with an empty item", Config: merge(BaseConfig(), map[string]any{"events": []string{"mix_start", ""}}), WantErr: "events[1]"},
+		{Desc: "fields naming the signature", Config: merge(BaseConfig(), map[string]any{"fields": []string{"event", "signature"}}), WantErr: "fields[1]"},
+	}
+}
+
+// RunNew checks New against ConfigCases: the errors name their key and never hold a
+// secret, and New does not panic.
+func RunNew(t *testing.T, build Builder) {
+	for _, c := range ConfigCases(t) {
+		c := c
+		t.Run(c.Desc, func(t *testing.T) {
+			h, err := build(t, c.Config, http.NotFoundHandler(), UniqueName("new"))
+			if c.WantErr == "" {
+				if err != nil || h == nil {
+					t.Fatalf("New: %v, want a handler", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("New accepted the configuration, want an error naming %q", c.WantErr)
+			}
+			if !strings.Contains(err.Error(), c.WantErr) {
+				t.Errorf("New: %q does not name %q", err, c.WantErr)
+			}
+			for _, secret := range []string{zegotest.Secret, zegotest.OtherSecret} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("New's error holds a secret: %q", err)
+				}
+			}
+		})
+	}
+}

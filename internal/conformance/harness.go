@@ -1,0 +1,178 @@
+// Package conformance is the behaviour table of the middleware, written once and run
+// twice: natively by the plugin's tests and, from the test module, through the Yaegi
+// interpreter the way Traefik loads the plugin. Each case puts the middleware behind a
+// real HTTP server on 127.0.0.1 in front of a recording backend and checks what the
+// client got and whether, and with what, the backend was called.
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Builder makes a middleware from a configuration given as Traefik's providers hand it
+// over (a map of keys to values), in front of next, under the middleware name.
+type Builder func(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error)
+
+// Received is what the backend got from one forwarded request.
+type Received struct {
+	Method           string
+	Header           http.Header
+	Body             []byte
+	ContentLength    int64
+	TransferEncoding []string
+}
+
+// Backend records what reaches it and answers with Status (200 when zero).
+type Backend struct {
+	mu       sync.Mutex
+	got      []Received
+	Status   int
+	Hold     chan struct{} // when set, each request waits for it to close or yield
+	Entered  chan struct{} // when set, receives once per request on arrival
+	readErrs int
+}
+
+func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	b.mu.Lock()
+	if err != nil {
+		b.readErrs++
+	}
+	b.got = append(b.got, Received{
+		Method: req.Method, Header: req.Header.Clone(), Body: body,
+		ContentLength: req.ContentLength, TransferEncoding: req.TransferEncoding,
+	})
+	status := b.Status
+	b.mu.Unlock()
+	if b.Entered != nil {
+		b.Entered <- struct{}{}
+	}
+	if b.Hold != nil {
+		<-b.Hold
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rw.Header().Set("Content-Type", "text/plain")
+	rw.WriteHeader(status)
+	_, _ = io.WriteString(rw, "backend answered\n")
+}
+
+// SetStatus sets what the backend answers from now on (200 when zero).
+func (b *Backend) SetStatus(status int) {
+	b.mu.Lock()
+	b.Status = status
+	b.mu.Unlock()
+}
+
+// Calls returns what the backend received so far.
+func (b *Backend) Calls() []Received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Received(nil), b.got...)
+}
+
+// Server is a middleware behind a real HTTP server on 127.0.0.1.
+type Server struct {
+	URL     string
+	Backend *Backend
+	srv     *httptest.Server
+}
+
+// Start builds the middleware and serves it. It fails the test when New fails.
+func Start(t testing.TB, build Builder, config map[string]any, name string) *Server {
+	t.Helper()
+	return StartWith(t, build, config, name, &Backend{})
+}
+
+// StartWith is Start with a backend set up beforehand.
+func StartWith(t testing.TB, build Builder, config map[string]any, name string, backend *Backend) *Server {
+	t.Helper()
+	h, err := build(t, config, backend, name)
+	if err != nil {
+		t.Fatalf("New(%v): %v", redact(config), err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &Server{URL: srv.URL, Backend: backend, srv: srv}
+}
+
+// Response is what the client got.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Code   string // the "error" of a JSON rejection
+}
+
+// Request describes one request to send.
+type Request struct {
+	Method  string // POST when empty
+	Body    []byte
+	Header  map[string][]string
+	Chunked bool // send without Content-Length
+}
+
+// Do sends req and returns the response.
+func (s *Server) Do(t testing.TB, req Request) Response {
+	t.Helper()
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	var body io.Reader = bytes.NewReader(req.Body)
+	if req.Chunked {
+		body = io.MultiReader(bytes.NewReader(req.Body)) // hides the length: chunked
+	}
+	if req.Body == nil {
+		body = nil
+	}
+	hr, err := http.NewRequest(method, s.URL+"/callback", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range req.Header {
+		hr.Header[k] = vs // as given, not canonicalised: odd cases reach the server
+	}
+	if hr.Header.Get("Content-Type") == "" && req.Body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(hr)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(rb, &e) == nil {
+		out.Code = e.Error
+	}
+	return out
+}
+
+// redact hides secrets in a configuration printed by a failing test.
+func redact(config map[string]any) map[string]any {
+	out := make(map[string]any, len(config))
+	for k, v := range config {
+		if strings.EqualFold(k, "secrets") {
+			v = "<redacted>"
+		}
+		out[k] = v
+	}
+	return out
+}

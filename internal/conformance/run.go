@@ -1,0 +1,232 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// Run runs the whole table against the middleware that build makes.
+func Run(t *testing.T, build Builder) {
+	t.Run("New", func(t *testing.T) { RunNew(t, build) })
+	t.Run("ServeHTTP", func(t *testing.T) { RunServeHTTP(t, build) })
+	t.Run("DuplicateInFlight", func(t *testing.T) { RunInFlight(t, build) })
+	t.Run("ConcurrentCopies", func(t *testing.T) { RunConcurrent(t, build) })
+	t.Run("StoreOutlivesNew", func(t *testing.T) { RunStoreOutlivesNew(t, build) })
+}
+
+var runSeq atomic.Int64
+
+// UniqueName returns a middleware name no other test in this process uses: the replay
+// store belongs to the name and lives as long as the process (or the interpreter).
+func UniqueName(label string) string {
+	return fmt.Sprintf("%s-%d-%d@conformance", label, time.Now().UnixNano(), runSeq.Add(1))
+}
+
+// BaseConfig is the configuration every case starts from.
+func BaseConfig() map[string]any {
+	return map[string]any{"secrets": []string{zegotest.Secret}}
+}
+
+func merge(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// SecretsFile writes a secrets file holding zegotest.OtherSecret, with a comment and
+// blank lines, and returns its path.
+func SecretsFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "secrets")
+	writeFile(t, path, "# ZEGO CallbackSecrets, one per line\n\n  "+zegotest.OtherSecret+"  \r\n")
+	return path
+}
+
+// RunServeHTTP runs every case of Cases.
+func RunServeHTTP(t *testing.T, build Builder) {
+	for _, c := range Cases(time.Now(), SecretsFile(t)) {
+		c := c
+		t.Run(c.Desc, func(t *testing.T) {
+			srv := Start(t, build, merge(BaseConfig(), c.Config), UniqueName("case"))
+			for i, st := range c.Steps {
+				CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
+			}
+		})
+	}
+}
+
+// CheckStep sends one step's request and checks all it states.
+func CheckStep(t *testing.T, label string, srv *Server, st Step) {
+	t.Helper()
+	srv.Backend.SetStatus(st.Backend)
+	before := len(srv.Backend.Calls())
+	resp := srv.Do(t, st.Req)
+	calls := srv.Backend.Calls()
+	forwarded := len(calls) > before
+
+	if resp.Status != st.Status {
+		t.Errorf("%s: status %d, want %d (body %s)", label, resp.Status, st.Status, resp.Body)
+	}
+	if resp.Code != st.Code {
+		t.Errorf("%s: error code %q, want %q", label, resp.Code, st.Code)
+	}
+	if st.Code != "" {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: rejection Content-Type %q", label, ct)
+		}
+		if !bytes.Contains(resp.Body, []byte(`"message":"`)) {
+			t.Errorf("%s: rejection without a message: %s", label, resp.Body)
+		}
+	}
+	for _, secret := range []string{zegotest.Secret, zegotest.OtherSecret} {
+		if bytes.Contains(resp.Body, []byte(secret)) {
+			t.Errorf("%s: the answer holds a secret", label)
+		}
+	}
+	for k, v := range st.RespHeader {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s: response header %s = %q, want %q", label, k, got, v)
+		}
+	}
+	if forwarded != st.Forwarded {
+		t.Errorf("%s: forwarded = %v, want %v", label, forwarded, st.Forwarded)
+	}
+	if len(calls) > before+1 {
+		t.Errorf("%s: the backend got %d requests for one", label, len(calls)-before)
+	}
+	if !forwarded {
+		return
+	}
+	got := calls[len(calls)-1]
+	if st.Req.Body != nil && !bytes.Equal(got.Body, st.Req.Body) {
+		t.Errorf("%s: the backend got a different body:\n got %q\nwant %q", label, got.Body, st.Req.Body)
+	}
+	if got.ContentLength != int64(len(st.Req.Body)) || len(got.TransferEncoding) != 0 {
+		t.Errorf("%s: the backend got Content-Length %d, Transfer-Encoding %v; want %d and none",
+			label, got.ContentLength, got.TransferEncoding, len(st.Req.Body))
+	}
+	for k, want := range st.Got {
+		if have := got.Header.Values(k); !equal(have, want) {
+			t.Errorf("%s: the backend got %s = %q, want %q", label, k, have, want)
+		}
+	}
+	for _, k := range st.NotGot {
+		for name := range got.Header {
+			if strings.EqualFold(name, k) {
+				t.Errorf("%s: the backend got %s = %q, want none", label, name, got.Header[name])
+			}
+		}
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// RunInFlight sends a copy of a callback while the first is still at the backend: the
+// copy gets 409; once the first is delivered, copies are acknowledged.
+func RunInFlight(t *testing.T, build Builder) {
+	backend := &Backend{Hold: make(chan struct{}), Entered: make(chan struct{}, 1)}
+	srv := StartWith(t, build, BaseConfig(), UniqueName("inflight"), backend)
+	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+
+	first := make(chan Response, 1)
+	go func() { first <- srv.Do(t, Request{Body: body}) }()
+	select {
+	case <-backend.Entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first copy never reached the backend")
+	}
+	resp := srv.Do(t, Request{Body: body})
+	if resp.Status != http.StatusConflict || resp.Code != "duplicate" {
+		t.Errorf("copy while in flight: %d %q, want 409 duplicate", resp.Status, resp.Code)
+	}
+	close(backend.Hold)
+	if r := <-first; r.Status != http.StatusOK {
+		t.Errorf("first copy: %d, want 200", r.Status)
+	}
+	resp = srv.Do(t, Request{Body: body})
+	if resp.Status != http.StatusOK || resp.Header.Get("X-Zego-Duplicate") != "true" {
+		t.Errorf("copy after delivery: %d, X-Zego-Duplicate %q; want 200 true", resp.Status, resp.Header.Get("X-Zego-Duplicate"))
+	}
+	if n := len(backend.Calls()); n != 1 {
+		t.Errorf("the backend got %d copies, want 1", n)
+	}
+}
+
+// RunConcurrent sends 50 copies of one callback at once: exactly one is forwarded.
+func RunConcurrent(t *testing.T, build Builder) {
+	srv := Start(t, build, BaseConfig(), UniqueName("concurrent"))
+	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+	const copies = 50
+	var wg sync.WaitGroup
+	statuses := make(chan int, copies)
+	start := make(chan struct{})
+	for i := 0; i < copies; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses <- srv.Do(t, Request{Body: body}).Status
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK && s != http.StatusConflict {
+			t.Errorf("a copy got %d, want 200 or 409", s)
+		}
+	}
+	if n := len(srv.Backend.Calls()); n != 1 {
+		t.Errorf("the backend got %d of %d concurrent copies, want exactly 1", n, copies)
+	}
+}
+
+// RunStoreOutlivesNew builds the middleware twice under one name, as Traefik does for
+// two routers and again on every reload: a callback delivered through one is a replay
+// through the other, whatever else the configuration changed.
+func RunStoreOutlivesNew(t *testing.T, build Builder) {
+	name := UniqueName("reload")
+	first := Start(t, build, BaseConfig(), name)
+	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+	CheckStep(t, "through the first instance", first, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
+
+	reloaded := merge(BaseConfig(), map[string]any{"duplicates": "reject", "fields": []string{"event"}})
+	second := Start(t, build, reloaded, name)
+	CheckStep(t, "replayed through the second", second, Step{Req: Request{Body: body}, Status: 409, Code: "duplicate"})
+	CheckStep(t, "replayed through the first", first, Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
+
+	other := Start(t, build, BaseConfig(), UniqueName("other"))
+	CheckStep(t, "another middleware's store is its own", other, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

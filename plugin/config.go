@@ -1,0 +1,224 @@
+package zegocallback
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the middleware's dynamic configuration. Traefik fills it from a file, Docker
+// labels or a Kubernetes Middleware, matching keys to field names without regard to case;
+// it drops unknown keys without a word, so New checks what it gets. Durations are
+// strings (Traefik's decoder has none), parsed by New.
+type Config struct {
+	// Secrets are the accepted CallbackSecrets (ZEGO console, Project Information); a
+	// callback passes when its signature matches any one. Several allow rotation and
+	// several apps behind one route. Surrounding white space is trimmed. No default.
+	Secrets []string
+	// SecretsFile names a file with one secret per line (white space trimmed, blank and
+	// '#' lines ignored), read by New and added to Secrets: for Docker and Kubernetes
+	// secret mounts, so that secrets stay out of the dynamic configuration and Traefik's
+	// debug log. Default "".
+	SecretsFile string
+	// TimestampTolerance is how far a callback's timestamp may be from this proxy's
+	// clock, in the past or in the future, as a Go duration. Default "5m".
+	TimestampTolerance string
+	// Events lists the accepted event values; empty accepts every event. Default empty.
+	Events []string
+	// MaxBodyBytes is the largest body accepted, in bytes; larger ones get 413.
+	// Default 1048576.
+	MaxBodyBytes int64
+	// HeaderPrefix starts every header this middleware adds, and every incoming header
+	// it strips. Default "X-Zego-".
+	HeaderPrefix string
+	// Duplicates says what a verified callback that was already delivered gets:
+	// "acknowledge" (200 with X-Zego-Duplicate: true, not forwarded) or "reject" (409).
+	// Default "acknowledge".
+	Duplicates string
+	// NonceCapacity is the most callbacks the in-memory replay store remembers at once;
+	// when it is full, new callbacks get 503 until entries expire. Default 1000000.
+	NonceCapacity int
+	// Fields lists the top-level body fields, by their name in the body, that become
+	// headers; empty means every one. Default empty.
+	Fields []string
+	// MaxHeaderFields is the most fields copied into headers per request; an array
+	// counts as one. Default 64.
+	MaxHeaderFields int
+	// MaxHeaderValueBytes is the longest field value copied into a header, in bytes (for
+	// an array, the length of its JSON text); longer ones stay in the body only.
+	// Default 1024.
+	MaxHeaderValueBytes int
+	// ReportOnly verifies and annotates but forwards everything, logging what would have
+	// been rejected: for a safe rollout. Default false.
+	ReportOnly bool
+}
+
+// CreateConfig returns the default configuration. There is no default secret.
+func CreateConfig() *Config {
+	return &Config{
+		TimestampTolerance:  "5m",
+		MaxBodyBytes:        1 << 20,
+		HeaderPrefix:        "X-Zego-",
+		Duplicates:          "acknowledge",
+		NonceCapacity:       1000000,
+		MaxHeaderFields:     64,
+		MaxHeaderValueBytes: 1024,
+	}
+}
+
+// settings is a Config checked and turned into what requests need.
+type settings struct {
+	secrets       []string
+	tolerance     time.Duration
+	events        map[string]bool // nil accepts every event
+	maxBodyBytes  int64
+	ackDuplicates bool
+	capacity      int
+	reportOnly    bool
+	headers       *headerBuilder
+}
+
+// compile checks c and builds the settings. Each error names the key and the bad value,
+// never a secret.
+func compile(c *Config) (*settings, error) {
+	if c == nil {
+		return nil, errors.New("no configuration")
+	}
+	s := &settings{maxBodyBytes: c.MaxBodyBytes, capacity: c.NonceCapacity, reportOnly: c.ReportOnly}
+
+	secrets, err := collectSecrets(c.Secrets, c.SecretsFile)
+	if err != nil {
+		return nil, err
+	}
+	s.secrets = secrets
+
+	s.tolerance, err = positiveDuration("timestampTolerance", c.TimestampTolerance)
+	if err != nil {
+		return nil, err
+	}
+
+	switch c.Duplicates {
+	case "acknowledge":
+		s.ackDuplicates = true
+	case "reject":
+	default:
+		return nil, fmt.Errorf("duplicates: %q is neither acknowledge nor reject", c.Duplicates)
+	}
+
+	if c.MaxBodyBytes <= 0 {
+		return nil, fmt.Errorf("maxBodyBytes: %d is not a positive size", c.MaxBodyBytes)
+	}
+	if c.NonceCapacity <= 0 {
+		return nil, fmt.Errorf("nonceCapacity: %d is not a positive count", c.NonceCapacity)
+	}
+	if c.MaxHeaderFields <= 0 {
+		return nil, fmt.Errorf("maxHeaderFields: %d is not a positive count", c.MaxHeaderFields)
+	}
+	if c.MaxHeaderValueBytes <= 0 {
+		return nil, fmt.Errorf("maxHeaderValueBytes: %d is not a positive size", c.MaxHeaderValueBytes)
+	}
+
+	if err := checkHeaderPrefix(c.HeaderPrefix); err != nil {
+		return nil, err
+	}
+
+	events, err := nonEmptyItems("events", c.Events)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		s.events = make(map[string]bool, len(events))
+		for _, e := range events {
+			s.events[e] = true
+		}
+	}
+
+	fields, err := nonEmptyItems("fields", c.Fields)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range fields {
+		if f == "signature" || f == "Signature" {
+			return nil, fmt.Errorf("fields[%d]: %q is never copied into a header", i, f)
+		}
+	}
+	s.headers = newHeaderBuilder(c.HeaderPrefix, fields, c.MaxHeaderFields, c.MaxHeaderValueBytes)
+	return s, nil
+}
+
+// collectSecrets returns the inline secrets and those of the secrets file, trimmed.
+func collectSecrets(inline []string, file string) ([]string, error) {
+	secrets := make([]string, 0, len(inline)+1)
+	for i, s := range inline {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, fmt.Errorf("secrets[%d]: empty secret", i)
+		}
+		secrets = append(secrets, s)
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("secretsFile: %w", err)
+		}
+		found := 0
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			secrets = append(secrets, line)
+			found++
+		}
+		if found == 0 {
+			return nil, fmt.Errorf("secretsFile: %q holds no secret", file)
+		}
+	}
+	if len(secrets) == 0 {
+		return nil, errors.New("secrets: no CallbackSecret configured; set secrets or secretsFile")
+	}
+	return secrets, nil
+}
+
+func positiveDuration(key, value string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(value))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as 5m or 30s", key, value)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not positive", key, value)
+	}
+	return d, nil
+}
+
+// nonEmptyItems trims a list's items and refuses empty ones (a stray comma in a label).
+func nonEmptyItems(key string, items []string) ([]string, error) {
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("%s[%d]: empty item", key, i)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// checkHeaderPrefix accepts a non-empty header token without '_' (which some servers
+// read as '-', so stripping could not be trusted).
+func checkHeaderPrefix(prefix string) error {
+	if prefix == "" {
+		return errors.New("headerPrefix: empty; every incoming header would be stripped")
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^`|~", c) >= 0
+		if !ok {
+			return fmt.Errorf("headerPrefix: %q holds %q, which is not allowed in a header name or is '_'", prefix, string(c))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package zegocallback
+
+import (
+	"crypto/sha1" //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sign returns the signature ZEGO puts in a callback: the lowercase hex SHA-1 of the
+// CallbackSecret, the timestamp text and the nonce text, sorted as strings (byte order)
+// and concatenated. Nothing else of the callback is signed.
+func Sign(secret, timestamp, nonce string) string {
+	sum := signatureOf(secret, timestamp, nonce)
+	return hex.EncodeToString(sum[:])
+}
+
+func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
+	a, b, c := secret, timestamp, nonce
+	if a > b {
+		a, b = b, a
+	}
+	if b > c {
+		b, c = c, b
+	}
+	if a > b {
+		a, b = b, a
+	}
+	return sha1.Sum([]byte(a + b + c)) //nolint:gosec // see above.
+}
+
+// Verify checks cb's signature against each secret, in constant time for each, and
+// returns the decoded signature: it identifies the callback by exactly what is signed.
+//
+// The signed string cannot tell where the timestamp ends and the nonce begins, so one
+// signature also holds for other (timestamp, nonce) pairs made by moving digits between
+// them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
+// 7784...). The replay store therefore keys on the signature, never on the texts.
+func Verify(secrets []string, cb *Callback) ([]byte, error) {
+	got, err := hex.DecodeString(cb.Signature)
+	if err != nil || len(got) != sha1.Size {
+		return nil, fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
+	}
+	for _, secret := range secrets {
+		want := signatureOf(secret, cb.Timestamp, cb.Nonce)
+		if subtle.ConstantTimeCompare(want[:], got) == 1 {
+			return got, nil
+		}
+	}
+	return nil, ErrInvalidSignature
+}
+
+// checkFreshness reports whether timestamp lies within tolerance of now, either way. A
+// timestamp of 13 digits or more is in milliseconds (AI Agent and ASR callbacks), a
+// shorter one in seconds, compared with now truncated to the second as ZEGO's is.
+func checkFreshness(timestamp string, now time.Time, tolerance time.Duration) error {
+	v, err := strconv.ParseUint(timestamp, 10, 64)
+	if err != nil || v > 1<<62 {
+		return fmt.Errorf("%w: out of range", ErrStaleTimestamp)
+	}
+	var skewMs int64
+	if len(timestamp) >= 13 {
+		skewMs = now.UnixMilli() - int64(v)
+	} else {
+		skewMs = (now.Unix() - int64(v)) * 1000
+	}
+	limit := tolerance.Milliseconds()
+	if skewMs > limit {
+		return fmt.Errorf("%w: %d s in the past", ErrStaleTimestamp, skewMs/1000)
+	}
+	if skewMs < -limit {
+		return fmt.Errorf("%w: %d s in the future", ErrStaleTimestamp, -skewMs/1000)
+	}
+	return nil
+}
