@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"unicode/utf8"
@@ -24,76 +25,131 @@ type Callback struct {
 	// Fields holds every top-level field of the body as raw JSON. A form body's values
 	// are turned into JSON strings (arrays of strings for a repeated key).
 	Fields map[string]json.RawMessage
+	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
+	// string's text is then what lies between its quotes, free of control bytes.
+	plain bool
+	// timestamp is Timestamp's value, math.MaxUint64 when it does not fit in 64 bits.
+	timestamp uint64
+}
+
+// The fields ParseCallback reads by name, each under its lower-case or Pascal-case
+// spelling; the first three are signed and required.
+var namedFields = [...][2]string{
+	{"signature", "Signature"},
+	{"timestamp", "Timestamp"},
+	{"nonce", "Nonce"},
+	{"event", "Event"},
+	{"appid", "AppId"},
 }
 
 // ParseCallback parses a callback body. Its first byte tells its kind, whatever the
 // Content-Type says: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON
 // document, anything else an application/x-www-form-urlencoded form (ZEGO's form mode).
 // The error wraps ErrMalformedBody when the body is none of these, holds a key twice, has
-// a signed field under both spellings (signature and Signature), misses one or has it
-// empty, or has a timestamp that is not a whole number.
+// a signed field (or event) under both spellings, misses a signed field or has it empty,
+// or has a timestamp that is not a whole number.
 func ParseCallback(body []byte) (*Callback, error) {
-	var fields map[string]json.RawMessage
+	cb := &Callback{}
 	var err error
 	switch {
 	case len(body) == 0:
 		return nil, fmt.Errorf("%w: empty body", ErrMalformedBody)
 	case body[0] == '{':
-		fields, err = parseJSONObject(body)
+		cb.Fields, cb.plain, err = parseJSONObject(body)
 	case len(body) >= 3 && body[0] == '%' && body[1] == '7' && (body[2] == 'B' || body[2] == 'b'):
-		fields, err = parseEncodedJSON(body)
+		cb.Fields, cb.plain, err = parseEncodedJSON(body)
 	default:
-		fields, err = parseForm(body)
+		cb.Fields, err = parseForm(body)
 	}
 	if err != nil {
 		return nil, err
 	}
 
-	cb := &Callback{Fields: fields}
-	if cb.Signature, err = signedField(fields, "signature", "Signature"); err != nil {
-		return nil, err
+	// One loop rather than a helper per field: under Yaegi each call costs more than
+	// the work it would do.
+	var texts [len(namedFields)]string
+	for i := 0; i < len(namedFields); i++ {
+		raw, found := cb.Fields[namedFields[i][0]]
+		if rawPascal, foundPascal := cb.Fields[namedFields[i][1]]; foundPascal {
+			if !found {
+				raw, found = rawPascal, true
+			} else if i < 4 { // appid only goes to the log: both spellings are let be
+				return nil, fmt.Errorf("%w: %s is present under both spellings", ErrMalformedBody, namedFields[i][0])
+			}
+		}
+		if !found {
+			if i < 3 {
+				return nil, fmt.Errorf("%w: %s is missing", ErrMalformedBody, namedFields[i][0])
+			}
+			continue
+		}
+		c := raw[0]
+		if c == '"' && cb.plain {
+			texts[i] = string(raw[1 : len(raw)-1])
+		} else if c == '-' || '0' <= c && c <= '9' {
+			texts[i] = string(raw)
+		} else if text, kind := scalarText(raw); kind == kindString {
+			texts[i] = text
+		} else if i < 4 {
+			return nil, fmt.Errorf("%w: %s is not a string or a number", ErrMalformedBody, namedFields[i][0])
+		}
+		if texts[i] == "" && i < 3 {
+			return nil, fmt.Errorf("%w: %s is empty", ErrMalformedBody, namedFields[i][0])
+		}
 	}
-	if cb.Timestamp, err = signedField(fields, "timestamp", "Timestamp"); err != nil {
-		return nil, err
-	}
-	if cb.Nonce, err = signedField(fields, "nonce", "Nonce"); err != nil {
-		return nil, err
-	}
+	cb.Signature, cb.Timestamp, cb.Nonce, cb.Event, cb.AppID = texts[0], texts[1], texts[2], texts[3], texts[4]
+
 	// A whole number: digits only, no sign, no exponent, no space. One too large for
 	// 64 bits is still whole; the freshness check rejects it as stale.
-	if _, perr := strconv.ParseUint(cb.Timestamp, 10, 64); perr != nil && !errors.Is(perr, strconv.ErrRange) {
-		return nil, fmt.Errorf("%w: timestamp is not a whole number", ErrMalformedBody)
+	cb.timestamp, err = strconv.ParseUint(cb.Timestamp, 10, 64)
+	if err != nil {
+		if !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("%w: timestamp is not a whole number", ErrMalformedBody)
+		}
+		cb.timestamp = math.MaxUint64
 	}
-	if cb.Event, err = optionalField(fields, "event", "Event"); err != nil {
-		return nil, err
-	}
-	// appid only goes to the log: a body that spells it both ways is not refused for it.
-	cb.AppID, _ = optionalField(fields, "appid", "AppId")
 	return cb, nil
 }
 
 // parseJSONObject decodes a JSON object's top level with one compiled call and checks
-// that no key appears twice.
-func parseJSONObject(body []byte) (map[string]json.RawMessage, error) {
+// that no key appears twice. It reports whether the body's strings are plain.
+func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
 	// from encoding/json, which replaces them, and two such keys could then differ there
 	// but collide here.
 	if !utf8.Valid(body) {
-		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
+		return nil, false, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
 	}
-	var compact bytes.Buffer
-	compact.Grow(len(body))
-	if err := json.Compact(&compact, body); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON document", ErrMalformedBody)
+	// ZEGO sends compact JSON whose strings need no unescaping: one search tells.
+	if bytes.IndexAny(body, " \t\r\n\\\x7f") < 0 {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+			return nil, false, fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
+		}
+		if !keysUnique(body, fields) {
+			return nil, false, fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
+		}
+		return fields, true, nil
 	}
+	compact := body
+	if bytes.IndexAny(body, " \t\r\n") >= 0 {
+		var buf bytes.Buffer
+		buf.Grow(len(body))
+		if err := json.Compact(&buf, body); err != nil {
+			return nil, false, fmt.Errorf("%w: not a JSON document", ErrMalformedBody)
+		}
+		compact = buf.Bytes()
+	}
+	// Unmarshal checks the whole text is one valid JSON value.
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(compact.Bytes(), &fields); err != nil || fields == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
+	if err := json.Unmarshal(compact, &fields); err != nil || fields == nil {
+		return nil, false, fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
 	}
-	if !keysUnique(compact.Bytes(), fields) {
-		return nil, fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
+	if !keysUnique(compact, fields) {
+		return nil, false, fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
 	}
-	return fields, nil
+	plain := bytes.IndexByte(compact, '\\') < 0 && bytes.IndexByte(compact, 0x7f) < 0
+	return fields, plain, nil
 }
 
 // keysUnique reports whether no key of the compact JSON object appears twice.
@@ -144,10 +200,10 @@ func keysUniqueSlow(compact []byte, hint int) bool {
 }
 
 // parseEncodedJSON decodes a URL-encoded JSON document ("%7B%22appid%22...").
-func parseEncodedJSON(body []byte) (map[string]json.RawMessage, error) {
+func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	doc, err := url.QueryUnescape(string(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
+		return nil, false, fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
 	}
 	return parseJSONObject([]byte(doc))
 }
@@ -182,43 +238,6 @@ func parseForm(body []byte) (map[string]json.RawMessage, error) {
 		fields[k] = raw
 	}
 	return fields, nil
-}
-
-// signedField returns a signed field's text, found under its lower or its Pascal-case
-// name but not both, and neither empty nor anything but a string or a number.
-func signedField(fields map[string]json.RawMessage, lower, pascal string) (string, error) {
-	text, found, err := lookupField(fields, lower, pascal)
-	if err != nil {
-		return "", err
-	}
-	if !found || text == "" {
-		return "", fmt.Errorf("%w: %s is missing or empty", ErrMalformedBody, lower)
-	}
-	return text, nil
-}
-
-// optionalField is signedField for a field that may be absent.
-func optionalField(fields map[string]json.RawMessage, lower, pascal string) (string, error) {
-	text, _, err := lookupField(fields, lower, pascal)
-	return text, err
-}
-
-func lookupField(fields map[string]json.RawMessage, lower, pascal string) (string, bool, error) {
-	raw, found := fields[lower]
-	if rawPascal, foundPascal := fields[pascal]; foundPascal {
-		if found {
-			return "", false, fmt.Errorf("%w: both %s and %s are present", ErrMalformedBody, lower, pascal)
-		}
-		raw, found = rawPascal, true
-	}
-	if !found {
-		return "", false, nil
-	}
-	text, kind := scalarText(raw)
-	if kind != kindString && kind != kindNumber {
-		return "", false, fmt.Errorf("%w: %s is not a string or a number", ErrMalformedBody, lower)
-	}
-	return text, true, nil
 }
 
 // The kinds of a raw JSON value.

@@ -72,6 +72,7 @@ func CreateConfig() *Config {
 type settings struct {
 	secrets       []string
 	tolerance     time.Duration
+	toleranceMs   int64
 	events        map[string]bool // nil accepts every event
 	maxBodyBytes  int64
 	ackDuplicates bool
@@ -98,6 +99,7 @@ func compile(c *Config) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.toleranceMs = s.tolerance.Milliseconds()
 
 	switch c.Duplicates {
 	case "acknowledge":

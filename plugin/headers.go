@@ -28,61 +28,69 @@ const maxCachedNames = 512
 const controlBytes = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
 	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
-// headerBuilder turns a verified callback's top-level fields into request headers.
+// headerBuilder turns a verified callback's top-level fields into request headers. Its
+// functions are plain functions, not methods: under Yaegi a method call costs about four
+// times a function call, and they run for every field of every callback.
 type headerBuilder struct {
-	prefix          string // as configured
-	prefixDashed    string // the prefix with '_' read as '-', for stripping
-	verified        string // canonical names of the middleware's own headers
-	duplicate       string
-	rejection       string
-	maxFields       int
-	maxValueBytes   int
-	selected        []selectedField // the fields option, in order; nil means every field
-	names           atomic.Value    // map[string]string: field name -> header name ("" = not copied)
-	namesMu         sync.Mutex
-	namesFromConfig bool
-}
-
-type selectedField struct {
-	field  string
-	header string
+	prefix        string // as configured
+	canonPrefix   string // as incoming header names start, canonicalised by net/http
+	letterAt      int    // the place of the prefix's last letter, -1 if it has none
+	letter        byte   // that letter in lower case
+	verified      string // canonical names of the middleware's own headers
+	duplicate     string
+	rejection     string
+	maxFields     int
+	maxValueBytes int
+	selected      map[string]bool // the fields option; nil means every field
+	names         atomic.Value    // map[string]string: field name -> header name ("" = not copied)
+	namesMu       sync.Mutex
 }
 
 func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes int) *headerBuilder {
 	b := &headerBuilder{
 		prefix:        prefix,
-		prefixDashed:  strings.ReplaceAll(prefix, "_", "-"),
+		canonPrefix:   http.CanonicalHeaderKey(prefix),
 		verified:      http.CanonicalHeaderKey(prefix + headerVerified),
 		duplicate:     http.CanonicalHeaderKey(prefix + headerDuplicate),
 		rejection:     http.CanonicalHeaderKey(prefix + headerRejection),
 		maxFields:     maxFields,
 		maxValueBytes: maxValueBytes,
 	}
-	names := make(map[string]string)
-	for _, f := range fields {
-		h := b.headerName(f)
-		names[f] = h
-		if h != "" {
-			b.selected = append(b.selected, selectedField{field: f, header: h})
+	b.letterAt = -1
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i] | 0x20; 'a' <= c && c <= 'z' {
+			b.letterAt, b.letter = i, c
 		}
 	}
-	b.namesFromConfig = len(fields) > 0
+	names := make(map[string]string)
+	if len(fields) > 0 {
+		b.selected = make(map[string]bool, len(fields))
+		for _, f := range fields {
+			b.selected[f] = true
+			names[f] = headerName(b, f)
+		}
+	}
 	b.names.Store(names)
 	return b
 }
 
-// strip removes every header whose name starts with the prefix, ignoring case and
-// reading '_' as '-': some servers (CGI, PHP, nginx with underscores_in_headers) treat
-// X_Zego_Verified as X-Zego-Verified, so a client must not be able to send either.
-func (b *headerBuilder) strip(h http.Header) {
+// stripPrefixed removes every header whose name starts with the prefix, ignoring case
+// and reading '_' as '-': some servers (CGI, PHP, nginx with underscores_in_headers)
+// treat X_Zego_Verified as X-Zego-Verified, so a client must not be able to send either.
+func stripPrefixed(b *headerBuilder, h http.Header) {
 	n := len(b.prefix)
 	for name := range h {
-		if len(name) < n {
+		// One letter of the prefix, compared without a call, rules out most names.
+		if len(name) < n || b.letterAt >= 0 && name[b.letterAt]|0x20 != b.letter {
 			continue
 		}
 		start := name[:n]
-		if strings.EqualFold(start, b.prefix) ||
-			(strings.IndexByte(start, '_') >= 0 && strings.EqualFold(strings.ReplaceAll(start, "_", "-"), b.prefixDashed)) {
+		// net/http canonicalises the names it reads, so this is the usual match.
+		if start == b.canonPrefix {
+			delete(h, name)
+			continue
+		}
+		if strings.EqualFold(start, b.prefix) || strings.EqualFold(strings.ReplaceAll(start, "_", "-"), b.prefix) {
 			delete(h, name)
 		}
 	}
@@ -90,38 +98,52 @@ func (b *headerBuilder) strip(h http.Header) {
 
 // annotate adds the callback's fields to h: each top-level scalar but the signature as
 // one header, each array of scalars as one header line per element. Nested objects,
-// nulls, values over maxValueBytes and fields past maxFields stay in the body only. Two
-// fields that map to one header name (task_id and TaskId) leave it out: the backend
-// could not tell which one it got.
-func (b *headerBuilder) annotate(h http.Header, fields map[string]json.RawMessage) {
+// nulls and values over maxValueBytes stay in the body only. A body with more fields
+// than maxFields has only the first maxFields by name considered, so that one body
+// always yields the same headers. Two fields that map to one header name (task_id and
+// TaskId) leave it out: the backend could not tell which one it got.
+func annotate(b *headerBuilder, h http.Header, cb *Callback) {
+	fields := cb.Fields
+	if b.selected != nil || len(fields) > b.maxFields {
+		fields = consideredFields(b, fields)
+	}
+	names, _ := b.names.Load().(map[string]string)
+	max := b.maxValueBytes
 	collided := false
-	if b.namesFromConfig {
-		added := 0
-		for _, f := range b.selected {
-			raw, ok := fields[f.field]
-			if ok && added < b.maxFields {
-				switch b.add(h, f.header, raw) {
-				case headerAdded:
-					added++
-				case headerCollided:
-					collided = true
-				}
-			}
+	for field, raw := range fields {
+		header, known := names[field]
+		if !known {
+			header = learnHeaderName(b, field)
 		}
-	} else if len(fields) <= b.maxFields {
-		// Every field fits: the map's order does not matter.
-		names, _ := b.names.Load().(map[string]string)
-		for field, raw := range fields {
-			header, known := names[field]
-			if !known {
-				header = b.learn(field)
-			}
-			if header != "" && b.add(h, header, raw) == headerCollided {
-				collided = true
-			}
+		if header == "" {
+			continue
 		}
-	} else {
-		collided = b.annotateSorted(h, fields)
+		if _, taken := h[header]; taken {
+			// Blanked now, deleted once every field has been seen.
+			h[header] = nil
+			collided = true
+			continue
+		}
+		c := raw[0]
+		if c == '"' && cb.plain {
+			if len(raw)-2 <= max {
+				h[header] = []string{string(raw[1 : len(raw)-1])}
+			}
+		} else if c == '{' || c == 'n' {
+			// Objects stay in the body; null adds nothing.
+		} else if c != '"' && c != '[' {
+			// A number, true or false.
+			if len(raw) <= max {
+				h[header] = []string{string(raw)}
+			}
+		} else if texts := []string(nil); c == '[' && cb.plain && len(raw) <= max && json.Unmarshal(raw, &texts) == nil {
+			// An array of plain strings, as ZEGO's URL lists are.
+			if len(texts) > 0 {
+				h[header] = texts
+			}
+		} else if values := fieldValues(raw, max); values != nil {
+			h[header] = values
+		}
 	}
 	if collided {
 		for k, v := range h {
@@ -132,100 +154,70 @@ func (b *headerBuilder) annotate(h http.Header, fields map[string]json.RawMessag
 	}
 }
 
-// annotateSorted is annotate for a body with more fields than headers allowed: it takes
-// them in name order, so that the same body always yields the same headers.
-func (b *headerBuilder) annotateSorted(h http.Header, fields map[string]json.RawMessage) (collided bool) {
-	names, _ := b.names.Load().(map[string]string)
-	sorted := make([]string, 0, len(fields))
+// consideredFields returns the fields annotate looks at: those of the fields option, or
+// the first maxFields by name.
+func consideredFields(b *headerBuilder, fields map[string]json.RawMessage) map[string]json.RawMessage {
+	names := make([]string, 0, len(fields))
 	for field := range fields {
-		sorted = append(sorted, field)
-	}
-	sort.Strings(sorted)
-	added := 0
-	for _, field := range sorted {
-		if added >= b.maxFields {
-			break
-		}
-		header, known := names[field]
-		if !known {
-			header = b.learn(field)
-		}
-		if header == "" {
-			continue
-		}
-		switch b.add(h, header, fields[field]) {
-		case headerAdded:
-			added++
-		case headerCollided:
-			collided = true
+		if b.selected == nil || b.selected[field] {
+			names = append(names, field)
 		}
 	}
-	return collided
+	if len(names) > b.maxFields {
+		sort.Strings(names)
+		names = names[:b.maxFields]
+	}
+	out := make(map[string]json.RawMessage, len(names))
+	for _, field := range names {
+		out[field] = fields[field]
+	}
+	return out
 }
 
-// What add did with a field.
-const (
-	headerSkipped = iota
-	headerAdded
-	headerCollided
-)
-
-// add sets header from one field's raw value.
-func (b *headerBuilder) add(h http.Header, header string, raw json.RawMessage) int {
-	if _, taken := h[header]; taken {
-		// A second field for this name, or a third after the first two collided: the
-		// name is blanked now and deleted once every field has been seen.
-		h[header] = nil
-		return headerCollided
-	}
-	// A string's text is at least a sixth of its JSON (escapes such as \u00e9 shrink
-	// six bytes to one or two), so a raw value past this cannot fit and is not decoded.
-	if len(raw) == 0 || len(raw) > 6*b.maxValueBytes+2 {
-		return headerSkipped
-	}
-	text, kind := scalarText(raw)
-	switch kind {
-	case kindString, kindNumber, kindBool:
-		if len(text) > b.maxValueBytes {
-			return headerSkipped
-		}
-		h[header] = []string{headerValue(text)}
-		return headerAdded
-	case kindArray:
-		if len(raw) > b.maxValueBytes {
-			return headerSkipped
-		}
-		values := arrayValues(raw)
-		if values == nil {
-			return headerSkipped
-		}
-		h[header] = values
-		return headerAdded
-	}
-	return headerSkipped
-}
-
-// arrayValues returns the texts of an array of scalars (nulls skipped), or nil when it
-// holds an object or an array, or nothing.
-func arrayValues(raw json.RawMessage) []string {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil
-	}
-	values := make([]string, 0, len(elems))
-	for _, e := range elems {
-		text, kind := scalarText(e)
-		if kind == kindArray || kind == kindObject {
+// fieldValues returns the header values of a string that needs decoding or of an array
+// of scalars (one per element, nulls skipped), or nil when the value is too long or
+// holds an object or an array.
+func fieldValues(raw json.RawMessage, max int) []string {
+	if raw[0] == '"' {
+		// A string's text is at least a sixth of its JSON (\u00e9 is six bytes for two),
+		// so a longer one is not decoded at all.
+		if len(raw) > 6*max+2 {
 			return nil
 		}
-		if kind != kindNull {
-			values = append(values, headerValue(text))
+		text, _ := scalarText(raw)
+		if len(text) > max {
+			return nil
 		}
+		return []string{headerValue(text)}
 	}
-	if len(values) == 0 {
+	if len(raw) > max {
 		return nil
 	}
-	return values
+	var texts []string
+	if json.Unmarshal(raw, &texts) != nil {
+		// Not all strings: numbers, booleans, nulls, or something nested.
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return nil
+		}
+		texts = make([]string, 0, len(elems))
+		for _, e := range elems {
+			text, kind := scalarText(e)
+			if kind == kindArray || kind == kindObject {
+				return nil
+			}
+			if kind != kindNull {
+				texts = append(texts, text)
+			}
+		}
+	}
+	if len(texts) == 0 {
+		return nil
+	}
+	for i, t := range texts {
+		texts[i] = headerValue(t)
+	}
+	return texts
 }
 
 // headerValue writes bytes below 0x20 and 0x7F as %XX, so that no value can add, split
@@ -250,10 +242,10 @@ func headerValue(s string) string {
 	return sb.String()
 }
 
-// learn derives a field's header name and caches it. The cache is copied on write: reads
-// on the request path take no lock.
-func (b *headerBuilder) learn(field string) string {
-	header := b.headerName(field)
+// learnHeaderName derives a field's header name and caches it, up to maxCachedNames.
+// The cache is copied on write, so that reads on the request path take no lock.
+func learnHeaderName(b *headerBuilder, field string) string {
+	header := headerName(b, field)
 	b.namesMu.Lock()
 	old, _ := b.names.Load().(map[string]string)
 	if len(old) < maxCachedNames {
@@ -273,7 +265,7 @@ func (b *headerBuilder) learn(field string) string {
 // (task_id -> Task-Id, AppId -> App-Id, RoomID -> Room-Id). It returns "" for the
 // signature, for a name that is empty, too long or not a valid header token, and for one
 // that would be the middleware's own header.
-func (b *headerBuilder) headerName(field string) string {
+func headerName(b *headerBuilder, field string) string {
 	if field == "" || len(field) > maxFieldNameBytes || field == "signature" || field == "Signature" {
 		return ""
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,8 +18,8 @@ type Middleware struct {
 	next  http.Handler
 	name  string
 	s     *settings
-	store NonceStore
-	ttl   time.Duration // how long the store remembers a callback: twice the tolerance
+	mem   *memoryStore
+	ttlMs int64 // how long the store remembers a callback (see New)
 	now   func() time.Time
 }
 
@@ -45,46 +44,53 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
 	return &Middleware{
-		next:  next,
-		name:  name,
-		s:     s,
-		store: memoryStores.get(name, s.capacity),
-		ttl:   2 * s.tolerance,
+		next: next,
+		name: name,
+		s:    s,
+		mem:  memoryStores.get(name, s.capacity),
+		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
+		// the end of that second for a timestamp in whole seconds: its first copy may
+		// arrive at the start of that window and a replay at its end.
+		ttlMs: 2*s.toleranceMs + 1000,
 		now:   time.Now,
 	}, nil
 }
 
-// ServeHTTP runs the checks in the order the README gives and forwards what passes.
+// ServeHTTP runs the checks in the order the README gives and forwards what passes. It
+// is written flat, with plain functions for helpers: Traefik interprets every line of it,
+// and an interpreted method call or defer costs microseconds (see the README's design
+// notes).
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	s := m.s
-	// Whatever happens next, no client-sent header with the prefix reaches the backend.
-	s.headers.strip(req.Header)
+	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
+	stripPrefixed(s.headers, req.Header)
 
+	// 2. POST only.
 	var failure error
 	if req.Method != http.MethodPost {
 		failure = ErrMethodNotAllowed
 		if !s.reportOnly {
-			m.reject(rw, req, nil, failure)
+			reject(m, rw, req, nil, failure)
 			return
 		}
 	}
 
+	// 3. The body, whole, within maxBodyBytes. Not even reportOnly forwards one it could
+	// not read or that is too large.
 	body, err := readBody(req, s.maxBodyBytes)
 	if err != nil {
-		// Not even reportOnly forwards what it could not read whole.
-		m.reject(rw, req, nil, err)
+		reject(m, rw, req, nil, err)
 		return
 	}
 
+	// 4-7. Parse, signature, freshness, event.
+	nowMs := m.now().UnixMilli()
 	cb, err := ParseCallback(body)
-	now := m.now()
 	var key string
 	if err == nil {
-		var sig []byte
-		sig, err = Verify(s.secrets, cb)
+		key, err = Verify(s.secrets, cb)
 		if err == nil {
-			key = string(sig)
-			err = checkFreshness(cb.Timestamp, now, s.tolerance)
+			err = checkFreshness(cb, nowMs, s.toleranceMs)
 		}
 		if err == nil && s.events != nil && !s.events[cb.Event] {
 			err = fmt.Errorf("%w: %q", ErrEventNotAllowed, logValue(cb.Event))
@@ -95,76 +101,71 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	if failure != nil {
 		if !s.reportOnly {
-			m.reject(rw, req, cb, failure)
+			reject(m, rw, req, cb, failure)
 			return
 		}
-		m.forwardUnverified(rw, req, body, cb, failure)
+		forwardUnverified(m, rw, req, body, cb, failure)
 		return
 	}
 
-	claim, err := m.store.Claim(key, now, m.ttl)
+	// 8. Replays.
+	claim, err := claimMemory(m.mem, key, nowMs, m.ttlMs)
 	if err != nil {
 		err = fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 		if !s.reportOnly {
-			m.reject(rw, req, cb, err)
+			reject(m, rw, req, cb, err)
 			return
 		}
-		m.forwardUnverified(rw, req, body, cb, err)
+		forwardUnverified(m, rw, req, body, cb, err)
 		return
 	}
-	switch claim {
-	case InFlight:
-		m.duplicate(rw, req, body, cb, false)
-		return
-	case Delivered:
-		m.duplicate(rw, req, body, cb, s.ackDuplicates)
+	if claim != Claimed {
+		answerDuplicate(m, rw, req, body, cb, claim == Delivered && s.ackDuplicates)
 		return
 	}
 
+	// 9. Forward, with the fields as headers, and settle the claim on the answer.
 	h := req.Header
 	h[s.headers.verified] = []string{"true"}
-	s.headers.annotate(h, cb.Fields)
+	annotate(s.headers, h, cb)
 	setBody(req, body)
 	rec := &statusRecorder{ResponseWriter: rw}
-	// Deferred so that a panic in the chain (http.ErrAbortHandler when a client goes
-	// away) still settles the claim instead of leaving it in flight.
-	defer m.settle(key, rec)
+	// Deferred so that a panic in the chain (http.ErrAbortHandler when a client or the
+	// backend goes away mid-answer) still settles the claim instead of leaving it in
+	// flight, which would turn ZEGO's retries away until it expired.
+	defer settle(m, key, rec)
 	m.next.ServeHTTP(rec, req)
 	rec.returned = true
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered;
 // anything else forgets it, so that ZEGO's retry gets through.
-func (m *Middleware) settle(key string, rec *statusRecorder) {
+func settle(m *Middleware, key string, rec *statusRecorder) {
 	status := rec.status
 	if status == 0 && rec.returned {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
-	var err error
 	if status >= 200 && status < 300 {
-		err = m.store.Confirm(key, m.now(), m.ttl)
-	} else {
-		err = m.store.Forget(key, m.now())
+		confirmMemory(m.mem, key, m.now().UnixMilli(), m.ttlMs)
+		return
 	}
-	if err != nil {
-		log.Printf("zegocallback: middleware=%s nonce store could not record a delivery (status %d): %v", m.name, status, err)
-	}
+	forgetMemory(m.mem, key)
 }
 
-// duplicate answers a verified callback that was seen before: 200 without forwarding
-// when ack is set (the callback was delivered), else 409. reportOnly forwards it, marked,
-// and leaves the store as it was.
-func (m *Middleware) duplicate(rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, ack bool) {
+// answerDuplicate answers a verified callback that was seen before: 200 without
+// forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
+// it, marked, and leaves the store as it was.
+func answerDuplicate(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, ack bool) {
 	if m.s.reportOnly {
 		req.Header[m.s.headers.duplicate] = []string{"true"}
-		m.forwardUnverified(rw, req, body, cb, ErrDuplicate)
+		forwardUnverified(m, rw, req, body, cb, ErrDuplicate)
 		return
 	}
 	if !ack {
-		m.reject(rw, req, cb, ErrDuplicate)
+		reject(m, rw, req, cb, ErrDuplicate)
 		return
 	}
-	logRejection(m.name, "duplicate", false, req, cb, errors.New("acknowledged with 200, not forwarded"))
+	logRejection(m.name, "duplicate", false, req, cb, errAcknowledged)
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h[m.s.headers.duplicate] = []string{"true"}
@@ -172,8 +173,10 @@ func (m *Middleware) duplicate(rw http.ResponseWriter, req *http.Request, body [
 	_, _ = rw.Write(duplicateAck)
 }
 
+var errAcknowledged = errors.New("already delivered: acknowledged with 200, not forwarded")
+
 // reject answers the client with failure's status and logs one line.
-func (m *Middleware) reject(rw http.ResponseWriter, req *http.Request, cb *Callback, failure error) {
+func reject(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, failure error) {
 	r := rejectionFor(failure)
 	logRejection(m.name, r.code, false, req, cb, failure)
 	writeRejection(rw, r)
@@ -181,14 +184,14 @@ func (m *Middleware) reject(rw http.ResponseWriter, req *http.Request, cb *Callb
 
 // forwardUnverified is reportOnly's path: the request goes on, marked with what would
 // have rejected it, and annotated when its body parsed. The store is not touched.
-func (m *Middleware) forwardUnverified(rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, failure error) {
+func forwardUnverified(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, failure error) {
 	r := rejectionFor(failure)
 	logRejection(m.name, r.code, true, req, cb, failure)
 	h := req.Header
 	h[m.s.headers.verified] = []string{"false"}
 	h[m.s.headers.rejection] = []string{r.code}
 	if cb != nil {
-		m.s.headers.annotate(h, cb.Fields)
+		annotate(m.s.headers, h, cb)
 	}
 	setBody(req, body)
 	m.next.ServeHTTP(rw, req)
@@ -223,16 +226,15 @@ func readBody(req *http.Request, limit int64) ([]byte, error) {
 	return body, nil
 }
 
-// setBody puts the bytes read back as the request's body, with their length: a chunked
-// request goes on with a Content-Length.
+// setBody puts the bytes read back as the request's body. A chunked request goes on with
+// a Content-Length.
 func setBody(req *http.Request, body []byte) {
 	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.GetBody = func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(body)), nil
+	if req.ContentLength != int64(len(body)) || req.TransferEncoding != nil {
+		req.ContentLength = int64(len(body))
+		req.TransferEncoding = nil
+		req.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
-	req.ContentLength = int64(len(body))
-	req.TransferEncoding = nil
-	req.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
 }
 
 // statusRecorder notes the status the backend answered.

@@ -3,10 +3,9 @@ package zegocallback
 import (
 	"errors"
 	"sync"
-	"time"
 )
 
-// ClaimResult is what a NonceStore found when a callback was claimed.
+// ClaimResult is what a replay store found when a callback was claimed.
 type ClaimResult int
 
 // The results of NonceStore.Claim.
@@ -19,23 +18,9 @@ const (
 	Delivered
 )
 
-// ErrStoreFull is returned by the memory store's Claim when it holds nonceCapacity
-// unexpired callbacks: it never drops one before it expires, since that would let it be
-// replayed.
+// ErrStoreFull is returned by the memory store when it holds nonceCapacity unexpired
+// callbacks: it never drops one before it expires, since that would let it be replayed.
 var ErrStoreFull = errors.New("nonce store full")
-
-// NonceStore remembers verified callbacks by key (their signature) so that each one
-// reaches the backend once. The memory store serves one Traefik; the Redis store
-// several replicas.
-type NonceStore interface {
-	// Claim marks key in flight for ttl unless an unexpired entry holds it, in which case
-	// it changes nothing and says what it found.
-	Claim(key string, now time.Time, ttl time.Duration) (ClaimResult, error)
-	// Confirm marks key delivered, for ttl from now.
-	Confirm(key string, now time.Time, ttl time.Duration) error
-	// Forget drops key, so that the sender's retry is accepted.
-	Forget(key string, now time.Time) error
-}
 
 // The state of a memory entry, kept in the low bits of its value beside the expiry.
 const (
@@ -43,13 +28,16 @@ const (
 	entryInFlight  = 1
 	entryDelivered = 2
 	entryStateBits = 2
+	entryStateMask = 1<<entryStateBits - 1
 )
 
-// memoryStore is a NonceStore in this process's memory. Each key has one entry, its
-// expiry in Unix milliseconds shifted left by entryStateBits, ORed with its state, and
-// one place in order, the queue of keys by the time their expiry was set. Claim sweeps
-// expired keys from the head of the queue, so the store needs no goroutine or timer and
-// each operation costs O(1) amortised.
+// memoryStore remembers verified callbacks, by key (their signature), in this process.
+// Each key has one entry, its expiry in Unix milliseconds shifted left by entryStateBits
+// and ORed with its state, and one place in order, the queue of keys by the time their
+// expiry was set. A claim first sweeps expired keys from the head of the queue, so the
+// store needs no goroutine or timer and each operation costs O(1) amortised. Its
+// functions are plain functions, not methods: under Yaegi a method call costs about four
+// times a function call.
 type memoryStore struct {
 	mu       sync.Mutex
 	capacity int
@@ -67,14 +55,16 @@ func newMemoryStore(capacity int) *memoryStore {
 	return &memoryStore{capacity: capacity, entries: make(map[string]int64)}
 }
 
-func (s *memoryStore) Claim(key string, now time.Time, ttl time.Duration) (ClaimResult, error) {
-	nowMs := now.UnixMilli()
-	expires := nowMs + ttl.Milliseconds()
+// claimMemory marks key in flight until nowMs+ttlMs, unless an unexpired entry holds
+// it: then it changes nothing and says what it found.
+func claimMemory(s *memoryStore, key string, nowMs, ttlMs int64) (ClaimResult, error) {
 	s.mu.Lock()
-	s.sweep(nowMs)
+	if s.head < len(s.order) && s.order[s.head].expires <= nowMs {
+		sweepMemory(s, nowMs)
+	}
 	v, known := s.entries[key]
 	if known && v>>entryStateBits > nowMs {
-		switch v & (1<<entryStateBits - 1) {
+		switch v & entryStateMask {
 		case entryInFlight:
 			s.mu.Unlock()
 			return InFlight, nil
@@ -83,6 +73,7 @@ func (s *memoryStore) Claim(key string, now time.Time, ttl time.Duration) (Claim
 			return Delivered, nil
 		}
 	}
+	expires := nowMs + ttlMs
 	if !known {
 		if len(s.entries) >= s.capacity {
 			s.mu.Unlock()
@@ -97,29 +88,28 @@ func (s *memoryStore) Claim(key string, now time.Time, ttl time.Duration) (Claim
 	return Claimed, nil
 }
 
-func (s *memoryStore) Confirm(key string, now time.Time, ttl time.Duration) error {
+// confirmMemory marks key delivered until nowMs+ttlMs.
+func confirmMemory(s *memoryStore, key string, nowMs, ttlMs int64) {
 	s.mu.Lock()
 	if _, known := s.entries[key]; known {
-		s.entries[key] = (now.UnixMilli()+ttl.Milliseconds())<<entryStateBits | entryDelivered
+		s.entries[key] = (nowMs+ttlMs)<<entryStateBits | entryDelivered
 	}
 	s.mu.Unlock()
-	return nil
 }
 
-func (s *memoryStore) Forget(key string, _ time.Time) error {
+// forgetMemory lets key be claimed again. The entry keeps its expiry and its place in the
+// queue, so that the queue holds each key once.
+func forgetMemory(s *memoryStore, key string) {
 	s.mu.Lock()
 	if v, known := s.entries[key]; known {
-		// The entry keeps its expiry and its place in the queue, so that the queue holds
-		// each key once; Claim treats it as absent.
-		s.entries[key] = v &^ (1<<entryStateBits - 1)
+		s.entries[key] = v &^ entryStateMask
 	}
 	s.mu.Unlock()
-	return nil
 }
 
-// sweep drops the entries whose expiry has passed, from the head of the queue. It is
-// called with s.mu held.
-func (s *memoryStore) sweep(nowMs int64) {
+// sweepMemory drops the entries whose expiry has passed, from the head of the queue. It
+// is called with s.mu held.
+func sweepMemory(s *memoryStore, nowMs int64) {
 	for s.head < len(s.order) {
 		q := s.order[s.head]
 		if q.expires > nowMs {

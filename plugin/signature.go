@@ -5,8 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"strconv"
-	"time"
 )
 
 // Sign returns the signature ZEGO puts in a callback: the lowercase hex SHA-1 of the
@@ -32,45 +30,44 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 }
 
 // Verify checks cb's signature against each secret, in constant time for each, and
-// returns the decoded signature: it identifies the callback by exactly what is signed.
+// returns the decoded signature as a string: it names the callback by exactly what is
+// signed, and is the replay store's key.
 //
 // The signed string cannot tell where the timestamp ends and the nonce begins, so one
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
 // them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
 // 7784...). The replay store therefore keys on the signature, never on the texts.
-func Verify(secrets []string, cb *Callback) ([]byte, error) {
+func Verify(secrets []string, cb *Callback) (string, error) {
 	got, err := hex.DecodeString(cb.Signature)
 	if err != nil || len(got) != sha1.Size {
-		return nil, fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
+		return "", fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
 	}
 	for _, secret := range secrets {
 		want := signatureOf(secret, cb.Timestamp, cb.Nonce)
 		if subtle.ConstantTimeCompare(want[:], got) == 1 {
-			return got, nil
+			return string(got), nil
 		}
 	}
-	return nil, ErrInvalidSignature
+	return "", ErrInvalidSignature
 }
 
-// checkFreshness reports whether timestamp lies within tolerance of now, either way. A
-// timestamp of 13 digits or more is in milliseconds (AI Agent and ASR callbacks), a
+// checkFreshness reports whether cb's timestamp lies within toleranceMs of nowMs, either
+// way. A timestamp of 13 digits or more is in milliseconds (AI Agent and ASR callbacks), a
 // shorter one in seconds, compared with now truncated to the second as ZEGO's is.
-func checkFreshness(timestamp string, now time.Time, tolerance time.Duration) error {
-	v, err := strconv.ParseUint(timestamp, 10, 64)
-	if err != nil || v > 1<<62 {
+func checkFreshness(cb *Callback, nowMs, toleranceMs int64) error {
+	if cb.timestamp > 1<<62 {
 		return fmt.Errorf("%w: out of range", ErrStaleTimestamp)
 	}
 	var skewMs int64
-	if len(timestamp) >= 13 {
-		skewMs = now.UnixMilli() - int64(v)
+	if len(cb.Timestamp) >= 13 {
+		skewMs = nowMs - int64(cb.timestamp)
 	} else {
-		skewMs = (now.Unix() - int64(v)) * 1000
+		skewMs = (nowMs/1000 - int64(cb.timestamp)) * 1000
 	}
-	limit := tolerance.Milliseconds()
-	if skewMs > limit {
+	if skewMs > toleranceMs {
 		return fmt.Errorf("%w: %d s in the past", ErrStaleTimestamp, skewMs/1000)
 	}
-	if skewMs < -limit {
+	if skewMs < -toleranceMs {
 		return fmt.Errorf("%w: %d s in the future", ErrStaleTimestamp, -skewMs/1000)
 	}
 	return nil

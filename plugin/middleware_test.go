@@ -1,0 +1,169 @@
+package zegocallback
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+func TestCreateConfigDefaults(t *testing.T) {
+	c := CreateConfig()
+	want := Config{
+		TimestampTolerance: "5m", MaxBodyBytes: 1048576, HeaderPrefix: "X-Zego-", Duplicates: "acknowledge",
+		NonceCapacity: 1000000, MaxHeaderFields: 64, MaxHeaderValueBytes: 1024,
+	}
+	if c.TimestampTolerance != want.TimestampTolerance || c.MaxBodyBytes != want.MaxBodyBytes ||
+		c.HeaderPrefix != want.HeaderPrefix || c.Duplicates != want.Duplicates || c.NonceCapacity != want.NonceCapacity ||
+		c.MaxHeaderFields != want.MaxHeaderFields || c.MaxHeaderValueBytes != want.MaxHeaderValueBytes ||
+		c.ReportOnly || c.SecretsFile != "" || len(c.Secrets) != 0 || len(c.Events) != 0 || len(c.Fields) != 0 {
+		t.Errorf("CreateConfig() = %+v, want %+v", *c, want)
+	}
+}
+
+func TestNewNeverPanics(t *testing.T) {
+	if _, err := New(context.Background(), http.NotFoundHandler(), nil, "nil@test"); err == nil {
+		t.Error("New(nil config) succeeded")
+	}
+	cfg := CreateConfig()
+	cfg.Secrets = []string{"s"}
+	if _, err := New(context.Background(), nil, cfg, "nil-next@test"); err == nil {
+		t.Error("New(nil next) succeeded")
+	}
+}
+
+// clocked builds a middleware whose clock reads *now.
+func clocked(t *testing.T, cfg *Config, next http.Handler, now *time.Time) *Middleware {
+	t.Helper()
+	if cfg == nil {
+		cfg = CreateConfig()
+		cfg.Secrets = []string{zegotest.Secret}
+	}
+	h, err := New(context.Background(), next, cfg, t.Name()+"@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := h.(*Middleware)
+	m.now = func() time.Time { return *now }
+	return m
+}
+
+func post(m http.Handler, body []byte) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(body)))
+	return rec
+}
+
+func TestToleranceBoundariesThroughServeHTTP(t *testing.T) {
+	now := time.Unix(1700000000, 999e6)
+	m := clocked(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), &now)
+	for _, tt := range []struct {
+		offset time.Duration
+		status int
+	}{
+		{-300 * time.Second, 200}, {-301 * time.Second, 401}, {300 * time.Second, 200}, {301 * time.Second, 401},
+	} {
+		ts := zegotest.Seconds(time.Unix(now.Unix(), 0).Add(tt.offset))
+		if got := post(m, zegotest.New("mix_stop.json", zegotest.Secret, ts).Body).Code; got != tt.status {
+			t.Errorf("timestamp now%+v: %d, want %d", tt.offset, got, tt.status)
+		}
+	}
+}
+
+func TestReplayRememberedAcrossTheWholeWindow(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	calls := 0
+	m := clocked(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }), &now)
+	// Signed at the far future edge of the window, replayed at the far past edge.
+	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(5*time.Minute))).Body
+	if got := post(m, body).Code; got != 200 {
+		t.Fatalf("first: %d", got)
+	}
+	now = now.Add(10 * time.Minute)
+	if rec := post(m, body); rec.Code != 200 || rec.Header().Get("X-Zego-Duplicate") != "true" || calls != 1 {
+		t.Errorf("replay 10 min later: %d %v, %d calls; want a duplicate", rec.Code, rec.Header(), calls)
+	}
+	now = now.Add(time.Second)
+	if got := post(m, body).Code; got != 401 {
+		t.Errorf("one second later the callback is stale: %d, want 401", got)
+	}
+}
+
+func TestRejectionLogLine(t *testing.T) {
+	var buf bytes.Buffer
+	log.SetOutput(&buf)
+	defer log.SetOutput(io.Discard)
+	now := time.Now()
+	m := clocked(t, nil, http.NotFoundHandler(), &now)
+	forged := zegotest.New("mix_stop.json", zegotest.OtherSecret, zegotest.Seconds(now))
+	post(m, forged.Body)
+	post(m, []byte(`{"event":"x\r\nINJECTED"`))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for 2 rejections:\n%s", len(lines), buf.String())
+	}
+	for _, want := range []string{"middleware=" + t.Name() + "@test", "code=invalid_signature", `event="mix_stop"`, `appid="111111"`, "remote="} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line lacks %s: %s", want, lines[0])
+		}
+	}
+	if !strings.Contains(lines[1], "code=malformed_body") {
+		t.Errorf("second line: %s", lines[1])
+	}
+	for _, secret := range []string{zegotest.Secret, zegotest.OtherSecret, forged.Signature, Sign(zegotest.Secret, forged.Timestamp, forged.Nonce)} {
+		if strings.Contains(buf.String(), secret) {
+			t.Errorf("the log holds a secret or a signature: %s", buf.String())
+		}
+	}
+}
+
+func TestSettleWhenTheChainPanics(t *testing.T) {
+	now := time.Now()
+	var behaviour func(http.ResponseWriter)
+	m := clocked(t, nil, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { behaviour(rw) }), &now)
+	serve := func(body []byte) (recovered any) {
+		defer func() { recovered = recover() }()
+		post(m, body)
+		return nil
+	}
+
+	// The backend is gone before answering: forgotten, so the retry gets through.
+	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	behaviour = func(http.ResponseWriter) { panic(http.ErrAbortHandler) }
+	if r := serve(body); !errors.Is(r.(error), http.ErrAbortHandler) {
+		t.Fatalf("the panic was swallowed: %v", r)
+	}
+	behaviour = func(rw http.ResponseWriter) { rw.WriteHeader(204) }
+	if got := post(m, body).Code; got != 204 {
+		t.Errorf("retry after an aborted delivery: %d, want it forwarded (204)", got)
+	}
+
+	// The backend answered 2xx, then the client went away: delivered.
+	body = zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	behaviour = func(rw http.ResponseWriter) { rw.WriteHeader(200); panic(http.ErrAbortHandler) }
+	serve(body)
+	behaviour = func(http.ResponseWriter) { t.Error("a delivered callback was forwarded again") }
+	if rec := post(m, body); rec.Header().Get("X-Zego-Duplicate") != "true" {
+		t.Errorf("after a 2xx: %d %v, want a duplicate", rec.Code, rec.Header())
+	}
+}
+
+func TestHandlerThatWritesNothingDelivers(t *testing.T) {
+	now := time.Now()
+	calls := 0
+	m := clocked(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }), &now)
+	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	post(m, body)
+	post(m, body)
+	if calls != 1 {
+		t.Errorf("%d calls, want 1: net/http answers 200 for a handler that writes nothing", calls)
+	}
+}

@@ -1,0 +1,122 @@
+package zegocallback
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// ZEGO's published vectors, and what sorting as numbers would wrongly give.
+func TestSignKnownAnswers(t *testing.T) {
+	tests := []struct {
+		desc, secret, timestamp, nonce, want string
+	}{
+		{"ZEGO's documented example", "secret", "1470820198", "123412", "5bd59fd62953a8059fb7eaba95720f66d19e4517"},
+		{"string order differs from numeric order", "secret", "1499676978", "350176", "264b7f500b4935a082fef1da1760769245880d7c"},
+	}
+	for _, tt := range tests {
+		if got := Sign(tt.secret, tt.timestamp, tt.nonce); got != tt.want {
+			t.Errorf("%s: Sign = %s, want %s", tt.desc, got, tt.want)
+		}
+		if got := zegotest.Sign(tt.secret, tt.timestamp, tt.nonce); got != tt.want {
+			t.Errorf("%s: the tests' signer = %s, want %s", tt.desc, got, tt.want)
+		}
+	}
+	if Sign("secret", "1499676978", "350176") == "b7debda3eaa1ff1c1103ab74d5d0f4a70b0b83db" {
+		t.Error("Sign sorted numerically")
+	}
+}
+
+func TestSignAgreesWithTestSigner(t *testing.T) {
+	for _, in := range [][3]string{
+		{"", "", ""}, {"a", "b", "c"}, {"c", "b", "a"}, {"b", "a", "c"}, {"same", "same", "same"},
+		{zegotest.Secret, "1689834748", "7257784982359218206"}, {"Z", "9", "10"},
+	} {
+		if a, b := Sign(in[0], in[1], in[2]), zegotest.Sign(in[0], in[1], in[2]); a != b {
+			t.Errorf("Sign%q = %s, the test signer says %s", in, a, b)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ts, nonce := "1689834748", "7257784982359218206"
+	good := Sign(zegotest.Secret, ts, nonce)
+	cb := func(sig, ts, nonce string) *Callback { return &Callback{Signature: sig, Timestamp: ts, Nonce: nonce} }
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == '1' {
+			b[i] = '2'
+		} else {
+			b[i] = '1'
+		}
+		return string(b)
+	}
+	secrets := []string{zegotest.OtherSecret, zegotest.Secret}
+	if key, err := Verify(secrets, cb(good, ts, nonce)); err != nil || len(key) != 20 {
+		t.Fatalf("Verify(good) = %x, %v", key, err)
+	}
+	if _, err := Verify(secrets, cb(strings.ToUpper(good), ts, nonce)); err != nil {
+		t.Errorf("upper-case hex: %v", err)
+	}
+	bad := []struct{ desc, sig, ts, nonce string }{
+		{"no secret matches", Sign("other", ts, nonce), ts, nonce},
+		{"39 hex digits", good[:39], ts, nonce},
+		{"41 hex digits", good + "0", ts, nonce},
+		{"not hex", "g" + good[1:], ts, nonce},
+		{"empty", "", ts, nonce},
+	}
+	for i := 0; i < len(good); i++ {
+		bad = append(bad, struct{ desc, sig, ts, nonce string }{"signature digit changed", flip(good, i), ts, nonce})
+	}
+	for i := 0; i < len(ts); i++ {
+		bad = append(bad, struct{ desc, sig, ts, nonce string }{"timestamp digit changed", good, flip(ts, i), nonce})
+	}
+	for i := 0; i < len(nonce); i++ {
+		bad = append(bad, struct{ desc, sig, ts, nonce string }{"nonce digit changed", good, ts, flip(nonce, i)})
+	}
+	for _, b := range bad {
+		if _, err := Verify(secrets, cb(b.sig, b.ts, b.nonce)); !errors.Is(err, ErrInvalidSignature) {
+			t.Errorf("%s (%s %s %s): %v, want ErrInvalidSignature", b.desc, b.sig, b.ts, b.nonce, err)
+		}
+	}
+}
+
+func TestCheckFreshness(t *testing.T) {
+	now := time.Unix(1700000000, 600e6) // .6 s into the second
+	const tol = 5 * time.Minute
+	tests := []struct {
+		desc, ts string
+		fresh    bool
+	}{
+		{"now", "1700000000", true},
+		{"exactly tolerance in the past", "1699999700", true},
+		{"tolerance+1 s in the past", "1699999699", false},
+		{"exactly tolerance in the future", "1700000300", true},
+		{"tolerance+1 s in the future", "1700000301", false},
+		{"milliseconds, now", "1700000000600", true},
+		{"milliseconds, exactly tolerance in the past", "1699999700600", true},
+		{"milliseconds, 1 ms beyond tolerance in the past", "1699999700599", false},
+		{"milliseconds, exactly tolerance in the future", "1700000300600", true},
+		{"milliseconds, 1 ms beyond tolerance in the future", "1700000300601", false},
+		{"zero", "0", false},
+		{"leading zeros make 13 digits: milliseconds", "0001700000000", false},
+		{"beyond 64 bits", "99999999999999999999", false},
+		{"19 digits", "9223372036854775807", false},
+	}
+	for _, tt := range tests {
+		cb, perr := ParseCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + tt.ts + `"}`))
+		if perr != nil {
+			t.Fatalf("%s: %v", tt.desc, perr)
+		}
+		err := checkFreshness(cb, now.UnixMilli(), tol.Milliseconds())
+		if (err == nil) != tt.fresh {
+			t.Errorf("%s (%s): %v, want fresh=%v", tt.desc, tt.ts, err, tt.fresh)
+		}
+		if err != nil && !errors.Is(err, ErrStaleTimestamp) {
+			t.Errorf("%s: %v is not ErrStaleTimestamp", tt.desc, err)
+		}
+	}
+}

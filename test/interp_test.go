@@ -1,0 +1,25 @@
+package test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+)
+
+// yaegiBuild builds the middleware through the interpreter, with Traefik's decoder.
+func yaegiBuild(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error) {
+	t.Helper()
+	p, err := traefikload.Shared()
+	if err != nil {
+		t.Fatalf("loading the plugin as Traefik does: %v", err)
+	}
+	return p.Build(context.Background(), config, next, name)
+}
+
+// TestInterpretedConformance runs the middleware's whole behaviour table through Yaegi.
+func TestInterpretedConformance(t *testing.T) {
+	conformance.Run(t, yaegiBuild)
+}

@@ -1,0 +1,279 @@
+// Package traefikload loads the plugin the way Traefik v3 loads a local plugin: the
+// repository laid out in a GOPATH, a Yaegi v0.16.1 interpreter with the standard
+// library's symbols, the manifest's import and basePkg, CreateConfig, Traefik's
+// mapstructure settings, then New. It follows traefik/v3 v3.6.12's pkg/plugins
+// (newInterpreter, yaegiMiddlewareBuilder.createConfig and newHandler).
+package traefikload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/mitchellh/mapstructure"
+	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+	"gopkg.in/yaml.v3"
+)
+
+// Manifest is .traefik.yml, as Traefik and the plugin catalog read it.
+type Manifest struct {
+	DisplayName string         `yaml:"displayName"`
+	Type        string         `yaml:"type"`
+	Runtime     string         `yaml:"runtime"`
+	Import      string         `yaml:"import"`
+	BasePkg     string         `yaml:"basePkg"`
+	Summary     string         `yaml:"summary"`
+	IconPath    string         `yaml:"iconPath"`
+	BannerPath  string         `yaml:"bannerPath"`
+	TestData    map[string]any `yaml:"testData"`
+}
+
+// Plugin is the plugin loaded into one interpreter, as Traefik makes one per plugin at
+// start-up: package-level state is shared by every middleware built from it.
+type Plugin struct {
+	Manifest   Manifest
+	ModulePath string
+	interp     *interp.Interpreter
+	fnNew      reflect.Value
+	fnCreate   reflect.Value
+}
+
+// RepoRoot is the repository's root, found from this file's place in it.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// ReadManifest reads .traefik.yml at root.
+func ReadManifest(root string) (Manifest, error) {
+	var m Manifest
+	b, err := os.ReadFile(filepath.Join(root, ".traefik.yml"))
+	if err != nil {
+		return m, err
+	}
+	err = yaml.Unmarshal(b, &m)
+	return m, err
+}
+
+// ModulePath reads the module line of root's go.mod.
+func ModulePath(root string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return f[1], nil
+		}
+	}
+	return "", errors.New("go.mod has no module line")
+}
+
+// LayOut copies what Traefik needs of the repository at root (go.mod, .traefik.yml and
+// the plugin package's non-test sources) to goPath/src/<module path>, the place
+// experimental.localPlugins reads from (plugins-local is such a GOPATH).
+func LayOut(root, goPath string) (Manifest, string, error) {
+	m, err := ReadManifest(root)
+	if err != nil {
+		return m, "", err
+	}
+	mod, err := ModulePath(root)
+	if err != nil {
+		return m, "", err
+	}
+	if !strings.HasPrefix(m.Import, mod) {
+		return m, "", fmt.Errorf("import %q is not under module %q", m.Import, mod)
+	}
+	dst := filepath.Join(goPath, "src", filepath.FromSlash(mod))
+	pkgDir := strings.TrimPrefix(strings.TrimPrefix(m.Import, mod), "/")
+	if err := os.MkdirAll(filepath.Join(dst, pkgDir), 0o755); err != nil {
+		return m, "", err
+	}
+	for _, f := range []string{"go.mod", ".traefik.yml"} {
+		if err := copyFile(filepath.Join(root, f), filepath.Join(dst, f)); err != nil {
+			return m, "", err
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(root, pkgDir))
+	if err != nil {
+		return m, "", err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		if err := copyFile(filepath.Join(root, pkgDir, n), filepath.Join(dst, pkgDir, n)); err != nil {
+			return m, "", err
+		}
+	}
+	return m, mod, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Log receives what the plugin writes with the log package or to os.Stderr: Yaegi sends
+// both to the interpreter's Stderr, which Traefik turns into ERROR-level log lines. Tests
+// that check the log swap its writer; it discards by default.
+var Log = &SwitchWriter{w: io.Discard}
+
+// SwitchWriter is an io.Writer whose destination can change while it is in use.
+type SwitchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write writes to the current destination.
+func (s *SwitchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// Set changes the destination and returns the previous one.
+func (s *SwitchWriter) Set(w io.Writer) io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.w
+	s.w = w
+	return old
+}
+
+// Load lays the repository at root out in a new GOPATH under tmp and loads the plugin.
+func Load(root, tmp string) (*Plugin, error) {
+	goPath, err := os.MkdirTemp(tmp, "gopath")
+	if err != nil {
+		return nil, err
+	}
+	m, mod, err := LayOut(root, goPath)
+	if err != nil {
+		return nil, err
+	}
+	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ(), Stdout: Log, Stderr: Log})
+	if err := i.Use(stdlib.Symbols); err != nil {
+		return nil, fmt.Errorf("failed to load symbols: %w", err)
+	}
+	if _, err := i.Eval(fmt.Sprintf(`import "%s"`, m.Import)); err != nil {
+		return nil, fmt.Errorf("failed to import plugin code %q: %w", m.Import, err)
+	}
+	basePkg := m.BasePkg
+	if basePkg == "" {
+		basePkg = strings.ReplaceAll(path.Base(m.Import), "-", "_")
+	}
+	fnNew, err := i.Eval(basePkg + `.New`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to eval New: %w", err)
+	}
+	fnCreate, err := i.Eval(basePkg + `.CreateConfig`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to eval CreateConfig: %w", err)
+	}
+	return &Plugin{Manifest: m, ModulePath: mod, interp: i, fnNew: fnNew, fnCreate: fnCreate}, nil
+}
+
+var (
+	sharedOnce   sync.Once
+	sharedPlugin *Plugin
+	sharedErr    error
+)
+
+// Shared returns the plugin loaded once for the whole test process, as Traefik loads it
+// once for its whole life.
+func Shared() (*Plugin, error) {
+	sharedOnce.Do(func() {
+		tmp, err := os.MkdirTemp("", "zegocallback-yaegi")
+		if err != nil {
+			sharedErr = err
+			return
+		}
+		sharedPlugin, sharedErr = Load(RepoRoot(), tmp)
+	})
+	return sharedPlugin, sharedErr
+}
+
+// CreateConfig calls the plugin's CreateConfig and decodes config over it with Traefik's
+// settings: StringToSliceHookFunc(","), WeaklyTypedInput, nothing decoded for an empty
+// configuration.
+func (p *Plugin) CreateConfig(config map[string]any) (reflect.Value, error) {
+	results := p.fnCreate.Call(nil)
+	if len(results) != 1 {
+		return reflect.Value{}, fmt.Errorf("invalid number of return for the CreateConfig function: %d", len(results))
+	}
+	vConfig := results[0]
+	if len(config) == 0 {
+		return vConfig, nil
+	}
+	decoder, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
+		WeaklyTypedInput: true,
+		Result:           vConfig.Interface(),
+	})
+	if err != nil {
+		return reflect.Value{}, fmt.Errorf("failed to create configuration decoder: %w", err)
+	}
+	if err := decoder.Decode(config); err != nil {
+		return reflect.Value{}, fmt.Errorf("failed to decode configuration: %w", err)
+	}
+	return vConfig, nil
+}
+
+// NewHandler calls the plugin's New as Traefik does, through reflection.
+func (p *Plugin) NewHandler(ctx context.Context, next http.Handler, cfg reflect.Value, name string) (http.Handler, error) {
+	results := p.fnNew.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(next), cfg, reflect.ValueOf(name)})
+	if len(results) > 1 && results[1].Interface() != nil {
+		err, ok := results[1].Interface().(error)
+		if !ok {
+			return nil, fmt.Errorf("invalid error type: %T", results[0].Interface())
+		}
+		return nil, err
+	}
+	h, ok := results[0].Interface().(http.Handler)
+	if !ok {
+		return nil, fmt.Errorf("invalid handler type: %T", results[0].Interface())
+	}
+	return h, nil
+}
+
+// Build decodes config and calls New.
+func (p *Plugin) Build(ctx context.Context, config map[string]any, next http.Handler, name string) (http.Handler, error) {
+	cfg, err := p.CreateConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewHandler(ctx, next, cfg, name)
+}
+
+// Eval evaluates an expression in the plugin's interpreter, for tests that time or probe
+// one exported piece.
+func (p *Plugin) Eval(t interface{ Fatal(...any) }, expr string) reflect.Value {
+	v, err := p.interp.Eval(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
