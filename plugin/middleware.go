@@ -165,7 +165,7 @@ func answerDuplicate(m *Middleware, rw http.ResponseWriter, req *http.Request, b
 		reject(m, rw, req, cb, ErrDuplicate)
 		return
 	}
-	logRejection(m.name, "duplicate", false, req, cb, errAcknowledged)
+	logRejection(m.name, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h[m.s.headers.duplicate] = []string{"true"}
@@ -173,12 +173,12 @@ func answerDuplicate(m *Middleware, rw http.ResponseWriter, req *http.Request, b
 	_, _ = rw.Write(duplicateAck)
 }
 
-var errAcknowledged = errors.New("already delivered: acknowledged with 200, not forwarded")
+var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
 
 // reject answers the client with failure's status and logs one line.
 func reject(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, failure error) {
 	r := rejectionFor(failure)
-	logRejection(m.name, r.code, false, req, cb, failure)
+	logRejection(m.name, actionRejected, r.code, req, cb, failure)
 	writeRejection(rw, r)
 }
 
@@ -186,7 +186,7 @@ func reject(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callba
 // have rejected it, and annotated when its body parsed. The store is not touched.
 func forwardUnverified(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, failure error) {
 	r := rejectionFor(failure)
-	logRejection(m.name, r.code, true, req, cb, failure)
+	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
 	h := req.Header
 	h[m.s.headers.verified] = []string{"false"}
 	h[m.s.headers.rejection] = []string{r.code}

@@ -2,6 +2,7 @@ package zegocallback
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"net/http"
 	"strconv"
@@ -75,20 +76,24 @@ func writeRejection(rw http.ResponseWriter, r rejection) {
 	_, _ = rw.Write(r.body)
 }
 
-// logRejection writes the one line a rejected (or, in reportOnly, would-be rejected)
-// callback gets. It goes through the log package because Traefik shows a plugin's stdout
-// only at DEBUG level. event and appid come from the body, so they are bounded and
-// quoted; err's text names fields, never their values.
-func logRejection(middleware, code string, reportOnly bool, req *http.Request, cb *Callback, err error) {
-	action := "rejected"
-	if reportOnly {
-		action = "would reject (reportOnly)"
-	}
+// The actions a log line names.
+const (
+	actionRejected     = "rejected"
+	actionWouldReject  = "would reject (reportOnly)"
+	actionAcknowledged = "acknowledged"
+)
+
+// logRejection writes the one line a rejected (or, in reportOnly, would-be rejected, or
+// an acknowledged duplicate) callback gets. It writes to the log package's writer, which Yaegi gives each plugin
+// and Traefik shows at ERROR level (a plugin's stdout shows only at DEBUG), without the
+// log package's own date: Traefik stamps the line. event and appid come from the body,
+// so they are bounded and quoted; err's text names fields, never their values.
+func logRejection(middleware, action, code string, req *http.Request, cb *Callback, err error) {
 	event, appID := "", ""
 	if cb != nil {
 		event, appID = logValue(cb.Event), logValue(cb.AppID)
 	}
-	log.Printf("zegocallback: middleware=%s %s code=%s remote=%s event=%q appid=%q reason=%q",
+	_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s %s code=%s remote=%s event=%q appid=%q reason=%q\n",
 		middleware, action, code, req.RemoteAddr, event, appID, errorDetail(err))
 }
 

@@ -105,6 +105,12 @@ func StartWith(t testing.TB, build Builder, config map[string]any, name string, 
 	return &Server{URL: srv.URL, Backend: backend, srv: srv}
 }
 
+// Remote is a middleware served elsewhere (behind a real Traefik, say) at url, in front
+// of backend: Do and CheckStep then work on it as on one Start serves.
+func Remote(url string, backend *Backend) *Server {
+	return &Server{URL: url, Backend: backend}
+}
+
 // Response is what the client got.
 type Response struct {
 	Status int

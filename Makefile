@@ -1,0 +1,42 @@
+# make test runs everything CI runs (.ci/run calls it); make demo shows the plugin working.
+GO ?= go
+TEST_TIMEOUT ?= 45m
+
+.PHONY: test unit traefik-tests traefik demo bench fmt-check vet lint verify clean
+
+## test: every test: unit tests with -race, the interpreter tests, the config-decoding
+## tests and the end-to-end tests against a real Traefik (built once and cached)
+test: fmt-check vet unit traefik-tests
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+traefik-tests: traefik
+	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## traefik: get the Traefik binary the tests and the demo use (TRAEFIK_BIN, the cache, or a build)
+traefik:
+	@./scripts/traefik-bin >/dev/null
+
+## demo: Traefik with the plugin on 127.0.0.1:8080 in front of a demo backend
+demo: traefik
+	cd test && $(GO) run ./cmd/demo
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	cd test && $(GO) vet ./...
+
+## lint: golangci-lint (fetched from the Go module proxy at a pinned version)
+GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+lint:
+	$(GOLANGCI_LINT) run ./...
+	cd test && $(GOLANGCI_LINT) run ./...
+
+## verify: formatting, vet, lint and every test
+verify: lint test
+
+clean:
+	rm -rf bin .demo

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	zegocallback "github.com/zegocallback/traefik-zego-callback/plugin"
+)
+
+// The signature of ZEGO's published example, through the tool.
+func TestSignPublishedVector(t *testing.T) {
+	body, _, err := Sign([]byte(`{"event":"x","timestamp":"1","nonce":"1","signature":"0"}`), "secret", "1470820198", "123412")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["signature"] != "5bd59fd62953a8059fb7eaba95720f66d19e4517" || got["timestamp"] != "1470820198" || got["nonce"] != "123412" {
+		t.Errorf("signed body %s", body)
+	}
+}
+
+func TestSignKeepsSpellingAndKinds(t *testing.T) {
+	body, kind, err := Sign([]byte(`{"Event":"e","Timestamp":1,"Nonce":"n","Signature":"s","Big":1912124734317838339}`), "k", "1700000000000", "42")
+	if err != nil || kind != "json" {
+		t.Fatal(kind, err)
+	}
+	s := string(body)
+	for _, want := range []string{`"Timestamp":1700000000000`, `"Nonce":"42"`, `"Big":1912124734317838339`, `"Signature":"` + zegocallback.Sign("k", "1700000000000", "42") + `"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("%s lacks %s", s, want)
+		}
+	}
+	if strings.Contains(s, `"timestamp"`) {
+		t.Errorf("added a lower-case field: %s", s)
+	}
+	form, kind, err := Sign([]byte("event=a+b&timestamp=1"), "k", "5", "6")
+	if err != nil || kind != "form" || !strings.Contains(string(form), "signature="+zegocallback.Sign("k", "5", "6")) {
+		t.Errorf("form: %s %s %v", form, kind, err)
+	}
+}
+
+// The tool's output passes the middleware: sign, then verify with the plugin's parser.
+func TestBuiltInExampleVerifies(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("# comment\nmy-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-secret-file", secretFile}, nil, &out, &out, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := zegocallback.ParseCallback(bytes.TrimSpace(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zegocallback.Verify([]string{"my-secret"}, cb); err != nil {
+		t.Errorf("the tool's body does not verify: %v\n%s", err, out.String())
+	}
+	if cb.Event != "mix_start" || len(cb.Nonce) != 19 {
+		t.Errorf("event %q nonce %q", cb.Event, cb.Nonce)
+	}
+}
+
+func TestPostsAndPrintsTheAnswer(t *testing.T) {
+	received := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		buf := new(bytes.Buffer)
+		_, _ = buf.ReadFrom(r.Body)
+		received <- buf.Bytes()
+		rw.Header().Set("X-Zego-Duplicate", "true")
+		_, _ = rw.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	t.Setenv("ZEGO_CALLBACK_SECRET", "env-secret")
+	if err := run([]string{"-url", srv.URL, "-nonce", "77", "-timestamp", "1700000000"}, nil, &out, &out, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "200 OK") || !strings.Contains(out.String(), "X-Zego-Duplicate: true") || !strings.Contains(out.String(), "ok") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if got := <-received; !bytes.Contains(got, []byte(zegocallback.Sign("env-secret", "1700000000", "77"))) {
+		t.Errorf("posted %s", got)
+	}
+}
+
+func TestRandomNonceHas19Digits(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		n, err := randomNonce()
+		if err != nil || len(n) != 19 || strings.Trim(n, "0123456789") != "" {
+			t.Fatalf("nonce %q, %v", n, err)
+		}
+	}
+}
+
+func TestNoSecret(t *testing.T) {
+	t.Setenv("ZEGO_CALLBACK_SECRET", "")
+	if err := run(nil, nil, &bytes.Buffer{}, &bytes.Buffer{}, time.Now()); err == nil || !strings.Contains(err.Error(), "no secret") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
+)
+
+// TestDemo runs what make demo runs, on a free port and without waiting for Ctrl-C: its
+// output must show a forwarded, a rejected and a duplicate callback.
+func TestDemo(t *testing.T) {
+	traefiktest.Binary(t) // fails here, clearly, without Traefik
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command("go", "run", "./cmd/demo", "-no-wait", "-addr", addr)
+	cmd.Dir = filepath.Join(traefikload.RepoRoot(), "test")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"[backend] POST /zego/callback", "X-Zego-Verified: true", "X-Zego-Event: mix_start", "-> 200 OK",
+		"-> 401 Unauthorized", `"invalid_signature"`, "code=invalid_signature",
+		"X-Zego-Duplicate: true", "acknowledged code=duplicate",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, s)
+		}
+	}
+	if n := strings.Count(s, "[backend] POST"); n != 1 {
+		t.Errorf("the backend got %d callbacks, want 1 (the forged one and the replay stay out)", n)
+	}
+}

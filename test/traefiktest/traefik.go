@@ -1,0 +1,295 @@
+// Package traefiktest runs a real Traefik v3 binary with the plugin in local-plugin mode
+// (experimental.localPlugins, the repository laid out under plugins-local/src), on
+// 127.0.0.1 and ephemeral ports, with a watched dynamic configuration file the tests
+// write. It never skips: without a Traefik binary the test fails.
+package traefiktest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"gopkg.in/yaml.v3"
+)
+
+// PluginAlias is the name the static configuration gives the plugin, and the key under a
+// middleware's plugin section.
+const PluginAlias = "zegocallback"
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary returns the path of a Traefik binary: scripts/traefik-bin prints it ($TRAEFIK_BIN,
+// a cached build, or a build from the Go module proxy).
+func Binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		script := filepath.Join(traefikload.RepoRoot(), "scripts", "traefik-bin")
+		cmd := exec.Command("bash", script)
+		cmd.Stderr = os.Stderr // the build's progress, when there is one
+		out, err := cmd.Output()
+		if err != nil {
+			binErr = fmt.Errorf("%s: %w", script, err)
+			return
+		}
+		binPath = strings.TrimSpace(string(out))
+	})
+	if binErr != nil {
+		t.Fatalf("no Traefik binary for the end-to-end tests: %v", binErr)
+	}
+	return binPath
+}
+
+// Route is one router of the dynamic configuration: requests whose path starts with
+// /<Name>/ go through the middleware (when Plugin or Middleware is set) to Backend.
+type Route struct {
+	Name       string
+	Backend    string         // the upstream's URL
+	Plugin     map[string]any // this route's own middleware, named after the route
+	Middleware string         // or a middleware defined by another route
+	Plugins    map[string]map[string]any
+}
+
+// Traefik is one running Traefik process.
+type Traefik struct {
+	URL     string // the web entry point, http://127.0.0.1:port
+	Dir     string // its working directory
+	dynamic string // the watched dynamic configuration file
+	cmd     *exec.Cmd
+	logs    *syncBuffer
+	exited  chan struct{}
+}
+
+// Options adds to the static configuration.
+type Options struct {
+	// LocalPlugins are more local plugins, by alias: the folder of each one's module
+	// (with .traefik.yml and go.mod) and its module path.
+	LocalPlugins map[string]LocalPlugin
+	// LogLevel is Traefik's log level; ERROR when empty.
+	LogLevel string
+}
+
+// LocalPlugin is a plugin's source folder and module path.
+type LocalPlugin struct {
+	Dir    string
+	Module string
+}
+
+// Start starts Traefik with routes and waits until every route is served (or, for a
+// route whose middleware is expected to fail, until the others are).
+func Start(t testing.TB, routes []Route, opts Options) *Traefik {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	_, module, err := traefikload.LayOut(traefikload.RepoRoot(), filepath.Join(dir, "plugins-local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locals := map[string]any{PluginAlias: map[string]any{"moduleName": module}}
+	for alias, lp := range opts.LocalPlugins {
+		if err := copyTree(lp.Dir, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(lp.Module))); err != nil {
+			t.Fatal(err)
+		}
+		locals[alias] = map[string]any{"moduleName": lp.Module}
+	}
+	web, ping := freePort(t), freePort(t)
+	level := opts.LogLevel
+	if level == "" {
+		level = "ERROR"
+	}
+	static := map[string]any{
+		"global":      map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
+		"entryPoints": map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
+		"ping":        map[string]any{"entryPoint": "traefik"},
+		"log":         map[string]any{"level": level},
+		"providers":   map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
+		"experimental": map[string]any{"localPlugins": locals},
+	}
+	tr := &Traefik{URL: "http://" + web, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
+	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
+	tr.SetRoutes(t, routes)
+
+	tr.cmd = exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
+	tr.cmd.Dir = dir
+	tr.cmd.Stdout = tr.logs
+	tr.cmd.Stderr = tr.logs
+	tr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := tr.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = tr.cmd.Wait(); close(tr.exited) }()
+	t.Cleanup(func() {
+		tr.Stop()
+		if t.Failed() {
+			t.Logf("Traefik's log:\n%s", tr.Logs())
+		}
+	})
+	tr.waitFor(t, "http://"+ping+"/ping", func(status int) bool { return status == http.StatusOK })
+	tr.WaitRoutes(t, routes)
+	return tr
+}
+
+// SetRoutes rewrites the watched dynamic configuration; Traefik reloads it.
+func (tr *Traefik) SetRoutes(t testing.TB, routes []Route) {
+	t.Helper()
+	routers, services, middlewares := map[string]any{}, map[string]any{}, map[string]any{}
+	for _, r := range routes {
+		router := map[string]any{"entryPoints": []string{"web"}, "rule": fmt.Sprintf("PathPrefix(`/%s/`)", r.Name), "service": r.Name}
+		mw := r.Middleware
+		if r.Plugin != nil {
+			mw = r.Name
+			middlewares[r.Name] = map[string]any{"plugin": map[string]any{PluginAlias: r.Plugin}}
+		}
+		for alias, cfg := range r.Plugins {
+			mw = r.Name
+			middlewares[r.Name] = map[string]any{"plugin": map[string]any{alias: cfg}}
+		}
+		if mw != "" {
+			router["middlewares"] = []string{mw}
+		}
+		routers[r.Name] = router
+		services[r.Name] = map[string]any{"loadBalancer": map[string]any{"servers": []map[string]any{{"url": r.Backend}}}}
+	}
+	http := map[string]any{"routers": routers, "services": services}
+	if len(middlewares) > 0 {
+		http["middlewares"] = middlewares
+	}
+	// Written whole, then renamed: the watcher never reads half a file.
+	tmp := tr.dynamic + ".tmp"
+	writeYAML(t, tmp, map[string]any{"http": http})
+	if err := os.Rename(tmp, tr.dynamic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitRoutes waits until every route is served: a router whose middleware failed is
+// not, and answers 404, so a route named with the prefix "broken" is waited for as
+// answering 404, after the others.
+func (tr *Traefik) WaitRoutes(t testing.TB, routes []Route) {
+	t.Helper()
+	for _, r := range routes {
+		if strings.HasPrefix(r.Name, "broken") {
+			continue
+		}
+		tr.waitFor(t, tr.URL+"/"+r.Name+"/ready", func(status int) bool { return status != http.StatusNotFound })
+	}
+}
+
+func (tr *Traefik) waitFor(t testing.TB, url string, ok func(int) bool) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-tr.exited:
+			t.Fatalf("Traefik exited:\n%s", tr.Logs())
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if ok(resp.StatusCode) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 60 s (last: %v)\n%s", url, err, tr.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops Traefik: SIGTERM, then SIGKILL to its process group after 10 s.
+func (tr *Traefik) Stop() {
+	if tr.cmd == nil || tr.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-tr.exited:
+		return
+	default:
+	}
+	_ = tr.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-tr.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-tr.cmd.Process.Pid, syscall.SIGKILL)
+		<-tr.exited
+	}
+}
+
+// Pid is the Traefik process's id.
+func (tr *Traefik) Pid() int { return tr.cmd.Process.Pid }
+
+// Logs returns what Traefik has written so far.
+func (tr *Traefik) Logs() string { return tr.logs.String() }
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func writeYAML(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyTree(from, to string) error {
+	return filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if info.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
