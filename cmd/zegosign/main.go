@@ -39,8 +39,8 @@ func main() {
 
 type options struct {
 	body, secret, secretFile, url, contentType, timestamp, nonce string
-	millis, verbose                                                bool
-	timeout                                                        time.Duration
+	millis, verbose                                              bool
+	timeout                                                      time.Duration
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now time.Time) error {

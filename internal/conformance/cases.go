@@ -30,8 +30,8 @@ type Step struct {
 	RespHeader map[string]string   // headers the client must get
 }
 
-// Cases returns the table for a clock reading now. secretsFile names a file that holds
-// zegotest.OtherSecret.
+// Cases returns the table for a clock reading now: build it just before a case runs (see
+// CaseAt). secretsFile names a file that holds zegotest.OtherSecret.
 func Cases(now time.Time, secretsFile string) []Case {
 	sec := zegotest.Seconds(now)
 	ms := zegotest.Millis(now)
@@ -194,11 +194,17 @@ func Cases(now time.Time, secretsFile string) []Case {
 		{Desc: "nonce changed after signing",
 			Steps: one(zegotest.FillSigned(zegotest.Template("mix_stop.json"), sec, "12", zegotest.Sign(zegotest.Secret, sec, "13")), rejected(401, "invalid_signature"))},
 
-		{Desc: "timestamp tolerance+1 s in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-301*time.Second))).Body, rejected(401, "stale_timestamp"))},
-		{Desc: "timestamp tolerance-1 s in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-299*time.Second))).Body, ok(nil))},
-		{Desc: "timestamp tolerance+1 s in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(301*time.Second))).Body, rejected(401, "stale_timestamp"))},
-		{Desc: "timestamp tolerance-1 s in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(299*time.Second))).Body, ok(nil))},
+		// The clock moves on between signing and checking (a second boundary, Traefik
+		// starting): seconds rows keep 2 s from the boundary, millisecond rows 1 s. The
+		// exact boundaries are tested with a fixed clock in the plugin's own tests.
+		{Desc: "seconds timestamp 2 s beyond the tolerance in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-302*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "seconds timestamp 2 s within the tolerance in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-298*time.Second))).Body, ok(nil))},
+		{Desc: "seconds timestamp 2 s beyond the tolerance in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(302*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "seconds timestamp 2 s within the tolerance in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(298*time.Second))).Body, ok(nil))},
 		{Desc: "millisecond timestamp tolerance+1 s in the past", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-301*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "millisecond timestamp tolerance-1 s in the past", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-299*time.Second))).Body, ok(nil))},
+		{Desc: "millisecond timestamp tolerance+1 s in the future", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(301*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "millisecond timestamp tolerance-1 s in the future", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(299*time.Second))).Body, ok(nil))},
 		{Desc: "timestamp option 10s, 11 s old",
 			Config: map[string]any{"timestampTolerance": "10s"},
 			Steps:  one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-11*time.Second))).Body, rejected(401, "stale_timestamp"))},
@@ -277,6 +283,12 @@ func Cases(now time.Time, secretsFile string) []Case {
 				withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"duplicate"}, "X-Zego-Duplicate": {"true"}}), mixAgain),
 			}},
 	}
+}
+
+// CaseAt returns case i of the table, signed now: the time-sensitive rows hold only
+// for a second or two after signing.
+func CaseAt(i int, secretsFile string) Case {
+	return Cases(time.Now(), secretsFile)[i]
 }
 
 func withBody(s Step, body []byte) Step {

@@ -59,8 +59,10 @@ func SecretsFile(t testing.TB) string {
 
 // RunServeHTTP runs every case of Cases.
 func RunServeHTTP(t *testing.T, build Builder) {
-	for _, c := range Cases(time.Now(), SecretsFile(t)) {
-		c := c
+	file := SecretsFile(t)
+	n := len(Cases(time.Now(), file))
+	for i := 0; i < n; i++ {
+		c := CaseAt(i, file)
 		t.Run(c.Desc, func(t *testing.T) {
 			srv := Start(t, build, merge(BaseConfig(), c.Config), UniqueName("case"))
 			for i, st := range c.Steps {

@@ -34,7 +34,8 @@ func config(over map[string]any) map[string]any {
 // TestConformanceThroughTraefik runs the whole behaviour table through one Traefik:
 // each case gets its own router, middleware and recording upstream.
 func TestConformanceThroughTraefik(t *testing.T) {
-	cases := conformance.Cases(time.Now(), conformance.SecretsFile(t))
+	file := conformance.SecretsFile(t)
+	cases := conformance.Cases(time.Now(), file)
 	routes := make([]traefiktest.Route, len(cases))
 	backends := make([]*conformance.Backend, len(cases))
 	for i, c := range cases {
@@ -42,8 +43,9 @@ func TestConformanceThroughTraefik(t *testing.T) {
 		routes[i] = traefiktest.Route{Name: fmt.Sprintf("case%d", i), Backend: upstream(t, backends[i]), Plugin: config(c.Config)}
 	}
 	tr := traefiktest.Start(t, routes, traefiktest.Options{})
-	for i, c := range cases {
-		i, c := i, c
+	for i := range cases {
+		i := i
+		c := conformance.CaseAt(i, file) // signed now, not before Traefik started
 		t.Run(c.Desc, func(t *testing.T) {
 			srv := conformance.Remote(tr.URL+"/"+routes[i].Name, backends[i])
 			for j, st := range c.Steps {

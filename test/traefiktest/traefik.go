@@ -111,11 +111,11 @@ func Start(t testing.TB, routes []Route, opts Options) *Traefik {
 		level = "ERROR"
 	}
 	static := map[string]any{
-		"global":      map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
-		"entryPoints": map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
-		"ping":        map[string]any{"entryPoint": "traefik"},
-		"log":         map[string]any{"level": level},
-		"providers":   map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
+		"global":       map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
+		"entryPoints":  map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
+		"ping":         map[string]any{"entryPoint": "traefik"},
+		"log":          map[string]any{"level": level},
+		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
 		"experimental": map[string]any{"localPlugins": locals},
 	}
 	tr := &Traefik{URL: "http://" + web, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
