@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strconv"
 	"unicode/utf8"
@@ -30,6 +29,10 @@ type Callback struct {
 	plain bool
 	// timestamp is Timestamp's value, math.MaxUint64 when it does not fit in 64 bits.
 	timestamp uint64
+	// key is the decoded signature, the replay store's key; receivedMs the time it was
+	// verified. Both are set by the middleware.
+	key        string
+	receivedMs int64
 }
 
 // The fields ParseCallback reads by name, each under its lower-case or Pascal-case
@@ -42,6 +45,28 @@ var namedFields = [...][2]string{
 	{"appid", "AppId"},
 }
 
+// The errors of ParseCallback, made once: building one on a hot path would cost the
+// path of every callback (see ServeHTTP).
+var (
+	errEmptyBody         = fmt.Errorf("%w: empty body", ErrMalformedBody)
+	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
+	errNotJSON           = fmt.Errorf("%w: not a JSON document", ErrMalformedBody)
+	errNotObject         = fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
+	errKeyTwice          = fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
+	errBadEncoding       = fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
+	errNotForm           = fmt.Errorf("%w: not a JSON object nor a URL-encoded form", ErrMalformedBody)
+	errTimestampNotWhole = fmt.Errorf("%w: timestamp is not a whole number", ErrMalformedBody)
+)
+
+// fieldError is the error of named field i. It is built when a body is refused, not
+// ahead: under Yaegi, errors kept in an array no longer match errors.Is.
+func fieldError(i int, what string) error {
+	return fmt.Errorf("%w: %s %s", ErrMalformedBody, namedFields[i][0], what)
+}
+
+// keyEnd ends every key of a compact JSON object.
+var keyEnd = []byte(`":`)
+
 // ParseCallback parses a callback body. Its first byte tells its kind, whatever the
 // Content-Type says: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON
 // document, anything else an application/x-www-form-urlencoded form (ZEGO's form mode).
@@ -49,104 +74,127 @@ var namedFields = [...][2]string{
 // a signed field (or event) under both spellings, misses a signed field or has it empty,
 // or has a timestamp that is not a whole number.
 func ParseCallback(body []byte) (*Callback, error) {
-	cb := &Callback{}
+	if len(body) == 0 || body[0] != '{' {
+		return parseOtherBody(body)
+	}
+	fields, plain, err := parseJSONObject(body)
+	if err != nil {
+		return nil, err
+	}
+	return newCallback(fields, plain)
+}
+
+// parseOtherBody is ParseCallback for a body that does not start with '{'.
+func parseOtherBody(body []byte) (*Callback, error) {
+	var fields map[string]json.RawMessage
+	plain := false
 	var err error
 	switch {
 	case len(body) == 0:
-		return nil, fmt.Errorf("%w: empty body", ErrMalformedBody)
-	case body[0] == '{':
-		cb.Fields, cb.plain, err = parseJSONObject(body)
+		return nil, errEmptyBody
 	case len(body) >= 3 && body[0] == '%' && body[1] == '7' && (body[2] == 'B' || body[2] == 'b'):
-		cb.Fields, cb.plain, err = parseEncodedJSON(body)
+		fields, plain, err = parseEncodedJSON(body)
 	default:
-		cb.Fields, err = parseForm(body)
+		fields, err = parseForm(body)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return newCallback(fields, plain)
+}
 
-	// One loop rather than a helper per field: under Yaegi each call costs more than
-	// the work it would do.
+// newCallback reads the named fields of a parsed body, in one loop rather than a helper
+// per field: under Yaegi each call costs more than the work it would do.
+func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, error) {
 	var texts [len(namedFields)]string
 	for i := 0; i < len(namedFields); i++ {
-		raw, found := cb.Fields[namedFields[i][0]]
-		if rawPascal, foundPascal := cb.Fields[namedFields[i][1]]; foundPascal {
+		raw, found := fields[namedFields[i][0]]
+		if rawPascal, foundPascal := fields[namedFields[i][1]]; foundPascal {
 			if !found {
 				raw, found = rawPascal, true
 			} else if i < 4 { // appid only goes to the log: both spellings are let be
-				return nil, fmt.Errorf("%w: %s is present under both spellings", ErrMalformedBody, namedFields[i][0])
+				return nil, fieldError(i, "is present under both spellings")
 			}
 		}
 		if !found {
 			if i < 3 {
-				return nil, fmt.Errorf("%w: %s is missing", ErrMalformedBody, namedFields[i][0])
+				return nil, fieldError(i, "is missing")
 			}
 			continue
 		}
-		c := raw[0]
-		if c == '"' && cb.plain {
+		if raw[0] == '"' && plain {
 			texts[i] = string(raw[1 : len(raw)-1])
-		} else if c == '-' || '0' <= c && c <= '9' {
-			texts[i] = string(raw)
-		} else if text, kind := scalarText(raw); kind == kindString {
-			texts[i] = text
-		} else if i < 4 {
-			return nil, fmt.Errorf("%w: %s is not a string or a number", ErrMalformedBody, namedFields[i][0])
+		} else if texts[i], found = fieldText(raw); !found && i < 4 {
+			return nil, fieldError(i, "is not a string or a number")
 		}
-		if texts[i] == "" && i < 3 {
-			return nil, fmt.Errorf("%w: %s is empty", ErrMalformedBody, namedFields[i][0])
+		if i < 3 && texts[i] == "" {
+			return nil, fieldError(i, "is empty")
 		}
 	}
-	cb.Signature, cb.Timestamp, cb.Nonce, cb.Event, cb.AppID = texts[0], texts[1], texts[2], texts[3], texts[4]
-
 	// A whole number: digits only, no sign, no exponent, no space. One too large for
 	// 64 bits is still whole; the freshness check rejects it as stale.
-	cb.timestamp, err = strconv.ParseUint(cb.Timestamp, 10, 64)
-	if err != nil {
-		if !errors.Is(err, strconv.ErrRange) {
-			return nil, fmt.Errorf("%w: timestamp is not a whole number", ErrMalformedBody)
-		}
-		cb.timestamp = math.MaxUint64
+	ts, err := strconv.ParseUint(texts[1], 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, errTimestampNotWhole
 	}
-	return cb, nil
+	return &Callback{
+		Signature: texts[0], Timestamp: texts[1], Nonce: texts[2], Event: texts[3], AppID: texts[4],
+		Fields: fields, plain: plain, timestamp: ts,
+	}, nil
+}
+
+// fieldText is the text of a named field that is a number or a string with escapes, and
+// whether it is one of those.
+func fieldText(raw json.RawMessage) (string, bool) {
+	text, kind := scalarText(raw)
+	return text, kind == kindString || kind == kindNumber
 }
 
 // parseJSONObject decodes a JSON object's top level with one compiled call and checks
-// that no key appears twice. It reports whether the body's strings are plain.
+// that no key appears twice. It reports whether the body's strings are plain: without
+// escapes or DEL, their texts lie between their quotes.
 func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
+	// ZEGO sends compact JSON whose strings need no unescaping: one search tells.
+	if bytes.IndexAny(body, " \t\r\n\\\x7f") >= 0 || !utf8.Valid(body) {
+		return parseLooseJSON(body)
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
+		return nil, false, errNotObject
+	}
+	// In a compact body whose strings hold no quote, `":` ends a key and nothing else: as
+	// many of them as decoded keys means none was dropped as a duplicate (nor nested).
+	if bytes.Count(body, keyEnd) != len(fields) && !keysUnique(body, fields) {
+		return nil, false, errKeyTwice
+	}
+	return fields, true, nil
+}
+
+// parseLooseJSON is parseJSONObject for a body with white space, escapes or DEL bytes, or
+// that is not UTF-8.
+func parseLooseJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
 	// from encoding/json, which replaces them, and two such keys could then differ there
 	// but collide here.
 	if !utf8.Valid(body) {
-		return nil, false, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
-	}
-	// ZEGO sends compact JSON whose strings need no unescaping: one search tells.
-	if bytes.IndexAny(body, " \t\r\n\\\x7f") < 0 {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-			return nil, false, fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
-		}
-		if !keysUnique(body, fields) {
-			return nil, false, fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
-		}
-		return fields, true, nil
+		return nil, false, errNotUTF8
 	}
 	compact := body
 	if bytes.IndexAny(body, " \t\r\n") >= 0 {
 		var buf bytes.Buffer
 		buf.Grow(len(body))
 		if err := json.Compact(&buf, body); err != nil {
-			return nil, false, fmt.Errorf("%w: not a JSON document", ErrMalformedBody)
+			return nil, false, errNotJSON
 		}
 		compact = buf.Bytes()
 	}
 	// Unmarshal checks the whole text is one valid JSON value.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(compact, &fields); err != nil || fields == nil {
-		return nil, false, fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
+		return nil, false, errNotObject
 	}
 	if !keysUnique(compact, fields) {
-		return nil, false, fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
+		return nil, false, errKeyTwice
 	}
 	plain := bytes.IndexByte(compact, '\\') < 0 && bytes.IndexByte(compact, 0x7f) < 0
 	return fields, plain, nil
@@ -203,7 +251,7 @@ func keysUniqueSlow(compact []byte, hint int) bool {
 func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	doc, err := url.QueryUnescape(string(body))
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
+		return nil, false, errBadEncoding
 	}
 	return parseJSONObject([]byte(doc))
 }
@@ -214,16 +262,16 @@ func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 func parseForm(body []byte) (map[string]json.RawMessage, error) {
 	values, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object nor a URL-encoded form", ErrMalformedBody)
+		return nil, errNotForm
 	}
 	fields := make(map[string]json.RawMessage, len(values))
 	for k, vs := range values {
 		if !utf8.ValidString(k) {
-			return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
+			return nil, errNotUTF8
 		}
 		for _, v := range vs {
 			if !utf8.ValidString(v) {
-				return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
+				return nil, errNotUTF8
 			}
 		}
 		var raw []byte

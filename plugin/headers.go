@@ -101,56 +101,58 @@ func stripPrefixed(b *headerBuilder, h http.Header) {
 // nulls and values over maxValueBytes stay in the body only. A body with more fields
 // than maxFields has only the first maxFields by name considered, so that one body
 // always yields the same headers. Two fields that map to one header name (task_id and
-// TaskId) leave it out: the backend could not tell which one it got.
+// TaskId) leave it out: the backend could not tell which one it got. It runs for every
+// field of every callback, so its loop does the usual case only (see ServeHTTP on why).
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	fields := cb.Fields
 	if b.selected != nil || len(fields) > b.maxFields {
 		fields = consideredFields(b, fields)
 	}
 	names, _ := b.names.Load().(map[string]string)
-	max := b.maxValueBytes
-	collided := false
-	for field, raw := range fields {
+	plain, max := cb.plain, b.maxValueBytes
+	var collided, texts []string
+	// Keys only, and two-valued lookups: under Yaegi both allocate less than the
+	// alternatives, for every field of every callback.
+	for field := range fields {
 		header, known := names[field]
 		if !known {
 			header = learnHeaderName(b, field)
 		}
-		if header == "" {
-			continue
-		}
+		raw, _ := fields[field]
 		if _, taken := h[header]; taken {
-			// Blanked now, deleted once every field has been seen.
-			h[header] = nil
-			collided = true
-			continue
-		}
-		c := raw[0]
-		if c == '"' && cb.plain {
-			if len(raw)-2 <= max {
-				h[header] = []string{string(raw[1 : len(raw)-1])}
-			}
-		} else if c == '{' || c == 'n' {
-			// Objects stay in the body; null adds nothing.
-		} else if c != '"' && c != '[' {
-			// A number, true or false.
-			if len(raw) <= max {
-				h[header] = []string{string(raw)}
-			}
-		} else if texts := []string(nil); c == '[' && cb.plain && len(raw) <= max && json.Unmarshal(raw, &texts) == nil {
-			// An array of plain strings, as ZEGO's URL lists are.
+			collided = append(collided, header)
+		} else if header == "" {
+		} else if raw[0] == '"' && plain && len(raw)-2 <= max {
+			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
+			h[header] = []string{string(raw[1 : len(raw)-1])}
+		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && json.Unmarshal(raw, &texts) == nil {
+			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			if len(texts) > 0 {
 				h[header] = texts
 			}
-		} else if values := fieldValues(raw, max); values != nil {
-			h[header] = values
+		} else {
+			addOtherValue(h, header, raw, max)
 		}
 	}
-	if collided {
-		for k, v := range h {
-			if v == nil {
-				delete(h, k)
-			}
+	for _, header := range collided {
+		delete(h, header)
+	}
+}
+
+// addOtherValue is annotate for the other values: numbers, booleans, strings with
+// escapes, arrays that are not plain strings; objects and null add nothing.
+func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) {
+	if c := raw[0]; c == '{' || c == 'n' {
+		return
+	} else if c != '"' && c != '[' {
+		// A number, true or false: its text as it is.
+		if len(raw) <= max {
+			h[header] = []string{string(raw)}
 		}
+		return
+	}
+	if values := fieldValues(raw, max); values != nil {
+		h[header] = values
 	}
 }
 

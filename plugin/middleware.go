@@ -1,15 +1,9 @@
 package zegocallback
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -56,227 +50,95 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	}, nil
 }
 
-// ServeHTTP runs the checks in the order the README gives and forwards what passes. It
-// is written flat, with plain functions for helpers: Traefik interprets every line of it,
-// and an interpreted method call or defer costs microseconds (see the README's design
-// notes).
+// ServeHTTP runs the checks in the order the README gives and forwards what passes.
+//
+// Under Yaegi a call allocates every local and temporary of the called function, taken
+// branches or not: a function with a cold branch costs several times one without. So the
+// hot functions here hold only the path of a genuine callback; whatever handles a
+// refusal, a duplicate or reportOnly lives in refusal.go and runs only then (see the
+// README's design notes).
 func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	s := m.s
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
-	stripPrefixed(s.headers, req.Header)
-
-	// 2. POST only.
-	var failure error
-	if req.Method != http.MethodPost {
-		failure = ErrMethodNotAllowed
-		if !s.reportOnly {
-			reject(m, rw, req, nil, failure)
-			return
-		}
-	}
-
-	// 3. The body, whole, within maxBodyBytes. Not even reportOnly forwards one it could
-	// not read or that is too large.
-	body, err := readBody(req, s.maxBodyBytes)
-	if err != nil {
-		reject(m, rw, req, nil, err)
+	stripPrefixed(m.s.headers, req.Header)
+	// 2-7. Method, size, parse, signature, freshness, event.
+	cb, body, failure := inspect(m, req)
+	if failure != nil {
+		refuse(m, rw, req, cb, body, failure)
 		return
 	}
+	// 8. Replays.
+	if claim, err := claimMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs); claim != Claimed || err != nil {
+		refuseSeen(m, rw, req, cb, body, claim, err)
+		return
+	}
+	// 9. Forward, with the fields as headers, and settle the claim on the answer.
+	forward(m, rw, req, cb, body)
+}
 
-	// 4-7. Parse, signature, freshness, event.
-	nowMs := m.now().UnixMilli()
+// inspect runs steps 2 to 7: it returns the body, the callback when it parsed, and the
+// first check that failed. In reportOnly the checks go on past a wrong method, so that
+// the forwarded request is annotated.
+func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
+	var failure error
+	if req.Method != http.MethodPost {
+		if !m.s.reportOnly {
+			return nil, nil, ErrMethodNotAllowed
+		}
+		failure = ErrMethodNotAllowed
+	}
+	body, err := readBody(req, m.s.maxBodyBytes)
+	if err != nil {
+		return nil, nil, err
+	}
 	cb, err := ParseCallback(body)
-	var key string
 	if err == nil {
-		key, err = Verify(s.secrets, cb)
-		if err == nil {
-			err = checkFreshness(cb, nowMs, s.toleranceMs)
-		}
-		if err == nil && s.events != nil && !s.events[cb.Event] {
-			err = fmt.Errorf("%w: %q", ErrEventNotAllowed, logValue(cb.Event))
-		}
+		err = verify(m, cb)
 	}
 	if failure == nil {
 		failure = err
 	}
-	if failure != nil {
-		if !s.reportOnly {
-			reject(m, rw, req, cb, failure)
-			return
-		}
-		forwardUnverified(m, rw, req, body, cb, failure)
-		return
-	}
+	return cb, body, failure
+}
 
-	// 8. Replays.
-	claim, err := claimMemory(m.mem, key, nowMs, m.ttlMs)
+// verify runs steps 5 to 7 on a parsed callback and keeps what the store needs.
+func verify(m *Middleware, cb *Callback) error {
+	key, err := Verify(m.s.secrets, cb)
 	if err != nil {
-		err = fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
-		if !s.reportOnly {
-			reject(m, rw, req, cb, err)
-			return
-		}
-		forwardUnverified(m, rw, req, body, cb, err)
-		return
+		return err
 	}
-	if claim != Claimed {
-		answerDuplicate(m, rw, req, body, cb, claim == Delivered && s.ackDuplicates)
-		return
+	cb.key = key
+	cb.receivedMs = m.now().UnixMilli()
+	if err := checkFreshness(cb, cb.receivedMs, m.s.toleranceMs); err != nil {
+		return err
 	}
+	if m.s.events != nil && !m.s.events[cb.Event] {
+		return eventNotAllowed(cb)
+	}
+	return nil
+}
 
-	// 9. Forward, with the fields as headers, and settle the claim on the answer.
-	h := req.Header
-	h[s.headers.verified] = []string{"true"}
-	annotate(s.headers, h, cb)
+// forward sends a verified, claimed callback on, annotated, and settles its claim on the
+// backend's answer.
+func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte) {
+	req.Header[m.s.headers.verified] = []string{"true"}
+	annotate(m.s.headers, req.Header, cb)
 	setBody(req, body)
 	rec := &statusRecorder{ResponseWriter: rw}
 	// Deferred so that a panic in the chain (http.ErrAbortHandler when a client or the
 	// backend goes away mid-answer) still settles the claim instead of leaving it in
 	// flight, which would turn ZEGO's retries away until it expired.
-	defer settle(m, key, rec)
+	defer settle(m, cb.key, rec)
 	m.next.ServeHTTP(rec, req)
 	rec.returned = true
 }
 
-// settle records the outcome of a delivery: a 2xx keeps the callback as delivered;
-// anything else forgets it, so that ZEGO's retry gets through.
+// settle records the outcome of a delivery: a 2xx keeps the callback as delivered
+// (a handler that wrote nothing gets net/http's 200); anything else forgets it, so that
+// ZEGO's retry gets through.
 func settle(m *Middleware, key string, rec *statusRecorder) {
-	status := rec.status
-	if status == 0 && rec.returned {
-		status = http.StatusOK // what net/http sends for a handler that wrote nothing
-	}
-	if status >= 200 && status < 300 {
+	if status := rec.status; status/100 == 2 || status == 0 && rec.returned {
 		confirmMemory(m.mem, key, m.now().UnixMilli(), m.ttlMs)
-		return
+	} else {
+		forgetMemory(m.mem, key)
 	}
-	forgetMemory(m.mem, key)
-}
-
-// answerDuplicate answers a verified callback that was seen before: 200 without
-// forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
-// it, marked, and leaves the store as it was.
-func answerDuplicate(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, ack bool) {
-	if m.s.reportOnly {
-		req.Header[m.s.headers.duplicate] = []string{"true"}
-		forwardUnverified(m, rw, req, body, cb, ErrDuplicate)
-		return
-	}
-	if !ack {
-		reject(m, rw, req, cb, ErrDuplicate)
-		return
-	}
-	logRejection(m.name, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
-	h := rw.Header()
-	h.Set("Content-Type", "application/json")
-	h[m.s.headers.duplicate] = []string{"true"}
-	rw.WriteHeader(http.StatusOK)
-	_, _ = rw.Write(duplicateAck)
-}
-
-var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
-
-// reject answers the client with failure's status and logs one line.
-func reject(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, failure error) {
-	r := rejectionFor(failure)
-	logRejection(m.name, actionRejected, r.code, req, cb, failure)
-	writeRejection(rw, r)
-}
-
-// forwardUnverified is reportOnly's path: the request goes on, marked with what would
-// have rejected it, and annotated when its body parsed. The store is not touched.
-func forwardUnverified(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, failure error) {
-	r := rejectionFor(failure)
-	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
-	h := req.Header
-	h[m.s.headers.verified] = []string{"false"}
-	h[m.s.headers.rejection] = []string{r.code}
-	if cb != nil {
-		annotate(m.s.headers, h, cb)
-	}
-	setBody(req, body)
-	m.next.ServeHTTP(rw, req)
-}
-
-// errBodyRead is a body that could not be read to its end (the client went away).
-var errBodyRead = fmt.Errorf("%w: the body could not be read", ErrMalformedBody)
-
-// readBody reads the whole body, at most limit bytes; a body with no Content-Length
-// (chunked) is read until it passes the limit.
-func readBody(req *http.Request, limit int64) ([]byte, error) {
-	if req.ContentLength > limit {
-		return nil, fmt.Errorf("%w: Content-Length %d", ErrBodyTooLarge, req.ContentLength)
-	}
-	if req.Body == nil || req.Body == http.NoBody {
-		return []byte{}, nil
-	}
-	if req.ContentLength >= 0 {
-		body := make([]byte, req.ContentLength)
-		if _, err := io.ReadFull(req.Body, body); err != nil {
-			return nil, errBodyRead
-		}
-		return body, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		return nil, errBodyRead
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)
-	}
-	return body, nil
-}
-
-// setBody puts the bytes read back as the request's body. A chunked request goes on with
-// a Content-Length.
-func setBody(req *http.Request, body []byte) {
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	if req.ContentLength != int64(len(body)) || req.TransferEncoding != nil {
-		req.ContentLength = int64(len(body))
-		req.TransferEncoding = nil
-		req.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
-	}
-}
-
-// statusRecorder notes the status the backend answered.
-type statusRecorder struct {
-	http.ResponseWriter
-	status   int
-	returned bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(p)
-}
-
-// Flush lets a streaming backend's answer through as it comes.
-func (r *statusRecorder) Flush() {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Hijack is the underlying writer's, where it has one.
-func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if h, ok := r.ResponseWriter.(http.Hijacker); ok {
-		return h.Hijack()
-	}
-	return nil, nil, fmt.Errorf("zegocallback: %T cannot be hijacked", r.ResponseWriter)
-}
-
-// Unwrap gives http.ResponseController the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter {
-	return r.ResponseWriter
 }

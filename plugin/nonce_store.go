@@ -63,29 +63,31 @@ func claimMemory(s *memoryStore, key string, nowMs, ttlMs int64) (ClaimResult, e
 		sweepMemory(s, nowMs)
 	}
 	v, known := s.entries[key]
-	if known && v>>entryStateBits > nowMs {
-		switch v & entryStateMask {
-		case entryInFlight:
-			s.mu.Unlock()
-			return InFlight, nil
-		case entryDelivered:
-			s.mu.Unlock()
-			return Delivered, nil
-		}
+	if known && v>>entryStateBits > nowMs && v&entryStateMask != entryForgotten || !known && len(s.entries) >= s.capacity {
+		// Seen and unexpired, or no room: nothing changes.
+		s.mu.Unlock()
+		return claimRefused(v, known)
 	}
-	expires := nowMs + ttlMs
 	if !known {
-		if len(s.entries) >= s.capacity {
-			s.mu.Unlock()
-			return Claimed, ErrStoreFull
-		}
-		s.order = append(s.order, queuedKey{key: key, expires: expires})
+		s.order = append(s.order, queuedKey{key: key, expires: nowMs + ttlMs})
 	}
 	// A known key (forgotten, or expired and not yet swept) keeps its place in the queue;
 	// the sweep moves it to the tail when it finds the entry's expiry later than its own.
-	s.entries[key] = expires<<entryStateBits | entryInFlight
+	s.entries[key] = (nowMs+ttlMs)<<entryStateBits | entryInFlight
 	s.mu.Unlock()
 	return Claimed, nil
+}
+
+// claimRefused is what claimMemory answers when it changes nothing: the state of a
+// known entry, or a full store.
+func claimRefused(v int64, known bool) (ClaimResult, error) {
+	if !known {
+		return Claimed, ErrStoreFull
+	}
+	if v&entryStateMask == entryDelivered {
+		return Delivered, nil
+	}
+	return InFlight, nil
 }
 
 // confirmMemory marks key delivered until nowMs+ttlMs.

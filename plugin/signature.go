@@ -29,6 +29,8 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 	return sha1.Sum([]byte(a + b + c)) //nolint:gosec // see above.
 }
 
+var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
+
 // Verify checks cb's signature against each secret, in constant time for each, and
 // returns the decoded signature as a string: it names the callback by exactly what is
 // signed, and is the replay store's key.
@@ -40,7 +42,7 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 func Verify(secrets []string, cb *Callback) (string, error) {
 	got, err := hex.DecodeString(cb.Signature)
 	if err != nil || len(got) != sha1.Size {
-		return "", fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
+		return "", errSignatureNotHex
 	}
 	for _, secret := range secrets {
 		want := signatureOf(secret, cb.Timestamp, cb.Nonce)
@@ -55,20 +57,23 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 // way. A timestamp of 13 digits or more is in milliseconds (AI Agent and ASR callbacks), a
 // shorter one in seconds, compared with now truncated to the second as ZEGO's is.
 func checkFreshness(cb *Callback, nowMs, toleranceMs int64) error {
-	if cb.timestamp > 1<<62 {
-		return fmt.Errorf("%w: out of range", ErrStaleTimestamp)
-	}
-	var skewMs int64
-	if len(cb.Timestamp) >= 13 {
-		skewMs = nowMs - int64(cb.timestamp)
-	} else {
+	skewMs := nowMs - int64(cb.timestamp)
+	if len(cb.Timestamp) < 13 {
 		skewMs = (nowMs/1000 - int64(cb.timestamp)) * 1000
 	}
-	if skewMs > toleranceMs {
-		return fmt.Errorf("%w: %d s in the past", ErrStaleTimestamp, skewMs/1000)
-	}
-	if skewMs < -toleranceMs {
-		return fmt.Errorf("%w: %d s in the future", ErrStaleTimestamp, -skewMs/1000)
+	if skewMs > toleranceMs || skewMs < -toleranceMs || cb.timestamp > 1<<62 {
+		return staleError(cb, skewMs)
 	}
 	return nil
+}
+
+// staleError says how stale: built only when a timestamp is refused.
+func staleError(cb *Callback, skewMs int64) error {
+	switch {
+	case cb.timestamp > 1<<62:
+		return fmt.Errorf("%w: out of range", ErrStaleTimestamp)
+	case skewMs > 0:
+		return fmt.Errorf("%w: %d s in the past", ErrStaleTimestamp, skewMs/1000)
+	}
+	return fmt.Errorf("%w: %d s in the future", ErrStaleTimestamp, -skewMs/1000)
 }

@@ -15,12 +15,23 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
 	"gopkg.in/yaml.v3"
 )
+
+// TB is what the harness needs of a test: testing.TB has it, and so does the load
+// generator's stand-in.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+	Failed() bool
+}
 
 // PluginAlias is the name the static configuration gives the plugin, and the key under a
 // middleware's plugin section.
@@ -34,7 +45,7 @@ var (
 
 // Binary returns the path of a Traefik binary: scripts/traefik-bin prints it ($TRAEFIK_BIN,
 // a cached build, or a build from the Go module proxy).
-func Binary(t testing.TB) string {
+func Binary(t TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		script := filepath.Join(traefikload.RepoRoot(), "scripts", "traefik-bin")
@@ -66,6 +77,7 @@ type Route struct {
 // Traefik is one running Traefik process.
 type Traefik struct {
 	URL     string // the web entry point, http://127.0.0.1:port
+	PingURL string // the traefik entry point (ping, and pprof with Options.Debug)
 	Dir     string // its working directory
 	dynamic string // the watched dynamic configuration file
 	cmd     *exec.Cmd
@@ -80,6 +92,8 @@ type Options struct {
 	LocalPlugins map[string]LocalPlugin
 	// LogLevel is Traefik's log level; ERROR when empty.
 	LogLevel string
+	// Debug serves Go's pprof at PingURL + /debug/pprof/ (api.debug).
+	Debug bool
 }
 
 // LocalPlugin is a plugin's source folder and module path.
@@ -90,7 +104,7 @@ type LocalPlugin struct {
 
 // Start starts Traefik with routes and waits until every route is served (or, for a
 // route whose middleware is expected to fail, until the others are).
-func Start(t testing.TB, routes []Route, opts Options) *Traefik {
+func Start(t TB, routes []Route, opts Options) *Traefik {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
@@ -118,7 +132,10 @@ func Start(t testing.TB, routes []Route, opts Options) *Traefik {
 		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
 		"experimental": map[string]any{"localPlugins": locals},
 	}
-	tr := &Traefik{URL: "http://" + web, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
+	if opts.Debug {
+		static["api"] = map[string]any{"debug": true, "insecure": true}
+	}
+	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
 	tr.SetRoutes(t, routes)
 
@@ -143,7 +160,7 @@ func Start(t testing.TB, routes []Route, opts Options) *Traefik {
 }
 
 // SetRoutes rewrites the watched dynamic configuration; Traefik reloads it.
-func (tr *Traefik) SetRoutes(t testing.TB, routes []Route) {
+func (tr *Traefik) SetRoutes(t TB, routes []Route) {
 	t.Helper()
 	routers, services, middlewares := map[string]any{}, map[string]any{}, map[string]any{}
 	for _, r := range routes {
@@ -178,7 +195,7 @@ func (tr *Traefik) SetRoutes(t testing.TB, routes []Route) {
 // WaitRoutes waits until every route is served: a router whose middleware failed is
 // not, and answers 404, so a route named with the prefix "broken" is waited for as
 // answering 404, after the others.
-func (tr *Traefik) WaitRoutes(t testing.TB, routes []Route) {
+func (tr *Traefik) WaitRoutes(t TB, routes []Route) {
 	t.Helper()
 	for _, r := range routes {
 		if strings.HasPrefix(r.Name, "broken") {
@@ -188,7 +205,7 @@ func (tr *Traefik) WaitRoutes(t testing.TB, routes []Route) {
 	}
 }
 
-func (tr *Traefik) waitFor(t testing.TB, url string, ok func(int) bool) {
+func (tr *Traefik) waitFor(t TB, url string, ok func(int) bool) {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
@@ -237,7 +254,7 @@ func (tr *Traefik) Pid() int { return tr.cmd.Process.Pid }
 // Logs returns what Traefik has written so far.
 func (tr *Traefik) Logs() string { return tr.logs.String() }
 
-func freePort(t testing.TB) string {
+func freePort(t TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -248,7 +265,7 @@ func freePort(t testing.TB) string {
 	return addr
 }
 
-func writeYAML(t testing.TB, path string, v any) {
+func writeYAML(t TB, path string, v any) {
 	t.Helper()
 	b, err := yaml.Marshal(v)
 	if err != nil {

@@ -1,0 +1,81 @@
+package zegocallback
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// The paths of requests that are not forwarded as verified: they run only then, so they
+// cost the path of a genuine callback nothing (see ServeHTTP).
+
+// refuse answers a request that failed a check: the rejection, or in reportOnly the
+// request forwarded and marked. A body that could not be read whole, or is too large,
+// is refused even in reportOnly: there is nothing whole to forward.
+func refuse(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, failure error) {
+	if !m.s.reportOnly || body == nil {
+		reject(m, rw, req, cb, failure)
+		return
+	}
+	forwardUnverified(m, rw, req, body, cb, failure)
+}
+
+// refuseSeen answers a verified callback the store did not let through: seen before
+// (in flight, or delivered), or the store failed.
+func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, claim ClaimResult, err error) {
+	if err != nil {
+		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %v", ErrStoreUnavailable, err))
+		return
+	}
+	answerDuplicate(m, rw, req, body, cb, claim == Delivered && m.s.ackDuplicates)
+}
+
+func eventNotAllowed(cb *Callback) error {
+	return fmt.Errorf("%w: %q", ErrEventNotAllowed, logValue(cb.Event))
+}
+
+// answerDuplicate answers a verified callback that was seen before: 200 without
+// forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
+// it, marked, and leaves the store as it was.
+func answerDuplicate(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, ack bool) {
+	if m.s.reportOnly {
+		req.Header[m.s.headers.duplicate] = []string{"true"}
+		forwardUnverified(m, rw, req, body, cb, ErrDuplicate)
+		return
+	}
+	if !ack {
+		reject(m, rw, req, cb, ErrDuplicate)
+		return
+	}
+	logRejection(m.name, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
+	h := rw.Header()
+	h.Set("Content-Type", "application/json")
+	h[m.s.headers.duplicate] = []string{"true"}
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write(duplicateAck)
+}
+
+// errAcknowledged is what the log line of an acknowledged duplicate says.
+var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
+
+// reject answers the client with failure's status and logs one line.
+func reject(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, failure error) {
+	r := rejectionFor(failure)
+	logRejection(m.name, actionRejected, r.code, req, cb, failure)
+	writeRejection(rw, r)
+}
+
+// forwardUnverified is reportOnly's path: the request goes on, marked with what would
+// have rejected it, and annotated when its body parsed. The store is not touched.
+func forwardUnverified(m *Middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *Callback, failure error) {
+	r := rejectionFor(failure)
+	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
+	h := req.Header
+	h[m.s.headers.verified] = []string{"false"}
+	h[m.s.headers.rejection] = []string{r.code}
+	if cb != nil {
+		annotate(m.s.headers, h, cb)
+	}
+	setBody(req, body)
+	m.next.ServeHTTP(rw, req)
+}

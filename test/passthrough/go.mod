@@ -1,0 +1,3 @@
+module github.com/zegocallback/passthrough
+
+go 1.22
