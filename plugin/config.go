@@ -53,6 +53,11 @@ type Config struct {
 	// ReportOnly verifies and annotates but forwards everything, logging what would have
 	// been rejected: for a safe rollout. Default false.
 	ReportOnly bool
+	// NonceStore is where the replay store lives: "memory" (this Traefik) or "redis"
+	// (shared by Traefik replicas, see Redis). Default "memory".
+	NonceStore string
+	// Redis configures the Redis (or Valkey) replay store used when NonceStore is "redis".
+	Redis RedisConfig
 }
 
 // CreateConfig returns the default configuration. There is no default secret.
@@ -65,6 +70,8 @@ func CreateConfig() *Config {
 		NonceCapacity:       1000000,
 		MaxHeaderFields:     64,
 		MaxHeaderValueBytes: 1024,
+		NonceStore:          "memory",
+		Redis:               defaultRedisConfig(),
 	}
 }
 
@@ -79,6 +86,7 @@ type settings struct {
 	capacity      int
 	reportOnly    bool
 	headers       *headerBuilder
+	redis         *redisSettings // nil for the memory store
 }
 
 // compile checks c and builds the settings. Each error names the key and the bad value,
@@ -120,6 +128,16 @@ func compile(c *Config) (*settings, error) {
 	}
 	if c.MaxHeaderValueBytes <= 0 {
 		return nil, fmt.Errorf("maxHeaderValueBytes: %d is not a positive size", c.MaxHeaderValueBytes)
+	}
+
+	switch c.NonceStore {
+	case "memory":
+	case "redis":
+		if s.redis, err = compileRedis(c.Redis); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("nonceStore: %q is neither memory nor redis", c.NonceStore)
 	}
 
 	if err := checkHeaderPrefix(c.HeaderPrefix); err != nil {

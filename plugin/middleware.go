@@ -12,8 +12,9 @@ type Middleware struct {
 	next  http.Handler
 	name  string
 	s     *settings
-	mem   *memoryStore
-	ttlMs int64 // how long the store remembers a callback (see New)
+	mem   *memoryStore // the replay store: in memory,
+	redis *redisPool   // or in Redis, when nonceStore is redis
+	ttlMs int64        // how long the store remembers a callback (see New)
 	now   func() time.Time
 }
 
@@ -37,17 +38,24 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
-	return &Middleware{
+	m := &Middleware{
 		next: next,
 		name: name,
 		s:    s,
-		mem:  memoryStores.get(name, s.capacity),
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end.
 		ttlMs: 2*s.toleranceMs + 1000,
 		now:   time.Now,
-	}, nil
+	}
+	if s.redis != nil {
+		// Connections are made on first use: Redis may come up after Traefik, and a wrong
+		// password shows on each request (503 and a log line), not as a failed New.
+		m.redis = sharedRedisPool(s.redis, ctx)
+	} else {
+		m.mem = memoryStores.get(name, s.capacity)
+	}
+	return m, nil
 }
 
 // ServeHTTP runs the checks in the order the README gives and forwards what passes.
@@ -67,7 +75,14 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	// 8. Replays.
-	if claim, err := claimMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs); claim != Claimed || err != nil {
+	var claim ClaimResult
+	var err error
+	if m.redis == nil {
+		claim, err = claimMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs)
+	} else {
+		claim, err = claimRedis(m.redis, cb.key, m.ttlMs)
+	}
+	if claim != Claimed || err != nil {
 		refuseSeen(m, rw, req, cb, body, claim, err)
 		return
 	}
@@ -136,7 +151,10 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 // (a handler that wrote nothing gets net/http's 200); anything else forgets it, so that
 // ZEGO's retry gets through.
 func settle(m *Middleware, key string, rec *statusRecorder) {
-	if status := rec.status; status/100 == 2 || status == 0 && rec.returned {
+	delivered := rec.status/100 == 2 || rec.status == 0 && rec.returned
+	if m.redis != nil {
+		settleRedis(m, key, delivered)
+	} else if delivered {
 		confirmMemory(m.mem, key, m.now().UnixMilli(), m.ttlMs)
 	} else {
 		forgetMemory(m.mem, key)

@@ -3,6 +3,7 @@ package zegocallback
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 )
 
@@ -23,11 +24,39 @@ func refuse(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callba
 // refuseSeen answers a verified callback the store did not let through: seen before
 // (in flight, or delivered), or the store failed.
 func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, claim ClaimResult, err error) {
+	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly {
+		forwardUnclaimed(m, rw, req, cb, body, err)
+		return
+	}
 	if err != nil {
 		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %v", ErrStoreUnavailable, err))
 		return
 	}
 	answerDuplicate(m, rw, req, body, cb, claim == Delivered && m.s.ackDuplicates)
+}
+
+// forwardUnclaimed is redis.failOpen: Redis could not answer, and the verified callback
+// goes on without a replay check, logged.
+func forwardUnclaimed(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, err error) {
+	logRejection(m.name, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
+	req.Header[m.s.headers.verified] = []string{"true"}
+	annotate(m.s.headers, req.Header, cb)
+	setBody(req, body)
+	m.next.ServeHTTP(rw, req)
+}
+
+// settleRedis records a delivery's outcome in Redis; a failure is logged: the claim then
+// expires on its own.
+func settleRedis(m *Middleware, key string, delivered bool) {
+	var err error
+	if delivered {
+		err = confirmRedis(m.redis, key, m.ttlMs)
+	} else {
+		err = forgetRedis(m.redis, key)
+	}
+	if err != nil {
+		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s nonce store could not record a delivery (delivered=%v): %v\n", m.name, delivered, err)
+	}
 }
 
 func eventNotAllowed(cb *Callback) error {

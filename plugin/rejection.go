@@ -81,6 +81,8 @@ const (
 	actionRejected     = "rejected"
 	actionWouldReject  = "would reject (reportOnly)"
 	actionAcknowledged = "acknowledged"
+	// redis.failOpen: Redis could not answer and the callback went on unchecked.
+	actionForwardedUnchecked = "forwarded without replay check (redis.failOpen)"
 )
 
 // logRejection writes the one line a rejected (or, in reportOnly, would-be rejected, or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,21 @@ const wantSampleConfig = `{
 	"Fields": ["event", "appid", "task_id"],
 	"MaxHeaderFields": 32,
 	"MaxHeaderValueBytes": 2048,
-	"ReportOnly": true
+	"ReportOnly": true,
+	"NonceStore": "redis",
+	"Redis": {
+		"Address": "redis.internal:6379",
+		"Username": "traefik",
+		"Password": "",
+		"PasswordFile": "/run/secrets/redis_password",
+		"DB": 2,
+		"TLS": false,
+		"TLSSkipVerify": false,
+		"TLSCAFile": "",
+		"Timeout": "250ms",
+		"KeyPrefix": "zego-callback:",
+		"FailOpen": false
+	}
 }`
 
 // TestSampleConfigsDecodeAlike decodes each sample dynamic configuration as its Traefik
@@ -83,6 +98,12 @@ func TestSampleConfigsDecodeAlike(t *testing.T) {
 			if len(got) != len(want) {
 				t.Errorf("Config has %d fields, the test knows %d: add the new ones to the samples", len(got), len(want))
 			}
+			// New reads passwordFile; the sample names a Docker secret's path.
+			passwordFile := filepath.Join(t.TempDir(), "redis_password")
+			if err := os.WriteFile(passwordFile, []byte("sample\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Elem().FieldByName("Redis").FieldByName("PasswordFile").SetString(passwordFile)
 			if _, err := p.NewHandler(context.Background(), http.NotFoundHandler(), cfg, "zego-callback@sample"); err != nil {
 				t.Errorf("New: %v", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
 )
 
@@ -22,4 +23,13 @@ func yaegiBuild(t testing.TB, config map[string]any, next http.Handler, name str
 // TestInterpretedConformance runs the middleware's whole behaviour table through Yaegi.
 func TestInterpretedConformance(t *testing.T) {
 	conformance.Run(t, yaegiBuild)
+}
+
+// TestInterpretedRedisConformance runs the replay-store flows through Yaegi with a real
+// redis-server as the store, and its outage: the plugin's own RESP client, interpreted.
+func TestInterpretedRedisConformance(t *testing.T) {
+	const password = "redis-password-for-tests"
+	srv := redistest.Start(t, redistest.Options{Password: password})
+	conformance.RunStore(t, yaegiBuild, conformance.RedisStore(srv.Addr, password))
+	t.Run("Outage", func(t *testing.T) { conformance.RunRedisOutage(t, yaegiBuild, srv, password) })
 }

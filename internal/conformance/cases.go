@@ -15,6 +15,7 @@ type Case struct {
 	Desc   string
 	Config map[string]any // over the base: secrets [zegotest.Secret]
 	Steps  []Step
+	Store  bool // the case exercises the replay store: it runs with each store
 }
 
 // Step is one request and what must come of it.
@@ -225,21 +226,26 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Steps:  one(zegotest.New("ai_agent.json", zegotest.Secret, ms).Body, ok(nil))},
 
 		{Desc: "replay of a delivered callback: acknowledged with 200, not forwarded",
+			Store: true,
 			Steps: []Step{
 				withBody(ok(nil), mixAgain),
 				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 			}},
 		{Desc: "replay of a delivered callback with duplicates: reject gets 409",
+			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
 			Steps:  []Step{withBody(ok(nil), mixAgain), {Req: Request{Body: mixAgain}, Status: 409, Code: "duplicate"}}},
 		{Desc: "replay with an upper-case copy of the signature is still a replay",
+			Store:  true,
 			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}},
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}}},
 		{Desc: "replay with digits moved from nonce to timestamp (same signature) is still a replay",
+			Store:  true,
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
 			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}}},
 		{Desc: "a failed delivery is forgotten: ZEGO's retry gets through, then it is a duplicate",
+			Store: true,
 			Steps: []Step{
 				{Req: Request{Body: retried}, Backend: 500, Status: 500, Forwarded: true},
 				{Req: Request{Body: retried}, Backend: 503, Status: 503, Forwarded: true},
@@ -247,6 +253,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 				{Req: Request{Body: retried}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 			}},
 		{Desc: "a 4xx from the backend is a failed delivery too",
+			Store: true,
 			Steps: []Step{
 				{Req: Request{Body: mixAgain}, Backend: 404, Status: 404, Forwarded: true},
 				{Req: Request{Body: mixAgain}, Status: 200, Forwarded: true},
@@ -277,6 +284,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Config: map[string]any{"reportOnly": true, "maxBodyBytes": 100},
 			Steps:  one(mix(), rejected(413, "body_too_large"))},
 		{Desc: "reportOnly: valid is verified; its replay is forwarded, marked duplicate",
+			Store:  true,
 			Config: map[string]any{"reportOnly": true},
 			Steps: []Step{
 				withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}}, "X-Zego-Rejection"), mixAgain),

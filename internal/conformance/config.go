@@ -51,6 +51,12 @@ func ConfigCases(t testing.TB) []ConfigCase {
 		{Desc: "headerPrefix with a space", Config: merge(BaseConfig(), map[string]any{"headerPrefix": "X Zego"}), WantErr: "headerPrefix"},
 		{Desc: "events with an empty item", Config: merge(BaseConfig(), map[string]any{"events": []string{"mix_start", ""}}), WantErr: "events[1]"},
 		{Desc: "fields naming the signature", Config: merge(BaseConfig(), map[string]any{"fields": []string{"event", "signature"}}), WantErr: "fields[1]"},
+		{Desc: "unknown nonceStore", Config: merge(BaseConfig(), map[string]any{"nonceStore": "etcd"}), WantErr: "nonceStore"},
+		{Desc: "redis store with defaults (nothing connects yet)", Config: merge(BaseConfig(), map[string]any{"nonceStore": "redis"})},
+		{Desc: "redis timeout without a unit", Config: merge(BaseConfig(), map[string]any{"nonceStore": "redis", "redis": map[string]any{"timeout": "5"}}), WantErr: "redis.timeout"},
+		{Desc: "redis address without a port", Config: merge(BaseConfig(), map[string]any{"nonceStore": "redis", "redis": map[string]any{"address": "redis.internal"}}), WantErr: "redis.address"},
+		{Desc: "redis passwordFile unreadable", Config: merge(BaseConfig(), map[string]any{"nonceStore": "redis", "redis": map[string]any{"passwordFile": missing}}), WantErr: "redis.passwordFile"},
+		{Desc: "redis db negative", Config: merge(BaseConfig(), map[string]any{"nonceStore": "redis", "redis": map[string]any{"db": -1}}), WantErr: "redis.db"},
 	}
 }
 

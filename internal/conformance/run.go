@@ -19,9 +19,7 @@ import (
 func Run(t *testing.T, build Builder) {
 	t.Run("New", func(t *testing.T) { RunNew(t, build) })
 	t.Run("ServeHTTP", func(t *testing.T) { RunServeHTTP(t, build) })
-	t.Run("DuplicateInFlight", func(t *testing.T) { RunInFlight(t, build) })
-	t.Run("ConcurrentCopies", func(t *testing.T) { RunConcurrent(t, build) })
-	t.Run("StoreOutlivesNew", func(t *testing.T) { RunStoreOutlivesNew(t, build) })
+	RunStore(t, build, nil)
 }
 
 var runSeq atomic.Int64
@@ -30,6 +28,47 @@ var runSeq atomic.Int64
 // store belongs to the name and lives as long as the process (or the interpreter).
 func UniqueName(label string) string {
 	return fmt.Sprintf("%s-%d-%d@conformance", label, time.Now().UnixNano(), runSeq.Add(1))
+}
+
+// StoreConfig gives the replay-store settings of the middleware called name: nil runs
+// the flows with the memory store; the Redis runs give each name its own key prefix, as
+// two middlewares sharing one prefix would share one store.
+type StoreConfig func(name string) map[string]any
+
+func (sc StoreConfig) of(name string) map[string]any {
+	if sc == nil {
+		return nil
+	}
+	return sc(name)
+}
+
+// RunStore runs what depends on the replay store: the table's replay rows, a duplicate
+// in flight, concurrent copies, and the store outliving a second New.
+func RunStore(t *testing.T, build Builder, store StoreConfig) {
+	t.Run("ReplayCases", func(t *testing.T) { RunReplayCases(t, build, store) })
+	t.Run("DuplicateInFlight", func(t *testing.T) { RunInFlight(t, build, store) })
+	t.Run("ConcurrentCopies", func(t *testing.T) { RunConcurrent(t, build, store) })
+	t.Run("StoreOutlivesNew", func(t *testing.T) { RunStoreOutlivesNew(t, build, store) })
+}
+
+// RunReplayCases runs the table's rows that exercise the replay store, with store's
+// settings.
+func RunReplayCases(t *testing.T, build Builder, store StoreConfig) {
+	file := SecretsFile(t)
+	n := len(Cases(time.Now(), file))
+	for i := 0; i < n; i++ {
+		c := CaseAt(i, file)
+		if !c.Store {
+			continue
+		}
+		t.Run(c.Desc, func(t *testing.T) {
+			name := UniqueName("replay")
+			srv := Start(t, build, merge(merge(BaseConfig(), c.Config), store.of(name)), name)
+			for i, st := range c.Steps {
+				CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
+			}
+		})
+	}
 }
 
 // BaseConfig is the configuration every case starts from.
@@ -150,9 +189,10 @@ func equal(a, b []string) bool {
 
 // RunInFlight sends a copy of a callback while the first is still at the backend: the
 // copy gets 409; once the first is delivered, copies are acknowledged.
-func RunInFlight(t *testing.T, build Builder) {
+func RunInFlight(t *testing.T, build Builder, store StoreConfig) {
 	backend := &Backend{Hold: make(chan struct{}), Entered: make(chan struct{}, 1)}
-	srv := StartWith(t, build, BaseConfig(), UniqueName("inflight"), backend)
+	name := UniqueName("inflight")
+	srv := StartWith(t, build, merge(BaseConfig(), store.of(name)), name, backend)
 	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
 
 	first := make(chan Response, 1)
@@ -180,8 +220,9 @@ func RunInFlight(t *testing.T, build Builder) {
 }
 
 // RunConcurrent sends 50 copies of one callback at once: exactly one is forwarded.
-func RunConcurrent(t *testing.T, build Builder) {
-	srv := Start(t, build, BaseConfig(), UniqueName("concurrent"))
+func RunConcurrent(t *testing.T, build Builder, store StoreConfig) {
+	name := UniqueName("concurrent")
+	srv := Start(t, build, merge(BaseConfig(), store.of(name)), name)
 	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
 	const copies = 50
 	var wg sync.WaitGroup
@@ -211,18 +252,19 @@ func RunConcurrent(t *testing.T, build Builder) {
 // RunStoreOutlivesNew builds the middleware twice under one name, as Traefik does for
 // two routers and again on every reload: a callback delivered through one is a replay
 // through the other, whatever else the configuration changed.
-func RunStoreOutlivesNew(t *testing.T, build Builder) {
+func RunStoreOutlivesNew(t *testing.T, build Builder, store StoreConfig) {
 	name := UniqueName("reload")
-	first := Start(t, build, BaseConfig(), name)
+	first := Start(t, build, merge(BaseConfig(), store.of(name)), name)
 	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
 	CheckStep(t, "through the first instance", first, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
 
-	reloaded := merge(BaseConfig(), map[string]any{"duplicates": "reject", "fields": []string{"event"}})
+	reloaded := merge(merge(BaseConfig(), store.of(name)), map[string]any{"duplicates": "reject", "fields": []string{"event"}})
 	second := Start(t, build, reloaded, name)
 	CheckStep(t, "replayed through the second", second, Step{Req: Request{Body: body}, Status: 409, Code: "duplicate"})
 	CheckStep(t, "replayed through the first", first, Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
 
-	other := Start(t, build, BaseConfig(), UniqueName("other"))
+	otherName := UniqueName("other")
+	other := Start(t, build, merge(BaseConfig(), store.of(otherName)), otherName)
 	CheckStep(t, "another middleware's store is its own", other, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
 }
 

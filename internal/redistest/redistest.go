@@ -1,0 +1,343 @@
+// Package redistest runs real redis-server processes for tests: on 127.0.0.1, on a free
+// port, without persistence, stopped when the test ends. A test can stop, restart (on the
+// same port) or kill the server, and send it commands with a small client of its own,
+// independent of the code under test. A missing redis-server fails the test: it never
+// skips.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Options say how to run the server.
+type Options struct {
+	// Password is the default user's password (requirepass); empty leaves it open.
+	Password string
+	// Users are ACL users, one rule list each as in redis.conf's user directive, such as
+	// "alice on >secret ~* +@all".
+	Users []string
+	// TLS, when set, makes the server speak TLS only, on its one port.
+	TLS *TLSFiles
+	// Args are more configuration directives, as command-line pairs ("--maxclients", "20").
+	Args []string
+}
+
+// Server is one redis-server process.
+type Server struct {
+	// Addr is 127.0.0.1:<port>; it stays the same across Restart.
+	Addr string
+	Port int
+
+	t    testing.TB
+	opts Options
+	bin  string
+	dir  string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+	log    *syncBuffer
+}
+
+// Start runs a redis-server and waits until it answers PING. The server is killed when
+// the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/bin/redis-server"); statErr != nil {
+			t.Fatalf("redistest: redis-server is not installed (Debian: apt-get install redis-server): %v", err)
+		}
+		bin = "/usr/bin/redis-server"
+	}
+	s := &Server{t: t, opts: opts, bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
+	// The free port found may be taken before the server binds it: try a few.
+	for attempt := 0; ; attempt++ {
+		s.Port = freePort(t)
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 4 {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
+}
+
+// Stop shuts the server down (SIGTERM) and waits for it to exit. It does nothing to a
+// server that is not running.
+func (s *Server) Stop() {
+	s.t.Helper()
+	s.signal(syscall.SIGTERM, 10*time.Second)
+}
+
+// Kill kills the server (SIGKILL) and waits for it to exit. It does nothing to a server
+// that is not running.
+func (s *Server) Kill() {
+	s.signal(syscall.SIGKILL, 10*time.Second)
+}
+
+// Restart stops the server if it runs and starts it again on the same port, with no
+// data, and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	// The port was just released; the server sets SO_REUSEADDR, but try a few times.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: restart: %v", err)
+}
+
+func (s *Server) signal(sig syscall.Signal, wait time.Duration) {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(wait):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// start runs the process on s.Port and waits for PING to answer.
+func (s *Server) start() error {
+	args := []string{
+		"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--logfile", "", "--protected-mode", "no",
+	}
+	if s.opts.TLS != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.Port),
+			"--tls-cert-file", s.opts.TLS.CertFile, "--tls-key-file", s.opts.TLS.KeyFile,
+			"--tls-ca-cert-file", s.opts.TLS.CAFile, "--tls-auth-clients", "no")
+	} else {
+		args = append(args, "--port", strconv.Itoa(s.Port))
+	}
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password)
+	}
+	for _, u := range s.opts.Users {
+		args = append(args, "--user")
+		args = append(args, strings.Fields(u)...)
+	}
+	args = append(args, s.opts.Args...)
+
+	log := &syncBuffer{}
+	cmd := exec.Command(s.bin, args...)
+	cmd.Dir = s.dir
+	cmd.Stdout = log
+	cmd.Stderr = log
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited, s.log = cmd, exited, log
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-exited:
+			s.mu.Lock()
+			s.cmd = nil
+			s.mu.Unlock()
+			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.Port, log.String())
+		default:
+		}
+		reply, err := s.Do("PING")
+		if err == nil && reply == "PONG" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.signal(syscall.SIGKILL, 5*time.Second)
+			return fmt.Errorf("redis-server on port %d does not answer PING (%v):\n%s", s.Port, err, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Log returns what the server has written since it last started.
+func (s *Server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return ""
+	}
+	return s.log.String()
+}
+
+// Do sends one command on a new connection, authenticated as the default user when the
+// server has a password, and returns the reply: a string for a simple or bulk string,
+// an int64, nil, or a []any; an error reply is an error.
+func (s *Server) Do(args ...string) (any, error) {
+	nc, err := net.DialTimeout("tcp", s.Addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	if s.opts.TLS != nil {
+		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a test's own server
+		nc = tc
+	}
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(nc)
+	if s.opts.Password != "" {
+		if _, err := roundTrip(nc, r, "AUTH", s.opts.Password); err != nil {
+			return nil, fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	return roundTrip(nc, r, args...)
+}
+
+// MustDo is Do, failing the test on an error.
+func (s *Server) MustDo(args ...string) any {
+	s.t.Helper()
+	reply, err := s.Do(args...)
+	if err != nil {
+		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return reply
+}
+
+// ConnectedClients is INFO clients' connected_clients, the query's own connection
+// not counted.
+func (s *Server) ConnectedClients() int {
+	s.t.Helper()
+	info, _ := s.MustDo("INFO", "clients").(string)
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				s.t.Fatalf("redistest: INFO clients: %q", line)
+			}
+			return n - 1
+		}
+	}
+	s.t.Fatalf("redistest: INFO clients has no connected_clients:\n%s", info)
+	return 0
+}
+
+func roundTrip(w io.Writer, r *bufio.Reader, args ...string) (any, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return nil, err
+	}
+	return readReply(r)
+}
+
+func readReply(r *bufio.Reader) (any, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("empty reply line")
+	}
+	switch line[0] {
+	case '+':
+		return line[1:], nil
+	case '-':
+		return nil, errors.New(line[1:])
+	case ':':
+		return strconv.ParseInt(line[1:], 10, 64)
+	case '$', '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return nil, fmt.Errorf("bad length in %q", line)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		if line[0] == '$' {
+			buf := make([]byte, n+2)
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return nil, err
+			}
+			return string(buf[:n]), nil
+		}
+		items := make([]any, n)
+		for i := range items {
+			if items[i], err = readReply(r); err != nil {
+				return nil, err
+			}
+		}
+		return items, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// writeFile writes a file under dir and returns its path.
+func writeFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return p
+}

@@ -1,0 +1,253 @@
+package zegocallback
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A small Redis client: the few RESP2 commands the replay store needs, over a bounded
+// pool of connections. It is written here with the standard library because Traefik's
+// interpreter cannot load the usual clients (go-redis needs unsafe; redigo fails with a
+// type error). Like the memory store, it is plain functions that take the pool, not
+// methods: under Yaegi a method call costs about four times a function call.
+
+// redisMaxConns bounds the connections one pool keeps open, idle or busy. A claim
+// holds one for a round trip or two, so 32 serve thousands of callbacks a second; a
+// request that finds all of them busy waits up to the timeout for one.
+const redisMaxConns = 32
+
+// errRedisBusy is the error of a request that found every connection busy for the
+// whole timeout.
+var errRedisBusy = errors.New("no free connection")
+
+// redisConn is one connection. It is used by one operation at a time, and closed, never
+// reused, after any error on it (I/O, timeout, a reply it could not read).
+type redisConn struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// redisPool is the connections to one Redis with one set of settings, shared by every
+// middleware instance that uses them (see sharedRedisPool).
+type redisPool struct {
+	s       *redisSettings
+	ready   chan struct{} // wakes requests waiting for a connection; never closed
+	token   string        // "inflight:<random>:", the start of this pool's claim values
+	seq     atomic.Uint64 // numbers the claims: token+seq is unique to one claim
+	mu      sync.Mutex
+	idle    []*redisConn // reused last in, first out
+	open    int          // connections open or being dialed, the idle ones included
+	waiting int          // requests waiting for a connection
+	users   int          // contexts registered by sharedRedisPool and not yet done
+}
+
+// redisOp is one operation's hold on a connection, for the commands it sends.
+type redisOp struct {
+	c *redisConn // nil once dropped after an error
+	// proven says that c answered in this operation or was dialed for it, so that an
+	// error on it is Redis's, not a connection that died while idle.
+	proven bool
+}
+
+// beginRedis takes a connection for an operation: the last idle one, else a new one,
+// else, when all redisMaxConns are busy, the first one freed within the timeout.
+func beginRedis(p *redisPool, op *redisOp) error {
+	var timer *time.Timer
+	waited := false
+	for {
+		p.mu.Lock()
+		if waited {
+			p.waiting--
+		}
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			op.c = c
+			op.proven = false
+			return nil
+		}
+		if p.open < redisMaxConns {
+			p.open++
+			p.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			c, err := dialRedis(p.s)
+			if err != nil {
+				releaseRedisSlots(p, 1)
+				return err
+			}
+			op.c = c
+			op.proven = true
+			return nil
+		}
+		p.waiting++
+		p.mu.Unlock()
+		waited = true
+		if timer == nil {
+			timer = time.NewTimer(p.s.timeout)
+		}
+		select {
+		case <-p.ready:
+		case <-timer.C:
+			p.mu.Lock()
+			p.waiting--
+			p.mu.Unlock()
+			return fmt.Errorf("redis %s: %w: all %d busy for %v", p.s.address, errRedisBusy, redisMaxConns, p.s.timeout)
+		}
+	}
+}
+
+// redisExec sends cmd, the command called name, and reads its reply: its kind ('+',
+// ':', '$', redisNil, or '-' with an error) and its text. When a connection taken from
+// the idle pool fails, it has most likely died while it waited (Redis restarted, or
+// dropped it): the other idle ones are dropped as well and the command is sent once more
+// on a new connection. That is safe for the store's commands: DEL and SET XX can run
+// twice, and a claim's SET NX carries a value by which claimRedis recognises its own.
+func redisExec(p *redisPool, op *redisOp, name string, cmd []byte) (byte, string, error) {
+	c := op.c
+	kind, text, err := roundTripRedis(c, p.s.timeout, cmd)
+	if err != nil && !op.proven {
+		_ = c.nc.Close()
+		dropIdleRedis(p)
+		c, err = dialRedis(p.s) // in the place of the one that failed
+		if err != nil {
+			op.c = nil
+			releaseRedisSlots(p, 1)
+			return 0, "", err
+		}
+		op.c = c
+		kind, text, err = roundTripRedis(c, p.s.timeout, cmd)
+	}
+	if err != nil {
+		_ = c.nc.Close()
+		op.c = nil
+		releaseRedisSlots(p, 1)
+		return 0, "", fmt.Errorf("redis %s: %s: %w", p.s.address, name, err)
+	}
+	op.proven = true
+	if kind == '-' {
+		// An error reply leaves the connection usable.
+		return kind, text, fmt.Errorf("redis %s: %s: %s", p.s.address, name, text)
+	}
+	return kind, text, nil
+}
+
+// endRedis gives the operation's connection back: to the idle pool, or closed when no
+// middleware uses the pool any more.
+func endRedis(p *redisPool, op *redisOp) {
+	c := op.c
+	if c == nil {
+		return
+	}
+	op.c = nil
+	p.mu.Lock()
+	if p.users > 0 {
+		p.idle = append(p.idle, c)
+		wakeRedisWaiters(p, 1)
+		p.mu.Unlock()
+		return
+	}
+	p.open--
+	wakeRedisWaiters(p, 1)
+	p.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// releaseRedisSlots gives back n places in the pool, of connections that were closed or
+// never opened.
+func releaseRedisSlots(p *redisPool, n int) {
+	p.mu.Lock()
+	p.open -= n
+	wakeRedisWaiters(p, n)
+	p.mu.Unlock()
+}
+
+// dropIdleRedis closes every idle connection.
+func dropIdleRedis(p *redisPool) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	wakeRedisWaiters(p, len(idle))
+	p.mu.Unlock()
+	for _, c := range idle {
+		_ = c.nc.Close()
+	}
+}
+
+// wakeRedisWaiters tells up to n waiting requests that a connection or a place is free.
+// A woken request looks again and waits again if another took it first, so a wake-up
+// too many is harmless, and a full channel already holds enough of them. p.mu is held.
+func wakeRedisWaiters(p *redisPool, n int) {
+	for ; n > 0 && p.waiting > 0; n-- {
+		select {
+		case p.ready <- struct{}{}:
+		default:
+			return
+		}
+	}
+}
+
+// dialRedis opens a connection and sends AUTH and SELECT, all within one timeout. A
+// refused AUTH or SELECT is a failed connection.
+func dialRedis(s *redisSettings) (*redisConn, error) {
+	deadline := time.Now().Add(s.timeout)
+	d := &net.Dialer{Deadline: deadline}
+	var nc net.Conn
+	var err error
+	if s.tls != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", s.address, s.tls)
+	} else {
+		nc, err = d.Dial("tcp", s.address)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: dial: %w", s.address, err)
+	}
+	c := &redisConn{nc: nc, br: bufio.NewReader(nc)}
+	if len(s.handshake) == 0 {
+		return c, nil
+	}
+	err = nc.SetDeadline(deadline)
+	if err == nil {
+		_, err = nc.Write(s.handshake)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", s.handshakeNames[0], err)
+	}
+	for i := 0; i < len(s.handshakeNames) && err == nil; i++ {
+		kind, text, rerr := readRedisReply(c.br)
+		if rerr != nil {
+			err = fmt.Errorf("%s: %w", s.handshakeNames[i], rerr)
+		} else if kind == '-' {
+			err = fmt.Errorf("%s: %s", s.handshakeNames[i], text)
+		}
+	}
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("redis %s: %w", s.address, err)
+	}
+	return c, nil
+}
+
+// roundTripRedis writes cmd and reads the reply, by a deadline timeout from now.
+func roundTripRedis(c *redisConn, timeout time.Duration, cmd []byte) (byte, string, error) {
+	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return 0, "", err
+	}
+	if _, err := c.nc.Write(cmd); err != nil {
+		return 0, "", err
+	}
+	return readRedisReply(c.br)
+}

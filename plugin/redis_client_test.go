@@ -1,0 +1,245 @@
+package zegocallback
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
+)
+
+func TestRedisKilledConnectionIsReplaced(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
+	mustClaimRedis(t, p, redisTestKey("before"), 60000, Claimed)
+	if _, idle, _ := redisPoolCounts(p); idle != 1 {
+		t.Fatalf("%d idle connections, want 1", idle)
+	}
+	// Every client but the one that asks (SKIPME yes) is disconnected: the pool's idle one.
+	if n, _ := srv.MustDo("CLIENT", "KILL", "TYPE", "normal").(int64); n != 1 {
+		t.Fatalf("CLIENT KILL killed %d clients, want 1", n)
+	}
+	k := redisTestKey("after")
+	mustClaimRedis(t, p, k, 60000, Claimed)
+	mustClaimRedis(t, p, k, 60000, InFlight)
+	if err := confirmRedis(p, k, 60000); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
+	if err := forgetRedis(p, k); err != nil {
+		t.Fatal(err)
+	}
+	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
+	if err := confirmRedis(p, k, 60000); err != nil {
+		t.Fatal(err)
+	}
+	if open, idle, _ := redisPoolCounts(p); open != 1 || idle != 1 {
+		t.Fatalf("%d open, %d idle; want 1, 1", open, idle)
+	}
+}
+
+// TestRedisLostClaimReplyIsOurs loses the reply to a claim's SET NX after Redis ran it:
+// the retry on a new connection finds the key taken, by our own claim, and must say
+// Claimed, not InFlight.
+func TestRedisLostClaimReplyIsOurs(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := startDropProxy(t, srv.Addr)
+	p := testRedisPool(t, testRedisSettings(t, proxy.addr, nil))
+	mustClaimRedis(t, p, redisTestKey("warm-up"), 60000, Claimed) // leaves one idle connection
+
+	k := redisTestKey("lost reply")
+	proxy.dropNextReply.Store(true)
+	mustClaimRedis(t, p, k, 60000, Claimed)
+	if proxy.dropNextReply.Load() {
+		t.Fatal("no reply was dropped")
+	}
+	if proxy.conns.Load() != 2 {
+		t.Fatalf("%d connections through the proxy, want 2", proxy.conns.Load())
+	}
+	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
+		t.Fatalf("key holds %q", v)
+	}
+	mustClaimRedis(t, p, k, 60000, InFlight) // a real duplicate is still one
+
+	// The same for the commands that need no token.
+	proxy.dropNextReply.Store(true)
+	if err := confirmRedis(p, k, 60000); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, p, k, 60000, Delivered)
+	proxy.dropNextReply.Store(true)
+	if err := forgetRedis(p, k); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, p, k, 60000, Claimed)
+}
+
+// dropProxy forwards TCP connections to a Redis, and can close the connection that
+// carries the next reply instead of forwarding that reply.
+type dropProxy struct {
+	addr          string
+	dropNextReply atomic.Bool
+	conns         atomic.Int32
+}
+
+func startDropProxy(t *testing.T, target string) *dropProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{addr: l.Addr().String()}
+	var mu sync.Mutex
+	var open []net.Conn
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p.conns.Add(1)
+			mu.Lock()
+			open = append(open, client, server)
+			mu.Unlock()
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					n, err := client.Read(buf)
+					if err != nil {
+						server.Close()
+						return
+					}
+					if _, err := server.Write(buf[:n]); err != nil {
+						client.Close()
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					n, err := server.Read(buf)
+					if err != nil || p.dropNextReply.CompareAndSwap(true, false) {
+						client.Close()
+						server.Close()
+						return
+					}
+					if _, err := client.Write(buf[:n]); err != nil {
+						server.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func TestRedisRestart(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "restart-pw"})
+	const timeout = 500 * time.Millisecond
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
+		c.Password = "restart-pw"
+		c.Timeout = timeout.String()
+	}))
+	for round, down := range []func(){srv.Stop, srv.Kill} {
+		for i := 0; i < 4; i++ {
+			mustClaimRedis(t, p, redisTestKey("up "+string(rune('a'+round))+string(rune('0'+i))), 60000, Claimed)
+		}
+		down()
+		k := redisTestKey("while down " + string(rune('a'+round)))
+		for i := 0; i < 3; i++ {
+			start := time.Now()
+			_, err := claimRedis(p, k, 60000)
+			if err == nil || !strings.Contains(err.Error(), "redis "+srv.Addr+": ") {
+				t.Fatalf("claim while Redis is down: %v", err)
+			}
+			if d := time.Since(start); d > timeout+timingSlack {
+				t.Fatalf("claim while Redis is down took %v", d)
+			}
+			if err := confirmRedis(p, k, 60000); err == nil {
+				t.Fatal("confirm while Redis is down: no error")
+			}
+			if err := forgetRedis(p, k); err == nil {
+				t.Fatal("forget while Redis is down: no error")
+			}
+		}
+		if open, idle, _ := redisPoolCounts(p); open != 0 || idle != 0 {
+			t.Fatalf("while down: %d open, %d idle", open, idle)
+		}
+		srv.Restart()
+		mustClaimRedis(t, p, k, 60000, Claimed) // the same pool, connected again
+		mustClaimRedis(t, p, k, 60000, InFlight)
+	}
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	t.Run("nothing listens", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		p := testRedisPool(t, testRedisSettings(t, addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
+		start := time.Now()
+		_, err = claimRedis(p, redisTestKey("x"), 60000)
+		if err == nil || !strings.Contains(err.Error(), "redis "+addr+": dial: ") || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("claim: %v; want a refused dial", err)
+		}
+		if d := time.Since(start); d > timeout+timingSlack {
+			t.Fatalf("a refused dial took %v", d)
+		}
+	})
+	t.Run("nothing answers", func(t *testing.T) {
+		// The kernel completes the handshake on a listener that never accepts: the
+		// connection opens, and no reply ever comes.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for _, password := range []string{"", "pw"} {
+			p := testRedisPool(t, testRedisSettings(t, l.Addr().String(), func(c *RedisConfig) {
+				c.Timeout = timeout.String()
+				c.Password = password
+			}))
+			start := time.Now()
+			_, err = claimRedis(p, redisTestKey("x"), 60000)
+			d := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
+				t.Fatalf("claim: %v; want a timeout", err)
+			}
+			if d < timeout-50*time.Millisecond || d > timeout+timingSlack {
+				t.Fatalf("claim failed after %v, want about %v", d, timeout)
+			}
+			if open, _, _ := redisPoolCounts(p); open != 0 {
+				t.Fatalf("%d connections open after a timeout", open)
+			}
+		}
+	})
+}

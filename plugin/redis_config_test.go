@@ -1,0 +1,127 @@
+package zegocallback
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeRedisTestFile writes content to a file in a temporary directory of the test.
+func writeRedisTestFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultRedisConfig(t *testing.T) {
+	want := RedisConfig{Address: "127.0.0.1:6379", Timeout: "500ms", KeyPrefix: "zego-callback:"}
+	if got := defaultRedisConfig(); got != want {
+		t.Fatalf("defaultRedisConfig() = %+v, want %+v", got, want)
+	}
+	s, err := compileRedis(defaultRedisConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.address != "127.0.0.1:6379" || s.timeout != 500*time.Millisecond || s.keyPrefix != "zego-callback:" ||
+		s.tls != nil || s.failOpen || len(s.handshake) != 0 {
+		t.Fatalf("compiled defaults: %+v", s)
+	}
+}
+
+func TestCompileRedis(t *testing.T) {
+	c := defaultRedisConfig()
+	c.Address = " redis.internal:6380 "
+	c.Username = "zego"
+	c.PasswordFile = writeRedisTestFile(t, "pw", "\t from-file \r\nnot this\n")
+	c.DB = 2
+	c.Timeout = "2s"
+	c.FailOpen = true
+	s, err := compileRedis(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(appendRedisCommand(appendRedisCommand(nil, "AUTH", "zego", "from-file"), "SELECT", "2"))
+	if string(s.handshake) != want || strings.Join(s.handshakeNames, ",") != "AUTH,SELECT" {
+		t.Fatalf("handshake %q %v, want %q", s.handshake, s.handshakeNames, want)
+	}
+	if s.address != "redis.internal:6380" || s.timeout != 2*time.Second || !s.failOpen {
+		t.Fatalf("settings: %+v", s)
+	}
+
+	c = defaultRedisConfig()
+	c.Password = "only-pw"
+	c.TLS = true
+	c.Address = "redis.internal:6379"
+	if s, err = compileRedis(c); err != nil {
+		t.Fatal(err)
+	}
+	if string(s.handshake) != string(appendRedisCommand(nil, "AUTH", "only-pw")) {
+		t.Fatalf("handshake %q", s.handshake)
+	}
+	if s.tls == nil || s.tls.ServerName != "redis.internal" || s.tls.InsecureSkipVerify || s.tls.RootCAs != nil || s.tls.MinVersion < 0x0303 {
+		t.Fatalf("tls config: %+v", s.tls)
+	}
+
+	// Nothing listens there: compileRedis does not connect.
+	c = defaultRedisConfig()
+	c.Address = "127.0.0.1:1"
+	if _, err := compileRedis(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompileRedisErrors(t *testing.T) {
+	const password = "pw-in-no-error-9q"
+	empty := writeRedisTestFile(t, "empty", "\n\nsecond-line-is-not-read\n")
+	notPEM := writeRedisTestFile(t, "ca.pem", password)
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		desc string
+		edit func(*RedisConfig)
+		want string
+	}{
+		{"timeout without unit", func(c *RedisConfig) { c.Timeout = "5" }, `redis.timeout: "5" is not a duration`},
+		{"empty timeout", func(c *RedisConfig) { c.Timeout = "" }, `redis.timeout: "" is not a duration`},
+		{"zero timeout", func(c *RedisConfig) { c.Timeout = "0s" }, `redis.timeout: "0s" is not positive`},
+		{"negative timeout", func(c *RedisConfig) { c.Timeout = "-1s" }, `redis.timeout: "-1s" is not positive`},
+		{"empty address", func(c *RedisConfig) { c.Address = " " }, "redis.address: empty"},
+		{"address without port", func(c *RedisConfig) { c.Address = "127.0.0.1" }, `redis.address: "127.0.0.1" is not host:port`},
+		{"address without host", func(c *RedisConfig) { c.Address = ":6379" }, `redis.address: ":6379" has no host`},
+		{"empty port", func(c *RedisConfig) { c.Address = "redis:" }, `redis.address: "redis:" has no port number`},
+		{"port zero", func(c *RedisConfig) { c.Address = "redis:0" }, `redis.address: "redis:0" has no port number`},
+		{"port too large", func(c *RedisConfig) { c.Address = "redis:65536" }, `redis.address: "redis:65536" has no port number`},
+		{"port by name", func(c *RedisConfig) { c.Address = "redis:redis" }, `redis.address: "redis:redis" has no port number`},
+		{"negative db", func(c *RedisConfig) { c.DB = -1 }, "redis.db: -1 is negative"},
+		{"missing password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = missing }, "redis.passwordFile: open " + missing},
+		{"empty password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = empty }, "redis.passwordFile: " + `"` + empty + `" holds no password`},
+		{"password and password file", func(c *RedisConfig) { c.Password = password; c.PasswordFile = empty }, "redis.passwordFile: set together with redis.password"},
+		{"missing CA file", func(c *RedisConfig) { c.TLS = true; c.TLSCAFile = missing }, "redis.tlsCAFile: open " + missing},
+		{"CA file without PEM", func(c *RedisConfig) { c.TLS = true; c.TLSCAFile = notPEM }, "redis.tlsCAFile: " + `"` + notPEM + `" holds no PEM certificate`},
+		{"CA file without TLS", func(c *RedisConfig) { c.TLSCAFile = notPEM }, "redis.tls: false, but"},
+		{"skip verify without TLS", func(c *RedisConfig) { c.TLSSkipVerify = true }, "redis.tls: false, but"},
+		{"empty key prefix", func(c *RedisConfig) { c.KeyPrefix = "" }, "redis.keyPrefix: empty"},
+		{"key prefix with a space", func(c *RedisConfig) { c.KeyPrefix = "zego callback:" }, `redis.keyPrefix: "zego callback:" holds white space`},
+		{"key prefix with a control", func(c *RedisConfig) { c.KeyPrefix = "zego\x00" }, `redis.keyPrefix: "zego\x00" holds white space or a control character`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c := defaultRedisConfig()
+			c.Password = password
+			tc.edit(&c)
+			s, err := compileRedis(c)
+			if err == nil {
+				t.Fatalf("no error; settings %+v", s)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to start with %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Fatalf("error %q holds the password", err)
+			}
+		})
+	}
+}

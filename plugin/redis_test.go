@@ -1,0 +1,302 @@
+package zegocallback
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
+)
+
+// These tests run the client against a real redis-server (internal/redistest), never a
+// mock; a machine without one fails them.
+
+// testRedisSettings compiles the defaults with addr, a 2 s timeout and edit's changes.
+func testRedisSettings(t *testing.T, addr string, edit func(*RedisConfig)) *redisSettings {
+	t.Helper()
+	c := defaultRedisConfig()
+	c.Address = addr
+	c.Timeout = "2s"
+	if edit != nil {
+		edit(&c)
+	}
+	s, err := compileRedis(c)
+	if err != nil {
+		t.Fatalf("compileRedis: %v", err)
+	}
+	return s
+}
+
+// testRedisPool returns the shared pool for s, with a user context that ends with the test.
+func testRedisPool(t *testing.T, s *redisSettings) *redisPool {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return sharedRedisPool(s, ctx)
+}
+
+// redisTestKey stands for a callback's signature, the store's key: 20 binary bytes.
+func redisTestKey(name string) string {
+	h := sha1.Sum([]byte(name))
+	return string(h[:])
+}
+
+// redisKeyOf is the Redis key the store uses for key with the default prefix.
+func redisKeyOf(key string) string {
+	return "zego-callback:" + hex.EncodeToString([]byte(key))
+}
+
+func mustClaimRedis(t *testing.T, p *redisPool, key string, ttlMs int64, want ClaimResult) {
+	t.Helper()
+	got, err := claimRedis(p, key, ttlMs)
+	if err != nil {
+		t.Fatalf("claimRedis: %v", err)
+	}
+	if got != want {
+		t.Fatalf("claimRedis = %v, want %v", got, want)
+	}
+}
+
+// redisPoolCounts reads the pool's bookkeeping. (Not `return p.open, len(p.idle), ...`:
+// Yaegi v0.16.1 puts a builtin's result that is not the first of a return list in the
+// first result's place.)
+func redisPoolCounts(p *redisPool) (open, idle, users int) {
+	p.mu.Lock()
+	open = p.open
+	idle = len(p.idle)
+	users = p.users
+	p.mu.Unlock()
+	return open, idle, users
+}
+
+func TestRedisClaimConfirmForget(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
+	k := redisTestKey("states")
+	const ttl = 60000
+
+	mustClaimRedis(t, p, k, ttl, Claimed)
+	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
+		t.Fatalf("claimed key holds %q, want inflight:...", v)
+	}
+	mustClaimRedis(t, p, k, ttl, InFlight)
+	if err := forgetRedis(p, k); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.MustDo("EXISTS", redisKeyOf(k)); n != int64(0) {
+		t.Fatalf("EXISTS after forget = %v", n)
+	}
+	mustClaimRedis(t, p, k, ttl, Claimed) // ZEGO's retry after a failed delivery
+	if err := confirmRedis(p, k, ttl); err != nil {
+		t.Fatal(err)
+	}
+	if v := srv.MustDo("GET", redisKeyOf(k)); v != "delivered" {
+		t.Fatalf("confirmed key holds %v", v)
+	}
+	if ms, _ := srv.MustDo("PTTL", redisKeyOf(k)).(int64); ms <= ttl-5000 || ms > ttl {
+		t.Fatalf("PTTL after confirm = %d, want about %d", ms, ttl)
+	}
+	mustClaimRedis(t, p, k, ttl, Delivered)
+	mustClaimRedis(t, p, k, ttl, Delivered)
+
+	// Confirming a key that is gone leaves it gone (SET XX), as in the memory store.
+	gone := redisTestKey("gone")
+	if err := confirmRedis(p, gone, ttl); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.MustDo("EXISTS", redisKeyOf(gone)); n != int64(0) {
+		t.Fatalf("confirm created a key")
+	}
+	if err := forgetRedis(p, gone); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another pool (another Traefik replica) sees the same states.
+	other := newRedisPool(p.s)
+	other.users = 1
+	mustClaimRedis(t, other, k, ttl, Delivered)
+	other2 := redisTestKey("other")
+	mustClaimRedis(t, other, other2, ttl, Claimed)
+	mustClaimRedis(t, p, other2, ttl, InFlight)
+	dropIdleRedis(other)
+}
+
+func TestRedisExpiry(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
+	k := redisTestKey("expiry")
+	waitGone := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		for i := 0; i < 300; i++ {
+			if srv.MustDo("EXISTS", redisKeyOf(k)) == int64(0) {
+				return time.Since(start)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("the key did not expire within 3 s")
+		return 0
+	}
+
+	start := time.Now()
+	mustClaimRedis(t, p, k, 500, Claimed)
+	mustClaimRedis(t, p, k, 500, InFlight)
+	waitGone()
+	if d := time.Since(start); d < 450*time.Millisecond {
+		t.Fatalf("an in-flight claim of 500 ms expired after %v", d)
+	}
+	mustClaimRedis(t, p, k, 500, Claimed)
+
+	start = time.Now()
+	if err := confirmRedis(p, k, 500); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, p, k, 500, Delivered)
+	waitGone()
+	if d := time.Since(start); d < 450*time.Millisecond {
+		t.Fatalf("a delivery remembered for 500 ms expired after %v", d)
+	}
+	mustClaimRedis(t, p, k, 500, Claimed)
+}
+
+func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
+	for round := 0; round < 3; round++ {
+		k := redisTestKey("concurrent" + string(rune('a'+round)))
+		const n = 80 // more than redisMaxConns: some wait for a connection
+		var wg sync.WaitGroup
+		var claimed, inFlight, failed atomic.Int32
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r, err := claimRedis(p, k, 60000)
+				switch {
+				case err != nil:
+					failed.Add(1)
+					t.Error(err)
+				case r == Claimed:
+					claimed.Add(1)
+				case r == InFlight:
+					inFlight.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if claimed.Load() != 1 || inFlight.Load() != n-1 || failed.Load() != 0 {
+			t.Fatalf("round %d: %d claimed, %d in flight, %d failed; want 1, %d, 0",
+				round, claimed.Load(), inFlight.Load(), failed.Load(), n-1)
+		}
+	}
+	if open, _, _ := redisPoolCounts(p); open > redisMaxConns {
+		t.Fatalf("%d connections open", open)
+	}
+}
+
+func TestRedisAuth(t *testing.T) {
+	const password = "pw-Zq81-never-in-errors"
+	srv := redistest.Start(t, redistest.Options{
+		Password: password,
+		Users:    []string{"zego on >user-pw-7yq ~zego-callback:* +set +get +del +select"},
+	})
+	k := redisTestKey("auth")
+
+	t.Run("right password", func(t *testing.T) {
+		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = password }))
+		mustClaimRedis(t, p, k, 60000, Claimed)
+		mustClaimRedis(t, p, k, 60000, InFlight)
+	})
+	t.Run("password file", func(t *testing.T) {
+		file := writeRedisTestFile(t, "password", "  "+password+"  \nsecond line ignored\n")
+		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.PasswordFile = file }))
+		mustClaimRedis(t, p, k, 60000, InFlight)
+	})
+	t.Run("ACL user", func(t *testing.T) {
+		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
+			c.Username = "zego"
+			c.Password = "user-pw-7yq"
+			c.DB = 0
+		}))
+		mustClaimRedis(t, p, k, 60000, InFlight)
+		k2 := redisTestKey("acl")
+		mustClaimRedis(t, p, k2, 60000, Claimed)
+		if err := confirmRedis(p, k2, 60000); err != nil {
+			t.Fatal(err)
+		}
+		if err := forgetRedis(p, k2); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	refused := []struct {
+		desc, username, password string
+		want                     []string
+	}{
+		{"wrong password", "", "wrong-" + password, []string{"redis " + srv.Addr + ": AUTH: WRONGPASS"}},
+		{"wrong user password", "zego", password, []string{"AUTH: WRONGPASS"}},
+		{"unknown user", "nobody", password, []string{"AUTH: WRONGPASS"}},
+		{"no password", "", "", []string{"redis " + srv.Addr + ": ", ": NOAUTH"}},
+	}
+	for _, tc := range refused {
+		t.Run(tc.desc, func(t *testing.T) {
+			p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
+				c.Username = tc.username
+				c.Password = tc.password
+			}))
+			for _, err := range []error{
+				func() error { _, err := claimRedis(p, k, 60000); return err }(),
+				confirmRedis(p, k, 60000),
+				forgetRedis(p, k),
+			} {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "user-pw-7yq") {
+					t.Errorf("error %q holds a password", err)
+				}
+			}
+			// A refused AUTH is a failed connection: nothing stays open.
+			if open, idle, _ := redisPoolCounts(p); tc.password != "" && (open != 0 || idle != 0) {
+				t.Errorf("after refused AUTH: %d open, %d idle", open, idle)
+			}
+		})
+	}
+}
+
+func TestRedisSelect(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "select-pw"})
+	k := redisTestKey("select")
+	db0 := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "select-pw" }))
+	db1 := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "select-pw"; c.DB = 1 }))
+	if db0 == db1 {
+		t.Fatal("two databases share a pool")
+	}
+	mustClaimRedis(t, db1, k, 60000, Claimed)
+	mustClaimRedis(t, db0, k, 60000, Claimed) // not visible in db 0
+	mustClaimRedis(t, db1, k, 60000, InFlight)
+	if err := confirmRedis(db1, k, 60000); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, db0, k, 60000, InFlight)
+	mustClaimRedis(t, db1, k, 60000, Delivered)
+
+	bad := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "select-pw"; c.DB = 999 }))
+	_, err := claimRedis(bad, k, 60000)
+	if err == nil || !strings.Contains(err.Error(), "SELECT: ERR") {
+		t.Fatalf("claim with db 999: %v; want a SELECT error", err)
+	}
+}
