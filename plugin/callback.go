@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -66,6 +67,13 @@ func fieldError(i int, what string) error {
 
 // keyEnd ends every key of a compact JSON object.
 var keyEnd = []byte(`":`)
+
+// maxKeys bounds the keys of a body (at any depth), or the fields of a form: ZEGO's
+// callbacks have a few dozen, and checking a body for a repeated key costs in proportion
+// to them before its signature can be checked.
+const maxKeys = 10000
+
+var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKeys)
 
 // ParseCallback parses a callback body. Its first byte tells its kind, whatever the
 // Content-Type says: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON
@@ -134,13 +142,19 @@ func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, erro
 	// A whole number: digits only, no sign, no exponent, no space. One too large for
 	// 64 bits is still whole; the freshness check rejects it as stale.
 	ts, err := strconv.ParseUint(texts[1], 10, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
+	if err != nil && !wholeButLarge(texts[1], err) {
 		return nil, errTimestampNotWhole
 	}
 	return &Callback{
 		Signature: texts[0], Timestamp: texts[1], Nonce: texts[2], Event: texts[3], AppID: texts[4],
 		Fields: fields, plain: plain, timestamp: ts,
 	}, nil
+}
+
+// wholeButLarge reports whether a timestamp ParseUint refused is only too large: it
+// stops at the first overflow, before any junk that follows the digits.
+func wholeButLarge(timestamp string, err error) bool {
+	return errors.Is(err, strconv.ErrRange) && strings.Trim(timestamp, "0123456789") == ""
 }
 
 // fieldText is the text of a named field that is a number or a string with escapes, and
@@ -158,13 +172,17 @@ func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 	if bytes.IndexAny(body, " \t\r\n\\\x7f") >= 0 || !utf8.Valid(body) {
 		return parseLooseJSON(body)
 	}
+	// In a compact body whose strings hold no quote, `":` ends a key and nothing else.
+	keys := bytes.Count(body, keyEnd)
+	if keys > maxKeys {
+		return nil, false, errTooManyKeys
+	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil || fields == nil {
 		return nil, false, errNotObject
 	}
-	// In a compact body whose strings hold no quote, `":` ends a key and nothing else: as
-	// many of them as decoded keys means none was dropped as a duplicate (nor nested).
-	if bytes.Count(body, keyEnd) != len(fields) && !keysUnique(body, fields) {
+	// As many key ends as decoded keys: none was dropped as a duplicate (nor nested).
+	if keys != len(fields) && !keysUnique(body, fields) {
 		return nil, false, errKeyTwice
 	}
 	return fields, true, nil
@@ -178,6 +196,10 @@ func parseLooseJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	// but collide here.
 	if !utf8.Valid(body) {
 		return nil, false, errNotUTF8
+	}
+	// An upper bound of the keys: `":` may also sit in a string, after an escaped quote.
+	if bytes.Count(body, keyEnd) > maxKeys {
+		return nil, false, errTooManyKeys
 	}
 	compact := body
 	if bytes.IndexAny(body, " \t\r\n") >= 0 {
@@ -260,6 +282,9 @@ func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 // JSON string, a repeated key an array of strings (so a signed field sent twice is not a
 // scalar and is refused).
 func parseForm(body []byte) (map[string]json.RawMessage, error) {
+	if bytes.Count(body, []byte("&")) >= maxKeys {
+		return nil, errTooManyKeys
+	}
 	values, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, errNotForm

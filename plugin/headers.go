@@ -1,6 +1,7 @@
 package zegocallback
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -110,7 +111,10 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	}
 	names, _ := b.names.Load().(map[string]string)
 	plain, max := cb.plain, b.maxValueBytes
-	var collided, texts []string
+	// dropped holds the names to take out at the end: those two fields claimed, and the
+	// claims of fields that added nothing (null, an object, too long), kept until then so
+	// that a second field for the same name is seen as a collision in any order.
+	var dropped, texts []string
 	// Keys only, and two-valued lookups: under Yaegi both allocate less than the
 	// alternatives, for every field of every callback.
 	for field := range fields {
@@ -120,40 +124,49 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 		}
 		raw, _ := fields[field]
 		if _, taken := h[header]; taken {
-			collided = append(collided, header)
+			dropped = append(dropped, header)
 		} else if header == "" {
 		} else if raw[0] == '"' && plain && len(raw)-2 <= max {
 			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
 			h[header] = []string{string(raw[1 : len(raw)-1])}
-		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && json.Unmarshal(raw, &texts) == nil {
+		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && bytes.Index(raw, jsonNull) < 0 &&
+			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
-			if len(texts) > 0 {
-				h[header] = texts
-			}
-		} else {
-			addOtherValue(h, header, raw, max)
+			h[header] = texts
+		} else if !addOtherValue(h, header, raw, max) {
+			h[header] = nil
+			dropped = append(dropped, header)
 		}
 	}
-	for _, header := range collided {
+	for _, header := range dropped {
 		delete(h, header)
 	}
 }
 
+// jsonNull is looked for in an array before it is decoded as strings, which would turn a
+// null into "".
+var jsonNull = []byte("null")
+
 // addOtherValue is annotate for the other values: numbers, booleans, strings with
-// escapes, arrays that are not plain strings; objects and null add nothing.
-func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) {
+// escapes, arrays that are not plain strings. It reports whether it added a header:
+// objects, null, empty arrays and values over the bound add none.
+func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) bool {
 	if c := raw[0]; c == '{' || c == 'n' {
-		return
+		return false
 	} else if c != '"' && c != '[' {
 		// A number, true or false: its text as it is.
-		if len(raw) <= max {
-			h[header] = []string{string(raw)}
+		if len(raw) > max {
+			return false
 		}
-		return
+		h[header] = []string{string(raw)}
+		return true
 	}
-	if values := fieldValues(raw, max); values != nil {
-		h[header] = values
+	values := fieldValues(raw, max)
+	if values == nil {
+		return false
 	}
+	h[header] = values
+	return true
 }
 
 // consideredFields returns the fields annotate looks at: those of the fields option, or
@@ -196,8 +209,9 @@ func fieldValues(raw json.RawMessage, max int) []string {
 		return nil
 	}
 	var texts []string
-	if json.Unmarshal(raw, &texts) != nil {
-		// Not all strings: numbers, booleans, nulls, or something nested.
+	if bytes.Index(raw, jsonNull) >= 0 || json.Unmarshal(raw, &texts) != nil {
+		// Not all strings (numbers, booleans, nulls, something nested), or perhaps a null
+		// that decoding as strings would turn into "".
 		var elems []json.RawMessage
 		if json.Unmarshal(raw, &elems) != nil {
 			return nil

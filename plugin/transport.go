@@ -44,10 +44,13 @@ func readOtherBody(req *http.Request, limit int64) ([]byte, error) {
 	return body, nil
 }
 
-// setBody puts the bytes read back as the request's body. A chunked request goes on with
-// a Content-Length.
+// setBody puts the bytes read back as the request's body, without trailers. A chunked
+// request goes on with a Content-Length.
 func setBody(req *http.Request, body []byte) {
 	req.Body = io.NopCloser(bytes.NewReader(body))
+	// Trailers of a chunked request could carry prefixed headers past stripPrefixed; a
+	// callback has no use for them.
+	req.Trailer = nil
 	if req.ContentLength != int64(len(body)) || req.TransferEncoding != nil {
 		setLength(req, len(body))
 	}

@@ -20,6 +20,7 @@ func Run(t *testing.T, build Builder) {
 	t.Run("New", func(t *testing.T) { RunNew(t, build) })
 	t.Run("ServeHTTP", func(t *testing.T) { RunServeHTTP(t, build) })
 	RunStore(t, build, nil)
+	t.Run("Adversarial", func(t *testing.T) { RunAdversarial(t, build) })
 }
 
 var runSeq atomic.Int64

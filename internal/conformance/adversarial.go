@@ -1,0 +1,376 @@
+package conformance
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// requestBudget is how long any one hostile request may take, client to answer: far
+// above what the largest takes (a 1 MB body of 100 000 keys, interpreted, with -race),
+// far below what work growing with the square of the input would take.
+const requestBudget = 8 * time.Second
+
+// The hostile inputs that need no signature are built once per process.
+var (
+	hugeOnce   sync.Once
+	hugeNumber []byte // a 10 MB JSON number in an object: over the default maxBodyBytes
+	bigDigits  string // 900 KB of digits: a number within the default maxBodyBytes
+	manyKeys   string // 100 000 distinct keys "00000".."99999", each with its last digit, no braces
+	someKeys   string // the first 9 000 of them: within the 10 000 keys a body may have
+	deepArrays string // 100 000 nested arrays
+)
+
+func huge() {
+	hugeOnce.Do(func() {
+		hugeNumber = []byte(`{"n":` + strings.Repeat("9", 10<<20) + `}`)
+		bigDigits = "1" + strings.Repeat("0", 900<<10)
+		var b strings.Builder
+		b.Grow(100000 * 10)
+		for i := 0; i < 100000; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"` + fmt.Sprintf("%05d", i) + `":` + strconv.Itoa(i%10))
+		}
+		manyKeys = b.String()
+		someKeys = manyKeys[:strings.Index(manyKeys, `"09000"`)-1]
+		deepArrays = strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	})
+}
+
+// AdversarialCases returns hostile requests and what each must come to, signed for a
+// clock reading now (build them just before they run, as CaseAt does). Where a body is
+// signed, it is signed properly, so that the hostile part alone decides. Each status is
+// the one README.md's "Each request, in order" and "Status codes" give.
+func AdversarialCases(now time.Time) []Case {
+	huge()
+	sec := zegotest.Seconds(now)
+	tail := `"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"`
+	// signed fills a template with sec, a fresh nonce and their signature.
+	signed := func(template string) []byte {
+		return zegotest.Fill(template, zegotest.Secret, sec, zegotest.Nonce())
+	}
+	// signedTS signs the template with the timestamp text given, whatever it is.
+	signedTS := func(template, ts string) []byte {
+		return zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
+	}
+	ok := func(got map[string][]string, notGot ...string) Step {
+		return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
+	}
+	rejected := func(status int, code string) Step { return Step{Status: status, Code: code} }
+	one := func(body []byte, want Step) []Step {
+		want.Req.Body = body
+		return []Step{want}
+	}
+	stringTS := `{"event":"x","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`
+	numberTS := `{"event":"x","timestamp":{{timestamp}},"nonce":"{{nonce}}","signature":"{{signature}}"}`
+
+	// The first 64 of 100 000 keys by name, each with its last digit.
+	firstKeys := map[string][]string{"X-Zego-Verified": {"true"}}
+	for i := 0; i < 64; i++ {
+		firstKeys[fmt.Sprintf("X-Zego-%05d", i)] = []string{strconv.Itoa(i % 10)}
+	}
+	bigNonce := strings.Repeat("n", 100<<10)
+	bigNonceBody := zegotest.Fill(`{"event":"x",`+tail+`}`, zegotest.Secret, sec, bigNonce)
+	ts, nonce := sec, zegotest.Nonce()
+	sig := zegotest.Sign(zegotest.Secret, ts, nonce)
+	escapedSig := strings.Replace(sig, sig[:1], `\u00`+strconv.FormatInt(int64(sig[0]), 16), 1)
+	stale := zegotest.Seconds(now.Add(-time.Hour))
+
+	// Headers the middleware sets itself (checked by value) and others (checked absent).
+	spoofed := map[string][]string{
+		"x-zego-verified": {"true", "true"}, "X-ZEGO-EVENT": {"room_close"}, "x-zego-timestamp": {"1", "2", "3"},
+	}
+	spoofNames := []string{"X_Zego_Event", "x_zego_verified", "X-zEgO-dUpLiCaTe", "X-Zego-Rejection", "X-Zego-Task-Id", "x-zego-"}
+	for _, name := range spoofNames {
+		spoofed[name] = []string{"spoofed", "again"}
+	}
+	for i := 0; i < 100; i++ {
+		name := fmt.Sprintf("X-Zego-Spoof-%d", i)
+		spoofed[name] = []string{"1", "2"}
+		spoofNames = append(spoofNames, name)
+	}
+
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(signed(`{"event":"x",` + tail + `}`))
+	_ = zw.Close()
+
+	return []Case{
+		// Nesting: encoding/json refuses more than 10 000 levels, iteratively.
+		{Desc: "100 000 nested arrays in a field: 400",
+			Steps: one(signed(`{"event":"x","deep":`+deepArrays+`,`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 nested objects in a field: 400",
+			Steps: one(signed(`{"event":"x","deep":`+strings.Repeat(`{"a":`, 10001)+`1`+strings.Repeat(`}`, 10001)+`,`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "100 000 arrays opened, never closed: 400",
+			Steps: one(signed(`{"event":"x",`+tail+`,"deep":`+strings.Repeat("[", 100000)+`}`), rejected(400, "malformed_body"))},
+		{Desc: "9 998 nested arrays, within the limit: forwarded, no header for them",
+			Steps: one(signed(`{"event":"x","deep":`+strings.Repeat("[", 9998)+strings.Repeat("]", 9998)+`,`+tail+`}`),
+				ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Deep"))},
+
+		// Many keys: a body may hold 10 000 (checking it for a repeated key costs in
+		// proportion, before its signature can be checked); the first maxHeaderFields by
+		// name become headers, no more.
+		{Desc: "9 000 top-level keys, signed: forwarded with the first 64 by name as headers",
+			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`}`), ok(firstKeys, "X-Zego-00064", "X-Zego-08999", "X-Zego-Event", "X-Zego-Nonce"))},
+		{Desc: "9 000 top-level keys, one of them twice: 400",
+			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`,"05432":"again"}`), rejected(400, "malformed_body"))},
+		{Desc: "9 000 top-level keys, one written with an escape (the exact check): forwarded",
+			Steps: one(signed(`{`+someKeys+`,"\u0065vent":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-00000": {"0"}}, "X-Zego-Event"))},
+		{Desc: "100 000 top-level keys, signed: 400, more keys than a body may have",
+			Steps: one(signed(`{`+manyKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "100 000 top-level keys, one written with an escape: 400 before any key walk",
+			Steps: one(signed(`{`+manyKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+
+		// Numbers.
+		{Desc: "10 MB number with a Content-Length: 413", Steps: one(hugeNumber, rejected(413, "body_too_large"))},
+		{Desc: "10 MB number, chunked: 413",
+			Steps: []Step{{Req: Request{Body: hugeNumber, Chunked: true}, Status: 413, Code: "body_too_large"}}},
+		{Desc: "900 KB number within maxBodyBytes, signed: forwarded, no header for it",
+			Steps: one(signed(`{"event":"x","big":`+bigDigits+`,`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Big"))},
+
+		// Bytes.
+		{Desc: "invalid UTF-8 in a value: 400", Steps: one(signed("{\"event\":\"x\xff\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "invalid UTF-8 in a key: 400", Steps: one(signed("{\"event\":\"x\",\"\xfe\xff\":1,"+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "overlong UTF-8 ('/' as C0 AF): 400", Steps: one(signed("{\"event\":\"a\xc0\xafb\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "invalid UTF-8 in a form value: 400",
+			Steps: one(zegotest.Fill("event=%FF&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", zegotest.Secret, sec, zegotest.Nonce()), rejected(400, "malformed_body"))},
+		{Desc: "NUL byte raw in a JSON string: 400", Steps: one(signed("{\"event\":\"a\x00b\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "NUL byte raw between JSON tokens: 400", Steps: one(signed("{\"event\":\"x\",\x00"+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "escaped \\u0000 in a value: forwarded, the header shows %00",
+			Steps: one(signed(`{"event":"x","publish_name":"a\u0000b\u007f",`+tail+`}`), ok(map[string][]string{"X-Zego-Publish-Name": {"a%00b%7F"}}))},
+		{Desc: "UTF-8 byte order mark before the JSON object: read as a form, 400",
+			Steps: one(append([]byte("\xef\xbb\xbf"), signed(`{"event":"x",`+tail+`}`)...), rejected(400, "malformed_body"))},
+		{Desc: "gzip-compressed body: not decompressed, 400",
+			Steps: []Step{withHeader(withBody(rejected(400, "malformed_body"), gz.Bytes()), "Content-Encoding", "gzip")}},
+		{Desc: "a 100 KB field name: forwarded, not made a header",
+			Steps: one(signed(`{"event":"x","`+strings.Repeat("k", 100<<10)+`":"v",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-"+strings.Repeat("K", 100<<10)))},
+		{Desc: "JSON followed by a newline: forwarded",
+			Steps: one(append(signed(`{"event":"x",`+tail+`}`), "\r\n"...), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
+		{Desc: "JSON followed by a second object: 400",
+			Steps: one(append(signed(`{"event":"x",`+tail+`}`), `{"event":"y"}`...), rejected(400, "malformed_body"))},
+
+		// Fields twice, or under both spellings.
+		{Desc: "signature and Signature both present, both right: 400",
+			Steps: one([]byte(`{"event":"x","timestamp":"`+ts+`","nonce":"`+nonce+`","signature":"`+sig+`","Signature":"`+sig+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "nonce and Nonce both present: 400",
+			Steps: one([]byte(`{"event":"x","timestamp":"`+ts+`","nonce":"`+nonce+`","Nonce":"1","signature":"`+sig+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "timestamp twice, stale then fresh, signed for the fresh one: 400",
+			Steps: one([]byte(`{"event":"x","timestamp":"`+stale+`","timestamp":"`+ts+`","nonce":"`+nonce+`","signature":"`+sig+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "event twice with different values: 400",
+			Steps: one(signed(`{"event":"mix_start","event":"room_close",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "nonce twice, once written with escapes: 400",
+			Steps: one([]byte(`{"event":"x","timestamp":"`+ts+`","nonce":"`+nonce+`","\u006e\u006f\u006e\u0063\u0065":"1","signature":"`+sig+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "form with event twice: 400",
+			Steps: one(zegotest.Fill("event=a&event=b&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", zegotest.Secret, sec, zegotest.Nonce()), rejected(400, "malformed_body"))},
+
+		// Timestamps, each signed over exactly its text.
+		{Desc: "timestamp 1e9 (a JSON number): 400", Steps: one(signedTS(numberTS, "1e9"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \" 123\": 400", Steps: one(signedTS(stringTS, " 123"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \"+123\": 400", Steps: one(signedTS(stringTS, "+123"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp -5 (a JSON number): 400", Steps: one(signedTS(numberTS, "-5"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \"-5\": 400", Steps: one(signedTS(stringTS, "-5"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp 1.0: 400", Steps: one(signedTS(numberTS, sec+".0"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp with a trailing space: 400", Steps: one(signedTS(stringTS, sec+" "), rejected(400, "malformed_body"))},
+		{Desc: "timestamp in full-width digits: 400", Steps: one(signedTS(stringTS, "１２３"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp 0: 401 stale", Steps: one(signedTS(numberTS, "0"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 99999999999999999999: 401 stale", Steps: one(signedTS(numberTS, "99999999999999999999"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 2^64: 401 stale", Steps: one(signedTS(stringTS, "18446744073709551616"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp in seconds with leading zeros to 13 digits: read as milliseconds, 401 stale",
+			Steps: one(signedTS(stringTS, strings.Repeat("0", 13-len(sec))+sec), rejected(401, "stale_timestamp"))},
+
+		// Nonces and signatures.
+		{Desc: "nonce of 100 KB, signed: forwarded, no nonce header",
+			Steps: one(bigNonceBody, ok(map[string][]string{"X-Zego-Event": {"x"}, "X-Zego-Timestamp": {sec}}, "X-Zego-Nonce"))},
+		{Desc: "signature of 39 hex digits: 401", Steps: one(withSignature(ts, nonce, sig[:39]), rejected(401, "invalid_signature"))},
+		{Desc: "signature of 41 hex digits: 401", Steps: one(withSignature(ts, nonce, sig+"0"), rejected(401, "invalid_signature"))},
+		{Desc: "signature written twice over: 401", Steps: one(withSignature(ts, nonce, sig+sig), rejected(401, "invalid_signature"))},
+		{Desc: "signature with a non-hex letter: 401", Steps: one(withSignature(ts, nonce, "g"+sig[1:]), rejected(401, "invalid_signature"))},
+		{Desc: "signature with 0x in front: 401", Steps: one(withSignature(ts, nonce, "0x"+sig[2:]), rejected(401, "invalid_signature"))},
+		{Desc: "signature with a space inside: 401", Steps: one(withSignature(ts, nonce, sig[:20]+" "+sig[21:]), rejected(401, "invalid_signature"))},
+		{Desc: "signature as a JSON number: 401",
+			Steps: one([]byte(`{"event":"x","timestamp":"`+ts+`","nonce":"`+nonce+`","signature":1234567890123456789012345678901234567890}`), rejected(401, "invalid_signature"))},
+		{Desc: "empty signature: 400", Steps: one(withSignature(ts, nonce, ""), rejected(400, "malformed_body"))},
+		{Desc: "the right signature written with a JSON escape: decoded, forwarded",
+			Steps: one(withSignature(ts, nonce, escapedSig), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Signature"))},
+
+		// Headers.
+		{Desc: "prefix headers in odd case, with underscores and many times: stripped",
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}, "X-Zego-Timestamp": {sec}}, spoofNames...),
+				signed(`{"event":"x",`+tail+`}`)), spoofed)}},
+		{Desc: "spoofed prefix headers on a forged callback: 401, not forwarded",
+			Steps: []Step{withHeaders(withBody(rejected(401, "invalid_signature"), forged(now)), spoofed)}},
+		{Desc: "a second Content-Type header: the body's first byte decides",
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signed(`{"event":"x",`+tail+`}`)),
+				map[string][]string{"Content-Type": {"application/x-www-form-urlencoded", "text/plain"}})}},
+		{Desc: "a form body sent as application/json: read as a form",
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"stream_create"}}), zegotest.New("stream_create.form", zegotest.Secret, sec).Body),
+				"Content-Type", "application/json")}},
+
+		// Methods and framing the http.Client can send.
+		{Desc: "HEAD: 405 with Allow: POST and no body",
+			Steps: []Step{{Req: Request{Method: http.MethodHead}, Status: 405, RespHeader: map[string]string{"Allow": "POST", "Content-Type": "application/json"}}}},
+		{Desc: "OPTIONS: 405 with Allow: POST",
+			Steps: []Step{{Req: Request{Method: http.MethodOptions}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
+		{Desc: "OPTIONS with a valid callback: 405",
+			Steps: []Step{{Req: Request{Method: http.MethodOptions, Body: signed(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
+		{Desc: "TRACE: 405",
+			Steps: []Step{{Req: Request{Method: http.MethodTrace}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
+		{Desc: "lower-case post (methods are case-sensitive): 405",
+			Steps: []Step{{Req: Request{Method: "post", Body: signed(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
+		{Desc: "Expect: 100-continue with a valid callback: forwarded",
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signed(`{"event":"x",`+tail+`}`)), "Expect", "100-continue")}},
+		{Desc: "chunked body: forwarded with a Content-Length",
+			Steps: []Step{{Req: Request{Body: signed(`{"event":"x",` + tail + `}`), Chunked: true}, Status: 200, Forwarded: true}}},
+	}
+}
+
+// withSignature is a callback with the given signature text over ts and nonce.
+func withSignature(ts, nonce, sig string) []byte {
+	return []byte(`{"event":"x","timestamp":"` + ts + `","nonce":"` + nonce + `","signature":"` + sig + `"}`)
+}
+
+// RunAdversarial runs AdversarialCases as RunServeHTTP runs Cases (each signed just
+// before it runs, checked by CheckStep), and also checks that no request takes longer
+// than requestBudget, that every forwarded request's prefixed headers are within the
+// bounds, and that the middleware never panics. Then it runs RawCases.
+func RunAdversarial(t *testing.T, build Builder) {
+	n := len(AdversarialCases(time.Now()))
+	for i := 0; i < n; i++ {
+		c := AdversarialCases(time.Now())[i]
+		t.Run(c.Desc, func(t *testing.T) {
+			config := merge(BaseConfig(), c.Config)
+			srv, g := startGuarded(t, build, config, UniqueName("adversarial"))
+			for j, st := range c.Steps {
+				label := fmt.Sprintf("request %d", j+1)
+				start := time.Now()
+				CheckStep(t, label, srv, st)
+				if d := time.Since(start); d > requestBudget {
+					t.Errorf("%s took %v, budget %v", label, d, requestBudget)
+				}
+			}
+			checkBounds(t, srv.Backend.Calls(), config)
+			g.check(t)
+		})
+	}
+	t.Run("raw", func(t *testing.T) { RunRaw(t, build) })
+}
+
+// checkBounds checks what the backend got against the header bounds: at most
+// maxHeaderFields field headers with the prefix (the middleware's own aside), each value
+// free of control bytes and within maxHeaderValueBytes before %XX-encoding (so at most
+// three times that after), and X-Zego-Verified exactly "true".
+func checkBounds(t *testing.T, calls []Received, config map[string]any) {
+	t.Helper()
+	prefix, fields, value := "X-Zego-", 64, 1024
+	if p, ok := config["headerPrefix"].(string); ok {
+		prefix = p
+	}
+	if n, ok := config["maxHeaderFields"].(int); ok {
+		fields = n
+	}
+	if n, ok := config["maxHeaderValueBytes"].(int); ok {
+		value = n
+	}
+	own := map[string]bool{}
+	for _, h := range []string{"Verified", "Duplicate", "Rejection"} {
+		own[http.CanonicalHeaderKey(prefix+h)] = true
+	}
+	for i, got := range calls {
+		n := 0
+		for name, vs := range got.Header {
+			if len(name) < len(prefix) || !strings.EqualFold(strings.ReplaceAll(name[:len(prefix)], "_", "-"), prefix) {
+				continue
+			}
+			if !own[name] {
+				n++
+			}
+			for _, v := range vs {
+				if strings.ContainsAny(v, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f") ||
+					len(v) > 3*value {
+					t.Errorf("call %d: header %s value %.60q... holds a control byte or is too long", i+1, name, v)
+				}
+			}
+		}
+		if n > fields {
+			t.Errorf("call %d: %d field headers with the prefix, maxHeaderFields %d", i+1, n, fields)
+		}
+		if vs := got.Header[http.CanonicalHeaderKey(prefix+"Verified")]; len(vs) != 1 || vs[0] != "true" {
+			t.Errorf("call %d: %sVerified = %q, want exactly true", i+1, prefix, vs)
+		}
+	}
+}
+
+// guard records panics in the middleware and counts the requests it has finished.
+type guard struct {
+	mu     sync.Mutex
+	panics []string
+	served chan struct{}
+}
+
+// startGuarded is Start with the middleware wrapped in a guard.
+func startGuarded(t *testing.T, build Builder, config map[string]any, name string) (*Server, *guard) {
+	t.Helper()
+	backend := &Backend{}
+	h, err := build(t, config, backend, name)
+	if err != nil {
+		t.Fatalf("New(%v): %v", redact(config), err)
+	}
+	g := &guard{served: make(chan struct{}, 64)}
+	wrapped := http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		defer func() {
+			r := recover()
+			select {
+			case g.served <- struct{}{}:
+			default:
+			}
+			if r != nil {
+				if r != http.ErrAbortHandler { //nolint:errorlint // a panic value, compared as net/http does
+					g.mu.Lock()
+					g.panics = append(g.panics, fmt.Sprintf("%v\n%s", r, debug.Stack()))
+					g.mu.Unlock()
+				}
+				panic(r)
+			}
+		}()
+		h.ServeHTTP(rw, req)
+	})
+	hs := httptest.NewServer(wrapped)
+	t.Cleanup(hs.Close)
+	return &Server{URL: hs.URL, Backend: backend, srv: hs}, g
+}
+
+// check fails the test for every panic the guard saw.
+func (g *guard) check(t *testing.T) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.panics {
+		t.Errorf("the middleware panicked: %s", p)
+	}
+}
+
+// waitServed waits until the middleware has finished n requests, at most d.
+func (g *guard) waitServed(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for i := 0; i < n; i++ {
+		select {
+		case <-g.served:
+		case <-deadline.C:
+			t.Fatalf("the middleware finished %d of %d requests within %v", i, n, d)
+		}
+	}
+}

@@ -1,0 +1,339 @@
+package zegocallback
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The references the fuzz targets (fuzz_test.go) check the code against, written from
+// the README with encoding/json and net/url, apart from the code they check.
+
+// refNames are the fields ParseCallback reads, restated: the first three are signed.
+var refNames = [...][2]string{
+	{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce"}, {"event", "Event"}, {"appid", "AppId"},
+}
+
+// refCallback is what the reference makes of an acceptable body.
+type refCallback struct {
+	texts [len(refNames)]string
+	json  map[string]json.RawMessage // a JSON body's fields, as encoding/json gives them
+	form  url.Values                 // a form body's values
+}
+
+// referenceParse is the README's step 4 with encoding/json and net/url only: nil and the
+// reason when the body is to be refused.
+func referenceParse(body []byte) (*refCallback, string) {
+	ref := &refCallback{}
+	present := map[string]bool{}
+	value := map[string]any{} // string, json.Number, or something else
+	switch {
+	case len(body) == 0:
+		return nil, "empty"
+	case body[0] == '{' || bytes.HasPrefix(body, []byte("%7B")) || bytes.HasPrefix(body, []byte("%7b")):
+		doc := body
+		if body[0] == '%' {
+			s, err := url.QueryUnescape(string(body))
+			if err != nil {
+				return nil, "bad URL encoding"
+			}
+			doc = []byte(s)
+		}
+		if !utf8.Valid(doc) {
+			return nil, "not UTF-8"
+		}
+		if err := json.Unmarshal(doc, &ref.json); err != nil || ref.json == nil {
+			return nil, "not a JSON object"
+		}
+		if duplicateKey(doc) {
+			return nil, "a key twice"
+		}
+		for k, raw := range ref.json {
+			present[k] = true
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return nil, "undecodable value"
+			}
+			value[k] = v
+		}
+	default:
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, "not a form"
+		}
+		for k, vs := range values {
+			if !utf8.ValidString(k) {
+				return nil, "not UTF-8"
+			}
+			for _, v := range vs {
+				if !utf8.ValidString(v) {
+					return nil, "not UTF-8"
+				}
+			}
+			present[k] = true
+			if len(vs) == 1 {
+				value[k] = vs[0]
+			} else {
+				value[k] = vs // a repeated key is not a scalar
+			}
+		}
+		ref.form = values
+	}
+	for i, names := range refNames {
+		name := names[0]
+		if present[names[0]] && present[names[1]] {
+			if i < 4 {
+				return nil, names[0] + " under both spellings"
+			}
+		} else if present[names[1]] {
+			name = names[1]
+		}
+		if !present[name] {
+			if i < 3 {
+				return nil, names[0] + " missing"
+			}
+			continue
+		}
+		switch v := value[name].(type) {
+		case string:
+			ref.texts[i] = v
+		case json.Number:
+			ref.texts[i] = v.String()
+		default:
+			if i < 4 {
+				return nil, names[0] + " not a string or a number"
+			}
+		}
+		if i < 3 && ref.texts[i] == "" {
+			return nil, names[0] + " empty"
+		}
+	}
+	if !allDigits(ref.texts[1]) {
+		return nil, "timestamp not a whole number"
+	}
+	return ref, ""
+}
+
+// duplicateKey walks a JSON object's top level with json.Decoder's tokens.
+func duplicateKey(doc []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if _, err := dec.Token(); err != nil {
+		return true
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkFieldsAgree compares cb.Fields with the reference: the same keys, a JSON body's
+// values the same once compacted, a form's the same strings; and a plain callback's
+// strings are what lies between their quotes.
+func checkFieldsAgree(t *testing.T, cb *Callback, want *refCallback) {
+	t.Helper()
+	n := len(want.json) + len(want.form)
+	if len(cb.Fields) != n {
+		t.Fatalf("%d fields, the reference has %d", len(cb.Fields), n)
+	}
+	for k, raw := range cb.Fields {
+		if len(raw) == 0 {
+			t.Fatalf("field %q has an empty raw value", k)
+		}
+		if want.form != nil {
+			// One value is a JSON string, a repeated key an array of strings.
+			vs := want.form[k]
+			var got []string
+			var err error
+			if len(vs) == 1 {
+				got = make([]string, 1)
+				err = json.Unmarshal(raw, &got[0])
+			} else {
+				err = json.Unmarshal(raw, &got)
+			}
+			if err != nil || len(vs) == 0 || !equalStrings(got, vs) {
+				t.Fatalf("form field %q = %s, net/url gives %q", k, raw, vs)
+			}
+			continue
+		}
+		ref, ok := want.json[k]
+		if !ok || !bytes.Equal(compact(raw), compact(ref)) {
+			t.Fatalf("field %q = %s, encoding/json gives %s", k, raw, ref)
+		}
+		if cb.plain && raw[0] == '"' {
+			var s string
+			if json.Unmarshal(raw, &s) != nil || s != string(raw[1:len(raw)-1]) || strings.ContainsAny(s, controlBytes) {
+				t.Fatalf("plain callback, but field %q = %s is not its own text", k, raw)
+			}
+		}
+	}
+}
+
+// referenceHeaders restates the README's header rules: the fields considered (those of
+// the fields option, then the first maxFields by name), each named by headerName, names
+// two fields share left out; a scalar's text (a string decoded, a number as written, true
+// or false) when it is at most maxValue bytes, an array of scalars' elements (nulls
+// skipped) when its JSON is at most maxValue bytes; control bytes as %XX.
+func referenceHeaders(b *headerBuilder, cb *Callback, selected []string, maxFields, maxValue int) map[string][]string {
+	var names []string
+	for field := range cb.Fields {
+		if selected == nil || containsString(selected, field) {
+			names = append(names, field)
+		}
+	}
+	sort.Strings(names)
+	if len(names) > maxFields {
+		names = names[:maxFields]
+	}
+	byHeader := map[string][]string{}
+	for _, field := range names {
+		if header := headerName(b, field); header != "" {
+			byHeader[header] = append(byHeader[header], field)
+		}
+	}
+	out := map[string][]string{}
+	for header, fields := range byHeader {
+		if len(fields) > 1 {
+			continue
+		}
+		raw := cb.Fields[fields[0]]
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			continue
+		}
+		if elems, ok := v.([]any); ok {
+			if len(raw) > maxValue {
+				continue
+			}
+			var texts []string
+			for _, e := range elems {
+				if s, kind := referenceText(e); kind == "scalar" {
+					texts = append(texts, percentControls(s))
+				} else if kind == "nested" {
+					texts = nil
+					break
+				}
+			}
+			if len(texts) > 0 {
+				out[header] = texts
+			}
+			continue
+		}
+		if s, kind := referenceText(v); kind == "scalar" && len(s) <= maxValue {
+			out[header] = []string{percentControls(s)}
+		}
+	}
+	return out
+}
+
+// referenceText is a decoded JSON value's header text, with "scalar", "null" or "nested".
+func referenceText(v any) (string, string) {
+	switch v := v.(type) {
+	case string:
+		return v, "scalar"
+	case json.Number:
+		return v.String(), "scalar"
+	case bool:
+		if v {
+			return "true", "scalar"
+		}
+		return "false", "scalar"
+	case nil:
+		return "", "null"
+	}
+	return "", "nested"
+}
+
+// percentControls writes bytes below 0x20 and 0x7F as %XX (upper-case hex).
+func percentControls(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			sb.WriteString("%" + strings.ToUpper(hex.EncodeToString([]byte{c})))
+		} else {
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}
+
+// validFieldName reports whether s is an RFC 9110 token.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func compact(raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
