@@ -22,6 +22,16 @@ traefik:
 demo: traefik
 	cd test && $(GO) run ./cmd/demo
 
+## bench: ServeHTTP natively and through Yaegi (per request, with allocations), the memory
+## store's bytes per remembered callback, and the load generator through a real Traefik
+## (routes without middleware, with a pass-through plugin, with this one), side by side
+BENCH_DURATION ?= 5s
+BENCH_ROUNDS ?= 3
+bench: traefik
+	$(GO) test -run XXX -bench 'ServeHTTP|MemoryStore' -benchmem -benchtime 2s -count 3 ./plugin
+	cd test && $(GO) test -run XXX -bench Interpreted -benchmem -benchtime 2s -count 3 .
+	cd test && $(GO) run ./cmd/loadgen -duration $(BENCH_DURATION) -rounds $(BENCH_ROUNDS) -conc 16,64
+
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

@@ -51,7 +51,6 @@ var namedFields = [...][2]string{
 var (
 	errEmptyBody         = fmt.Errorf("%w: empty body", ErrMalformedBody)
 	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
-	errNotJSON           = fmt.Errorf("%w: not a JSON document", ErrMalformedBody)
 	errNotObject         = fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
 	errKeyTwice          = fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
 	errBadEncoding       = fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
@@ -168,61 +167,41 @@ func fieldText(raw json.RawMessage) (string, bool) {
 // that no key appears twice. It reports whether the body's strings are plain: without
 // escapes or DEL, their texts lie between their quotes.
 func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
-	// ZEGO sends compact JSON whose strings need no unescaping: one search tells.
-	if bytes.IndexAny(body, " \t\r\n\\\x7f") >= 0 || !utf8.Valid(body) {
-		return parseLooseJSON(body)
-	}
-	// In a compact body whose strings hold no quote, `":` ends a key and nothing else.
-	keys := bytes.Count(body, keyEnd)
-	if keys > maxKeys {
-		return nil, false, errTooManyKeys
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil || fields == nil {
-		return nil, false, errNotObject
-	}
-	// As many key ends as decoded keys: none was dropped as a duplicate (nor nested).
-	if keys != len(fields) && !keysUnique(body, fields) {
-		return nil, false, errKeyTwice
-	}
-	return fields, true, nil
-}
-
-// parseLooseJSON is parseJSONObject for a body with white space, escapes or DEL bytes, or
-// that is not UTF-8.
-func parseLooseJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
 	// from encoding/json, which replaces them, and two such keys could then differ there
 	// but collide here.
 	if !utf8.Valid(body) {
 		return nil, false, errNotUTF8
 	}
-	// An upper bound of the keys: `":` may also sit in a string, after an escaped quote.
-	if bytes.Count(body, keyEnd) > maxKeys {
+	// In a body whose strings hold no quote (no escape), `":` ends a key and nothing
+	// else; with escapes it is an upper bound of the keys.
+	keys := bytes.Count(body, keyEnd)
+	if keys > maxKeys {
 		return nil, false, errTooManyKeys
-	}
-	compact := body
-	if bytes.IndexAny(body, " \t\r\n") >= 0 {
-		var buf bytes.Buffer
-		buf.Grow(len(body))
-		if err := json.Compact(&buf, body); err != nil {
-			return nil, false, errNotJSON
-		}
-		compact = buf.Bytes()
 	}
 	// Unmarshal checks the whole text is one valid JSON value.
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(compact, &fields); err != nil || fields == nil {
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
 		return nil, false, errNotObject
 	}
-	if !keysUnique(compact, fields) {
+	plain := bytes.IndexAny(body, "\\\x7f") < 0
+	// As many key ends as decoded keys means none was dropped as a duplicate (nor
+	// nested), when every key end was counted: no escape, no space before a colon.
+	if (!plain || keys != len(fields) || spaceBeforeColon(body)) && !keysUnique(body, fields) {
 		return nil, false, errKeyTwice
 	}
-	plain := bytes.IndexByte(compact, '\\') < 0 && bytes.IndexByte(compact, 0x7f) < 0
 	return fields, plain, nil
 }
 
-// keysUnique reports whether no key of the compact JSON object appears twice.
+// spaceBeforeColon reports whether white space may sit between a key and its colon, where
+// `":` would not count it. No encoder writes that; a hand-made body may.
+func spaceBeforeColon(body []byte) bool {
+	return bytes.IndexAny(body, " \t\r\n") >= 0 && (bytes.Contains(body, []byte(" :")) ||
+		bytes.Contains(body, []byte("\t:")) || bytes.Contains(body, []byte("\n:")) || bytes.Contains(body, []byte("\r:")))
+}
+
+// keysUnique reports whether no key of the JSON object appears twice (the exact check,
+// for bodies the count in parseJSONObject cannot vouch for).
 //
 // encoding/json keeps the last of two equal keys, so the decoded map has fewer entries
 // than the object. Measuring the map against the compact text tells: braces, commas,
@@ -230,10 +209,20 @@ func parseLooseJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 // when nothing was dropped and no key was written with an escape (which decodes
 // shorter). Valid UTF-8 never decodes longer. Only the rare mismatch pays for a walk
 // of the keys.
-func keysUnique(compact []byte, fields map[string]json.RawMessage) bool {
+func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
+	compact := body
+	if bytes.IndexAny(body, " \t\r\n") >= 0 {
+		var buf bytes.Buffer
+		buf.Grow(len(body))
+		if json.Compact(&buf, body) != nil {
+			return false
+		}
+		compact = buf.Bytes()
+	}
 	n := 1
 	for k, v := range fields {
-		n += len(k) + len(v) + 4
+		// Raw values keep the white space inside arrays and objects: compact them too.
+		n += len(k) + compactLen(v) + 4
 	}
 	if len(fields) == 0 {
 		n++
@@ -242,6 +231,18 @@ func keysUnique(compact []byte, fields map[string]json.RawMessage) bool {
 		return true
 	}
 	return keysUniqueSlow(compact, len(fields))
+}
+
+// compactLen is the length of a raw JSON value without its insignificant white space.
+func compactLen(v json.RawMessage) int {
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return len(v)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return len(v)
+	}
+	return buf.Len()
 }
 
 // keysUniqueSlow walks the object's top-level keys, decoded, one by one.

@@ -142,21 +142,22 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 	// Deferred so that a panic in the chain (http.ErrAbortHandler when a client or the
 	// backend goes away mid-answer) still settles the claim instead of leaving it in
 	// flight, which would turn ZEGO's retries away until it expired.
-	defer settle(m, cb.key, rec)
+	defer settle(m, cb, rec)
 	m.next.ServeHTTP(rec, req)
 	rec.returned = true
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered
 // (a handler that wrote nothing gets net/http's 200); anything else forgets it, so that
-// ZEGO's retry gets through.
-func settle(m *Middleware, key string, rec *statusRecorder) {
+// ZEGO's retry gets through. A delivered callback is remembered from when it arrived:
+// what the store must cover is the time it can stay fresh.
+func settle(m *Middleware, cb *Callback, rec *statusRecorder) {
 	delivered := rec.status/100 == 2 || rec.status == 0 && rec.returned
 	if m.redis != nil {
-		settleRedis(m, key, delivered)
+		settleRedis(m, cb.key, delivered)
 	} else if delivered {
-		confirmMemory(m.mem, key, m.now().UnixMilli(), m.ttlMs)
+		confirmMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs)
 	} else {
-		forgetMemory(m.mem, key)
+		forgetMemory(m.mem, cb.key)
 	}
 }

@@ -2,6 +2,7 @@ package zegocallback
 
 import (
 	"errors"
+	"math"
 	"sync"
 )
 
@@ -44,6 +45,9 @@ type memoryStore struct {
 	entries  map[string]int64
 	order    []queuedKey
 	head     int
+	// nextSweep is when the head of the queue expires, so that a claim tells with one
+	// comparison whether to sweep (math.MaxInt64 while the queue is empty).
+	nextSweep int64
 }
 
 type queuedKey struct {
@@ -52,14 +56,14 @@ type queuedKey struct {
 }
 
 func newMemoryStore(capacity int) *memoryStore {
-	return &memoryStore{capacity: capacity, entries: make(map[string]int64)}
+	return &memoryStore{capacity: capacity, entries: make(map[string]int64), nextSweep: math.MaxInt64}
 }
 
 // claimMemory marks key in flight until nowMs+ttlMs, unless an unexpired entry holds
 // it: then it changes nothing and says what it found.
 func claimMemory(s *memoryStore, key string, nowMs, ttlMs int64) (ClaimResult, error) {
 	s.mu.Lock()
-	if s.head < len(s.order) && s.order[s.head].expires <= nowMs {
+	if nowMs >= s.nextSweep {
 		sweepMemory(s, nowMs)
 	}
 	v, known := s.entries[key]
@@ -70,6 +74,9 @@ func claimMemory(s *memoryStore, key string, nowMs, ttlMs int64) (ClaimResult, e
 	}
 	if !known {
 		s.order = append(s.order, queuedKey{key: key, expires: nowMs + ttlMs})
+		if s.head == len(s.order)-1 {
+			s.nextSweep = nowMs + ttlMs
+		}
 	}
 	// A known key (forgotten, or expired and not yet swept) keeps its place in the queue;
 	// the sweep moves it to the tail when it finds the entry's expiry later than its own.
@@ -129,6 +136,10 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 			continue
 		}
 		delete(s.entries, q.key)
+	}
+	s.nextSweep = math.MaxInt64
+	if s.head < len(s.order) {
+		s.nextSweep = s.order[s.head].expires
 	}
 	// Reuse the queue's array once most of it lies before the head.
 	if s.head > 64 && s.head*2 >= len(s.order) {
