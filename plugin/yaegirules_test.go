@@ -1,0 +1,240 @@
+package zegocallback
+
+import (
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNoYaegiTraps type-checks the plugin's sources and refuses what Yaegi v0.16.1, the
+// interpreter Traefik runs the plugin in, gets wrong or cannot run, or what leaks on
+// every reload. The interpreted test run catches a trap on the paths it takes; this
+// catches it on every path, including those no test reaches. Each rule says why.
+func TestNoYaegiTraps(t *testing.T) {
+	fset := token.NewFileSet()
+	var files []*ast.File
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(".", name), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	for _, problem := range yaegiTraps(t, fset, files) {
+		t.Error(problem)
+	}
+}
+
+// TestYaegiTrapRulesCatchEachTrap feeds the rules a package holding one of each trap:
+// each must be reported, or the check above proves nothing.
+func TestYaegiTrapRulesCatchEachTrap(t *testing.T) {
+	const src = `package traps
+
+import (
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+var errs = [2]error{errors.New("a"), errors.New("b")}
+
+type T struct{}
+
+func (T) UnmarshalJSON([]byte) error { return nil }
+
+func traps(s []int, err error) (int, int) {
+	for i := range 10 {
+		_ = i
+	}
+	_ = min(1, 2)
+	slices.Sort(s)
+	var p atomic.Pointer[int]
+	_ = p
+	var target *T
+	_ = errors.As(err, &target)
+	go func() {}()
+	_ = time.NewTicker(time.Second)
+	var a, b error
+	a, b = err, nil
+	_, _ = a, b
+	for _, v := range s {
+		go func() { _ = v }()
+	}
+	return 1, len(s)
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "traps.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := strings.Join(yaegiTraps(t, fset, []*ast.File{f}), "\n")
+	for _, want := range []string{"range over an integer", "min and max builtins", "slices.Sort", "atomic.Pointer",
+		"errors.As", "a goroutine", "time.NewTicker", "literal nil", "loop variable v", "builtin call (len)",
+		"UnmarshalJSON", "errors kept in an array"} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("the rules missed %q; they reported:\n%s", want, problems)
+		}
+	}
+}
+
+// yaegiTraps returns one line per trap found in files, type-checked as one package.
+func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
+	t.Helper()
+	info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}, Uses: map[*ast.Ident]types.Object{}, Defs: map[*ast.Ident]types.Object{}}
+	conf := types.Config{Importer: importer.ForCompiler(fset, "source", nil), GoVersion: "go1.22"}
+	if _, err := conf.Check(files[0].Name.Name, fset, files, info); err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	report := func(n ast.Node, rule string) {
+		problems = append(problems, fset.Position(n.Pos()).String()+": "+rule)
+	}
+	forbidden := map[string]string{
+		"slices.Sort": "missing in Yaegi v0.16.1", "slices.SortFunc": "missing in Yaegi v0.16.1",
+		"slices.BinarySearch": "missing in Yaegi v0.16.1", "slices.Min": "missing in Yaegi v0.16.1",
+		"slices.Max": "missing in Yaegi v0.16.1", "maps.Clone": "missing in Yaegi v0.16.1",
+		"sync.OnceValue": "missing in Yaegi v0.16.1", "sync.OnceValues": "missing in Yaegi v0.16.1",
+		"atomic.Pointer": "missing in Yaegi v0.16.1",
+		"errors.As":      "panics in Yaegi with the plugin's own error types; compare sentinels with errors.Is",
+		"time.NewTicker": "a ticker per New leaks on every reload", "time.Tick": "a ticker per New leaks on every reload",
+		"time.AfterFunc": "a timer per New leaks on every reload",
+	}
+	builtinsInResults := map[string]bool{"len": true, "cap": true, "append": true, "make": true, "new": true, "copy": true,
+		"complex": true, "real": true, "imag": true, "min": true, "max": true}
+
+	for _, f := range files {
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"unsafe"` {
+				report(imp, `imports "unsafe": Traefik gives plugins no unsafe`)
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.RangeStmt:
+				if tv, ok := info.Types[n.X]; ok {
+					if b, ok := tv.Type.Underlying().(*types.Basic); ok && b.Info()&types.IsInteger != 0 {
+						report(n, "range over an integer: Yaegi panics at import, which kills the whole Traefik process")
+					}
+					if _, ok := tv.Type.Underlying().(*types.Signature); ok {
+						report(n, "range over a function: not supported by Yaegi")
+					}
+				}
+				checkLoopClosures(info, n.Body, loopVars(info, n.Key, n.Value), report)
+			case *ast.ForStmt:
+				if init, ok := n.Init.(*ast.AssignStmt); ok && init.Tok == token.DEFINE {
+					checkLoopClosures(info, n.Body, loopVars(info, init.Lhs...), report)
+				}
+			case *ast.CallExpr:
+				if id, ok := n.Fun.(*ast.Ident); ok {
+					if b, ok := info.Uses[id].(*types.Builtin); ok && (b.Name() == "min" || b.Name() == "max") {
+						report(n, "the min and max builtins are undefined in Yaegi v0.16.1")
+					}
+				}
+				if name := qualified(n.Fun); forbidden[name] != "" {
+					report(n, name+": "+forbidden[name])
+				}
+			case *ast.IndexExpr:
+				if name := qualified(n.X); forbidden[name] != "" {
+					report(n, name+": "+forbidden[name])
+				}
+			case *ast.GoStmt:
+				report(n, "a goroutine in the plugin: one per New or per request leaks or is not allowed")
+			case *ast.AssignStmt:
+				if len(n.Rhs) > 1 {
+					for _, r := range n.Rhs {
+						if id, ok := r.(*ast.Ident); ok && id.Name == "nil" {
+							report(n, "multiple assignment with a literal nil: Yaegi panics or leaves the value unchanged; assign separately")
+						}
+					}
+				}
+			case *ast.ReturnStmt:
+				for i, r := range n.Results {
+					if call, ok := r.(*ast.CallExpr); ok && i > 0 {
+						if id, ok := call.Fun.(*ast.Ident); ok {
+							if _, isBuiltin := info.Uses[id].(*types.Builtin); isBuiltin && builtinsInResults[id.Name] {
+								report(n, "a builtin call ("+id.Name+") after the first result of a return: Yaegi v0.16.1 evaluates it into the first result's place")
+							}
+						}
+					}
+				}
+			case *ast.FuncDecl:
+				if n.Recv != nil && n.Name.Name == "UnmarshalJSON" {
+					report(n, "a custom UnmarshalJSON: methods of interpreted types are invisible to encoding/json under Yaegi")
+				}
+			case *ast.ValueSpec:
+				for _, name := range n.Names {
+					if obj, ok := info.Defs[name].(*types.Var); ok && obj.Parent() == obj.Pkg().Scope() {
+						if arr, ok := obj.Type().Underlying().(*types.Array); ok && types.Identical(arr.Elem(), types.Universe.Lookup("error").Type()) {
+							report(n, "errors kept in an array at package level stop matching errors.Is under Yaegi; build them where they are returned")
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	return problems
+}
+
+// loopVars returns the variables a loop declares.
+func loopVars(info *types.Info, exprs ...ast.Expr) map[types.Object]bool {
+	vars := map[types.Object]bool{}
+	for _, e := range exprs {
+		if id, ok := e.(*ast.Ident); ok {
+			if obj := info.Defs[id]; obj != nil {
+				vars[obj] = true
+			}
+		}
+	}
+	return vars
+}
+
+// checkLoopClosures refuses a function literal in a loop's body that uses the loop's
+// variable: Yaegi keeps Go's pre-1.22 meaning, so the closure sees the last value.
+func checkLoopClosures(info *types.Info, body *ast.BlockStmt, vars map[types.Object]bool, report func(ast.Node, string)) {
+	if len(vars) == 0 || body == nil {
+		return
+	}
+	ast.Inspect(body, func(n ast.Node) bool {
+		lit, ok := n.(*ast.FuncLit)
+		if !ok {
+			return true
+		}
+		ast.Inspect(lit.Body, func(m ast.Node) bool {
+			if id, ok := m.(*ast.Ident); ok && vars[info.Uses[id]] {
+				report(id, "a closure uses the loop variable "+id.Name+": under Yaegi it sees the last value; copy it first")
+			}
+			return true
+		})
+		return false
+	})
+}
+
+// qualified returns "pkg.Name" for a selector on an imported package, else "".
+func qualified(e ast.Expr) string {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return ""
+	}
+	pkg, ok := sel.X.(*ast.Ident)
+	if !ok {
+		return ""
+	}
+	return pkg.Name + "." + sel.Sel.Name
+}
