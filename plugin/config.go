@@ -78,7 +78,6 @@ func CreateConfig() *Config {
 // settings is a Config checked and turned into what requests need.
 type settings struct {
 	secrets       []string
-	tolerance     time.Duration
 	toleranceMs   int64
 	events        map[string]bool // nil accepts every event
 	maxBodyBytes  int64
@@ -103,11 +102,15 @@ func compile(c *Config) (*settings, error) {
 	}
 	s.secrets = secrets
 
-	s.tolerance, err = positiveDuration("timestampTolerance", c.TimestampTolerance)
+	tolerance, err := positiveDuration("timestampTolerance", c.TimestampTolerance)
 	if err != nil {
 		return nil, err
 	}
-	s.toleranceMs = s.tolerance.Milliseconds()
+	if tolerance < time.Second {
+		// ZEGO's timestamps are whole seconds: less would refuse most callbacks as stale.
+		return nil, fmt.Errorf("timestampTolerance: %q is less than 1s", c.TimestampTolerance)
+	}
+	s.toleranceMs = tolerance.Milliseconds()
 
 	switch c.Duplicates {
 	case "acknowledge":
@@ -226,8 +229,11 @@ func nonEmptyItems(key string, items []string) ([]string, error) {
 	return out, nil
 }
 
-// checkHeaderPrefix accepts a non-empty header token without '_' (which some servers
-// read as '-', so stripping could not be trusted).
+// checkHeaderPrefix accepts a header token that ends with '-', has no '_' (which some
+// servers read as '-', so stripping could not be trusted), and starts no header that
+// Traefik, a proxy or a backend relies on: the middleware strips every incoming header
+// with the prefix and writes body fields under it, so a prefix such as "X-" or
+// "X-Forwarded-" would let a body field stand for X-Forwarded-For.
 func checkHeaderPrefix(prefix string) error {
 	if prefix == "" {
 		return errors.New("headerPrefix: empty; every incoming header would be stripped")
@@ -240,5 +246,25 @@ func checkHeaderPrefix(prefix string) error {
 			return fmt.Errorf("headerPrefix: %q holds %q, which is not allowed in a header name or is '_'", prefix, string(c))
 		}
 	}
+	if !strings.HasSuffix(prefix, "-") {
+		return fmt.Errorf("headerPrefix: %q does not end with '-'", prefix)
+	}
+	for _, known := range reservedHeaders {
+		if len(known) >= len(prefix) && strings.EqualFold(known[:len(prefix)], prefix) {
+			return fmt.Errorf("headerPrefix: %q starts %s, which the middleware would strip and let a body field write", prefix, known)
+		}
+	}
 	return nil
+}
+
+// reservedHeaders are headers a prefix must not cover: those Traefik and proxies set on
+// a forwarded request, and the usual ones of HTTP.
+var reservedHeaders = []string{
+	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Forwarded-Prefix",
+	"X-Forwarded-Server", "X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Tls-Client-Cert",
+	"X-Forwarded-Tls-Client-Cert-Info", "X-Real-Ip", "X-Request-Id", "X-Correlation-Id", "X-Amzn-Trace-Id",
+	"X-Original-Forwarded-For", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Http-Method-Override",
+	"Forwarded", "Via", "Host", "Authorization", "Proxy-Authorization", "Cookie", "Content-Type",
+	"Content-Length", "Content-Encoding", "Transfer-Encoding", "Connection", "Upgrade", "Accept",
+	"Accept-Encoding", "User-Agent", "Referer", "Origin", "Traceparent", "Tracestate", "Baggage",
 }

@@ -170,11 +170,11 @@ func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) b
 }
 
 // consideredFields returns the fields annotate looks at: those of the fields option, or
-// the first maxFields by name.
+// the first maxFields by name, the signature (never a header) left out.
 func consideredFields(b *headerBuilder, fields map[string]json.RawMessage) map[string]json.RawMessage {
 	names := make([]string, 0, len(fields))
 	for field := range fields {
-		if b.selected == nil || b.selected[field] {
+		if (b.selected == nil || b.selected[field]) && field != "signature" && field != "Signature" {
 			names = append(names, field)
 		}
 	}

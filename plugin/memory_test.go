@@ -35,10 +35,10 @@ func bytesPerEntry(n int) float64 {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := newMemoryStore(n)
+	s := newMemoryStore(n, 605000)
 	now := time.Now().UnixMilli()
 	for i, k := range keys {
-		_, _ = claimMemory(s, k, now+int64(i/1000), 601000)
+		_, _ = claimMemory(s, k, now+int64(i/1000))
 	}
 	keys = nil
 	runtime.GC()

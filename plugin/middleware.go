@@ -14,7 +14,7 @@ type Middleware struct {
 	s     *settings
 	mem   *memoryStore // the replay store: in memory,
 	redis *redisPool   // or in Redis, when nonceStore is redis
-	ttlMs int64        // how long the store remembers a callback (see New)
+	ttlMs int64        // how long the store remembers a callback from its arrival (see New)
 	now   func() time.Time
 }
 
@@ -44,8 +44,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s:    s,
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
-		// arrive at the start of that window and a replay at its end.
-		ttlMs: 2*s.toleranceMs + 1000,
+		// arrive at the start of that window and a replay at its end. Replicas sharing
+		// Redis may also differ in their clocks: 5 s more covers both.
+		ttlMs: 2*s.toleranceMs + 5000,
 		now:   time.Now,
 	}
 	if s.redis != nil {
@@ -53,7 +54,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// password shows on each request (503 and a log line), not as a failed New.
 		m.redis = sharedRedisPool(s.redis, ctx)
 	} else {
-		m.mem = memoryStores.get(name, s.capacity)
+		m.mem = memoryStores.get(name, s.capacity, m.ttlMs)
 	}
 	return m, nil
 }
@@ -78,7 +79,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	var claim ClaimResult
 	var err error
 	if m.redis == nil {
-		claim, err = claimMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs)
+		claim, err = claimMemory(m.mem, cb.key, cb.receivedMs)
 	} else {
 		claim, err = claimRedis(m.redis, cb.key, m.ttlMs)
 	}
@@ -149,14 +150,13 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered
 // (a handler that wrote nothing gets net/http's 200); anything else forgets it, so that
-// ZEGO's retry gets through. A delivered callback is remembered from when it arrived:
-// what the store must cover is the time it can stay fresh.
+// ZEGO's retry gets through.
 func settle(m *Middleware, cb *Callback, rec *statusRecorder) {
 	delivered := rec.status/100 == 2 || rec.status == 0 && rec.returned
 	if m.redis != nil {
 		settleRedis(m, cb.key, delivered)
 	} else if delivered {
-		confirmMemory(m.mem, cb.key, cb.receivedMs, m.ttlMs)
+		confirmMemory(m.mem, cb.key)
 	} else {
 		forgetMemory(m.mem, cb.key)
 	}

@@ -23,7 +23,7 @@ const (
 // callbacks: it never drops one before it expires, since that would let it be replayed.
 var ErrStoreFull = errors.New("nonce store full")
 
-// The state of a memory entry, kept in the low bits of its value beside the expiry.
+// The state of a memory entry, kept in the low bits of its value beside its time.
 const (
 	entryForgotten = 0
 	entryInFlight  = 1
@@ -33,15 +33,18 @@ const (
 )
 
 // memoryStore remembers verified callbacks, by key (their signature), in this process.
-// Each key has one entry, its expiry in Unix milliseconds shifted left by entryStateBits
-// and ORed with its state, and one place in order, the queue of keys by the time their
-// expiry was set. A claim first sweeps expired keys from the head of the queue, so the
-// store needs no goroutine or timer and each operation costs O(1) amortised. Its
-// functions are plain functions, not methods: under Yaegi a method call costs about four
-// times a function call.
+// Each key has one entry, the Unix millisecond it was claimed shifted left by
+// entryStateBits and ORed with its state, and one place in order, the queue of keys by
+// the time they were claimed. An entry expires ttlMs after its claim. ttlMs only ever
+// grows (see setLimits), so the queue stays in order, and raising timestampTolerance on
+// a reload lengthens the memory of what is already there. A claim first sweeps expired
+// keys from the head of the queue, so the store needs no goroutine or timer and each
+// operation costs O(1) amortised. Its functions are plain functions, not methods: under
+// Yaegi a method call costs about four times a function call.
 type memoryStore struct {
 	mu       sync.Mutex
 	capacity int
+	ttlMs    int64
 	entries  map[string]int64
 	order    []queuedKey
 	head     int
@@ -51,36 +54,36 @@ type memoryStore struct {
 }
 
 type queuedKey struct {
-	key     string
-	expires int64
+	key       string
+	claimedMs int64
 }
 
-func newMemoryStore(capacity int) *memoryStore {
-	return &memoryStore{capacity: capacity, entries: make(map[string]int64), nextSweep: math.MaxInt64}
+func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
+	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]int64), nextSweep: math.MaxInt64}
 }
 
-// claimMemory marks key in flight until nowMs+ttlMs, unless an unexpired entry holds
-// it: then it changes nothing and says what it found.
-func claimMemory(s *memoryStore, key string, nowMs, ttlMs int64) (ClaimResult, error) {
+// claimMemory marks key in flight from nowMs, unless an unexpired entry holds it: then
+// it changes nothing and says what it found.
+func claimMemory(s *memoryStore, key string, nowMs int64) (ClaimResult, error) {
 	s.mu.Lock()
 	if nowMs >= s.nextSweep {
 		sweepMemory(s, nowMs)
 	}
 	v, known := s.entries[key]
-	if known && v>>entryStateBits > nowMs && v&entryStateMask != entryForgotten || !known && len(s.entries) >= s.capacity {
+	if known && v>>entryStateBits+s.ttlMs > nowMs && v&entryStateMask != entryForgotten || !known && len(s.entries) >= s.capacity {
 		// Seen and unexpired, or no room: nothing changes.
 		s.mu.Unlock()
 		return claimRefused(v, known)
 	}
 	if !known {
-		s.order = append(s.order, queuedKey{key: key, expires: nowMs + ttlMs})
+		s.order = append(s.order, queuedKey{key: key, claimedMs: nowMs})
 		if s.head == len(s.order)-1 {
-			s.nextSweep = nowMs + ttlMs
+			s.nextSweep = nowMs + s.ttlMs
 		}
 	}
 	// A known key (forgotten, or expired and not yet swept) keeps its place in the queue;
-	// the sweep moves it to the tail when it finds the entry's expiry later than its own.
-	s.entries[key] = (nowMs+ttlMs)<<entryStateBits | entryInFlight
+	// the sweep moves it to the tail when it finds the entry claimed later than its place.
+	s.entries[key] = nowMs<<entryStateBits | entryInFlight
 	s.mu.Unlock()
 	return Claimed, nil
 }
@@ -97,16 +100,17 @@ func claimRefused(v int64, known bool) (ClaimResult, error) {
 	return InFlight, nil
 }
 
-// confirmMemory marks key delivered until nowMs+ttlMs.
-func confirmMemory(s *memoryStore, key string, nowMs, ttlMs int64) {
+// confirmMemory marks key delivered. It stays remembered from its claim: what the store
+// must cover is the time the callback can stay fresh, from its first arrival.
+func confirmMemory(s *memoryStore, key string) {
 	s.mu.Lock()
-	if _, known := s.entries[key]; known {
-		s.entries[key] = (nowMs+ttlMs)<<entryStateBits | entryDelivered
+	if v, known := s.entries[key]; known {
+		s.entries[key] = v&^entryStateMask | entryDelivered
 	}
 	s.mu.Unlock()
 }
 
-// forgetMemory lets key be claimed again. The entry keeps its expiry and its place in the
+// forgetMemory lets key be claimed again. The entry keeps its time and its place in the
 // queue, so that the queue holds each key once.
 func forgetMemory(s *memoryStore, key string) {
 	s.mu.Lock()
@@ -116,12 +120,12 @@ func forgetMemory(s *memoryStore, key string) {
 	s.mu.Unlock()
 }
 
-// sweepMemory drops the entries whose expiry has passed, from the head of the queue. It
+// sweepMemory drops the entries whose time has passed, from the head of the queue. It
 // is called with s.mu held.
 func sweepMemory(s *memoryStore, nowMs int64) {
 	for s.head < len(s.order) {
 		q := s.order[s.head]
-		if q.expires > nowMs {
+		if q.claimedMs+s.ttlMs > nowMs {
 			break
 		}
 		s.order[s.head] = queuedKey{}
@@ -130,16 +134,16 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 		if !known {
 			continue
 		}
-		if expires := v >> entryStateBits; expires > nowMs {
-			// Confirmed or claimed again since it was queued: queue it anew.
-			s.order = append(s.order, queuedKey{key: q.key, expires: expires})
+		if claimed := v >> entryStateBits; claimed > q.claimedMs {
+			// Claimed again (after a failed delivery) since it was queued: queue it anew.
+			s.order = append(s.order, queuedKey{key: q.key, claimedMs: claimed})
 			continue
 		}
 		delete(s.entries, q.key)
 	}
 	s.nextSweep = math.MaxInt64
 	if s.head < len(s.order) {
-		s.nextSweep = s.order[s.head].expires
+		s.nextSweep = s.order[s.head].claimedMs + s.ttlMs
 	}
 	// Reuse the queue's array once most of it lies before the head.
 	if s.head > 64 && s.head*2 >= len(s.order) {
@@ -152,20 +156,20 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 	}
 }
 
-// setCapacity applies a reloaded nonceCapacity. Entries beyond a lowered capacity stay
-// until they expire; new claims wait for room.
-func (s *memoryStore) setCapacity(capacity int) {
+// setLimits applies a reloaded configuration: nonceCapacity as it is (entries beyond a
+// lowered capacity stay until they expire; new claims wait for room), and the time to
+// remember only if it grew. Lowering timestampTolerance keeps the longer memory (it is
+// safe, and keeps the queue in order) until Traefik restarts.
+func (s *memoryStore) setLimits(capacity int, ttlMs int64) {
 	s.mu.Lock()
 	s.capacity = capacity
+	if ttlMs > s.ttlMs {
+		s.ttlMs = ttlMs
+		if s.head < len(s.order) {
+			s.nextSweep = s.order[s.head].claimedMs + s.ttlMs
+		}
+	}
 	s.mu.Unlock()
-}
-
-// size returns the number of entries the store holds, expired ones not yet swept included.
-func (s *memoryStore) size() int {
-	s.mu.Lock()
-	n := len(s.entries)
-	s.mu.Unlock()
-	return n
 }
 
 // memoryStores is the package's one piece of mutable state, on purpose: Traefik calls New
@@ -185,16 +189,16 @@ func newStoreRegistry() *storeRegistry {
 }
 
 // get returns the store of the middleware called name, made on first use.
-func (r *storeRegistry) get(name string, capacity int) *memoryStore {
+func (r *storeRegistry) get(name string, capacity int, ttlMs int64) *memoryStore {
 	r.mu.Lock()
 	s, ok := r.byName[name]
 	if !ok {
-		s = newMemoryStore(capacity)
+		s = newMemoryStore(capacity, ttlMs)
 		r.byName[name] = s
 	}
 	r.mu.Unlock()
 	if ok {
-		s.setCapacity(capacity)
+		s.setLimits(capacity, ttlMs)
 	}
 	return s
 }

@@ -53,9 +53,34 @@ func TestConformanceThroughTraefik(t *testing.T) {
 			}
 		})
 	}
-	// One line per rejection, at Traefik's default level, with the middleware's name.
+	// One line per rejection, at Traefik's default level (ERROR), with the middleware's
+	// name and the code: as many invalid_signature lines as the table sent forged callbacks
+	// that were not reportOnly, and every plugin line marked ERR.
 	logs := tr.Logs()
-	for _, want := range []string{"code=invalid_signature", "code=stale_timestamp", "code=malformed_body", "middleware=case"} {
+	forged := 0
+	for _, c := range cases {
+		for _, st := range c.Steps {
+			if st.Code == "invalid_signature" {
+				forged++
+			}
+		}
+	}
+	lines := 0
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "zegocallback: middleware=") {
+			continue
+		}
+		if !strings.Contains(line, "ERR") {
+			t.Errorf("a plugin line not at Traefik's ERROR level: %s", line)
+		}
+		if strings.Contains(line, "rejected code=invalid_signature") && strings.Contains(line, "middleware=case") {
+			lines++
+		}
+	}
+	if lines != forged {
+		t.Errorf("Traefik's log has %d invalid_signature lines for %d forged callbacks", lines, forged)
+	}
+	for _, want := range []string{"code=stale_timestamp", "code=malformed_body"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("Traefik's log has no %q", want)
 		}
