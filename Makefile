@@ -2,7 +2,7 @@
 GO ?= go
 TEST_TIMEOUT ?= 45m
 
-.PHONY: test unit traefik-tests traefik demo bench fmt-check vet lint verify clean
+.PHONY: test unit traefik-tests traefik demo bench soak fmt-check vet lint verify clean
 
 ## test: every test: unit tests with -race, the interpreter tests, the config-decoding
 ## tests and the end-to-end tests against a real Traefik (built once and cached)
@@ -31,6 +31,15 @@ bench: traefik
 	$(GO) test -run XXX -bench 'ServeHTTP|MemoryStore' -benchmem -benchtime 2s -count 3 ./plugin
 	cd test && $(GO) test -run XXX -bench Interpreted -benchmem -benchtime 2s -count 3 .
 	cd test && $(GO) run ./cmd/loadgen -duration $(BENCH_DURATION) -rounds $(BENCH_ROUNDS) -conc 16,64
+
+## soak: the long forms through a real Traefik: 100 000 callbacks at 64 connections, one in
+## ten forged, stale, replayed or malformed (make test runs 10 000), then 200 reloads under
+## load; each prints its figures (counts, req/s, RSS, goroutines, live heap)
+SOAK_CALLBACKS ?= 100000
+SOAK_RELOADS ?= 200
+soak: traefik
+	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" ZEGO_SOAK_CALLBACKS=$(SOAK_CALLBACKS) ZEGO_RELOADS=$(SOAK_RELOADS) \
+		$(GO) test -count=1 -timeout 30m -run 'TestSoak|TestReloadUnderLoad|TestFullStoreThroughTraefik' -v ./e2e
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

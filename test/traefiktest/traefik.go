@@ -94,6 +94,9 @@ type Options struct {
 	LogLevel string
 	// Debug serves Go's pprof at PingURL + /debug/pprof/ (api.debug).
 	Debug bool
+	// ProvidersThrottle is providers.providersThrottleDuration: how often Traefik applies
+	// a provider's changes at most (Traefik's default is 2s).
+	ProvidersThrottle string
 }
 
 // LocalPlugin is a plugin's source folder and module path.
@@ -134,6 +137,9 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	}
 	if opts.Debug {
 		static["api"] = map[string]any{"debug": true, "insecure": true}
+	}
+	if opts.ProvidersThrottle != "" {
+		static["providers"].(map[string]any)["providersThrottleDuration"] = opts.ProvidersThrottle
 	}
 	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
