@@ -64,7 +64,7 @@ func fieldError(i int, what string) error {
 	return fmt.Errorf("%w: %s %s", ErrMalformedBody, namedFields[i][0], what)
 }
 
-// keyEnd ends every key of a compact JSON object.
+// keyEnd ends every key of a JSON object that has no white space before its colons.
 var keyEnd = []byte(`":`)
 
 // maxKeys bounds the keys of a body (at any depth), or the fields of a form: ZEGO's
@@ -184,7 +184,7 @@ func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 	if json.Unmarshal(body, &fields) != nil || fields == nil {
 		return nil, false, errNotObject
 	}
-	plain := bytes.IndexAny(body, "\\\x7f") < 0
+	plain := !bytes.ContainsAny(body, "\\\x7f")
 	// As many key ends as decoded keys means none was dropped as a duplicate (nor
 	// nested), when every key end was counted: no escape, no space before a colon.
 	if (!plain || keys != len(fields) || spaceBeforeColon(body)) && !keysUnique(body, fields) {
@@ -197,10 +197,10 @@ func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 // `":` would not count it. No encoder writes that; a hand-made body may. (Spaces alone,
 // as in ZEGO's documented example, need one search.)
 func spaceBeforeColon(body []byte) bool {
-	if bytes.IndexByte(body, ' ') >= 0 && bytes.Contains(body, []byte(" :")) {
+	if bytes.Contains(body, []byte(" :")) {
 		return true
 	}
-	return bytes.IndexAny(body, "\t\r\n") >= 0 &&
+	return bytes.ContainsAny(body, "\t\r\n") &&
 		(bytes.Contains(body, []byte("\t:")) || bytes.Contains(body, []byte("\n:")) || bytes.Contains(body, []byte("\r:")))
 }
 
@@ -215,7 +215,7 @@ func spaceBeforeColon(body []byte) bool {
 // of the keys.
 func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
 	compact := body
-	if bytes.IndexAny(body, " \t\r\n") >= 0 {
+	if bytes.ContainsAny(body, " \t\r\n") {
 		var buf bytes.Buffer
 		buf.Grow(len(body))
 		if json.Compact(&buf, body) != nil {
@@ -239,7 +239,7 @@ func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
 
 // compactLen is the length of a raw JSON value without its insignificant white space.
 func compactLen(v json.RawMessage) int {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(v, " \t\r\n") {
 		return len(v)
 	}
 	var buf bytes.Buffer

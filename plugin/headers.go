@@ -129,7 +129,7 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 		} else if raw[0] == '"' && plain && len(raw)-2 <= max {
 			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
 			h[header] = []string{string(raw[1 : len(raw)-1])}
-		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && bytes.Index(raw, jsonNull) < 0 &&
+		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
 			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			h[header] = texts
@@ -209,7 +209,7 @@ func fieldValues(raw json.RawMessage, max int) []string {
 		return nil
 	}
 	var texts []string
-	if bytes.Index(raw, jsonNull) >= 0 || json.Unmarshal(raw, &texts) != nil {
+	if bytes.Contains(raw, jsonNull) || json.Unmarshal(raw, &texts) != nil {
 		// Not all strings (numbers, booleans, nulls, something nested), or perhaps a null
 		// that decoding as strings would turn into "".
 		var elems []json.RawMessage

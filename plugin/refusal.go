@@ -29,7 +29,7 @@ func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Ca
 		return
 	}
 	if err != nil {
-		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %v", ErrStoreUnavailable, err))
+		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
 		return
 	}
 	answerDuplicate(m, rw, req, body, cb, claim == Delivered && m.s.ackDuplicates)

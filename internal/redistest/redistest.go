@@ -183,7 +183,7 @@ func (s *Server) start() error {
 		}
 		if time.Now().After(deadline) {
 			s.signal(syscall.SIGKILL, 5*time.Second)
-			return fmt.Errorf("redis-server on port %d does not answer PING (%v):\n%s", s.Port, err, log.String())
+			return fmt.Errorf("redis-server on port %d does not answer PING (%w):\n%s", s.Port, err, log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

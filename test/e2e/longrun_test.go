@@ -146,12 +146,11 @@ func (d *deliveries) count(nonce string) int {
 	return d.byNonce[nonce]
 }
 
-// hash is the hash of the first body delivered with this nonce.
-func (d *deliveries) hash(nonce string) (uint64, bool) {
+// hash is the hash of the first body delivered with this nonce, 0 when none was.
+func (d *deliveries) hash(nonce string) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h, ok := d.hashes[nonce]
-	return h, ok
+	return d.hashes[nonce]
 }
 
 // totals returns the requests received, the distinct nonces, and the anomalies.

@@ -237,7 +237,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			continue
 		}
 		goods++
-		switch h, _ := rec.hash(s.nonce); {
+		switch h := rec.hash(s.nonce); {
 		case c == 0:
 			lost++
 			note("good %s: %v, never reached the upstream", s.nonce, s.answer)

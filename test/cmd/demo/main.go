@@ -60,7 +60,7 @@ func run(addr string, noWait bool) error {
 		return err
 	}
 	if l, err := net.Listen("tcp", addr); err != nil {
-		return fmt.Errorf("%s is taken (%v): stop what listens there, or run with -addr", addr, err)
+		return fmt.Errorf("%s is taken (%w): stop what listens there, or run with -addr", addr, err)
 	} else {
 		l.Close()
 	}
@@ -229,7 +229,7 @@ func waitReady(ping, url string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("Traefik did not serve %s within 60 s", url)
+	return fmt.Errorf("traefik did not serve %s within 60 s", url)
 }
 
 func freeAddr() string {
