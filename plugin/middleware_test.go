@@ -27,6 +27,10 @@ func TestCreateConfigDefaults(t *testing.T) {
 		c.ReportOnly || c.SecretsFile != "" || len(c.Secrets) != 0 || len(c.Events) != 0 || len(c.Fields) != 0 {
 		t.Errorf("CreateConfig() = %+v, want %+v", *c, want)
 	}
+	wantRedis := RedisConfig{Address: "127.0.0.1:6379", Timeout: "500ms", KeyPrefix: "zego-callback:"}
+	if c.NonceStore != "memory" || c.Redis != wantRedis {
+		t.Errorf("CreateConfig() nonceStore %q, redis %+v; want memory and %+v", c.NonceStore, c.Redis, wantRedis)
+	}
 }
 
 func TestNewNeverPanics(t *testing.T) {
