@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -170,7 +171,7 @@ func checkFieldsAgree(t *testing.T, cb *Callback, want *refCallback) {
 			} else {
 				err = json.Unmarshal(raw, &got)
 			}
-			if err != nil || len(vs) == 0 || !equalStrings(got, vs) {
+			if err != nil || len(vs) == 0 || !slices.Equal(got, vs) {
 				t.Fatalf("form field %q = %s, net/url gives %q", k, raw, vs)
 			}
 			continue
@@ -311,18 +312,6 @@ func compact(raw []byte) []byte {
 		return raw
 	}
 	return b.Bytes()
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func containsString(list []string, s string) bool {

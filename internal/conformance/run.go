@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,7 +164,7 @@ func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 			label, got.ContentLength, got.TransferEncoding, len(st.Req.Body))
 	}
 	for k, want := range st.Got {
-		if have := got.Header.Values(k); !equal(have, want) {
+		if have := got.Header.Values(k); !slices.Equal(have, want) {
 			t.Errorf("%s: the backend got %s = %q, want %q", label, k, have, want)
 		}
 	}
@@ -174,18 +175,6 @@ func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 			}
 		}
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // RunInFlight sends a copy of a callback while the first is still at the backend: the
