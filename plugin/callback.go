@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Callback is a parsed ZEGO callback body.
@@ -18,38 +17,70 @@ type Callback struct {
 	Signature string
 	Timestamp string
 	Nonce     string
-	// Event and AppID are the event and appid (or Event and AppId) fields' texts, "" when
-	// absent. They are not signed.
+	// Event and AppID are the event's and the app id's texts, under whichever spelling
+	// the body uses (see namedSpellings), "" when absent. They are not signed.
 	Event string
 	AppID string
 	// Fields holds every top-level field of the body as raw JSON. A form body's values
 	// are turned into JSON strings (arrays of strings for a repeated key).
 	Fields map[string]json.RawMessage
+	// names are the spellings the body uses for the named fields, "" where absent.
+	names [namedCount]string
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
 	// string's text is then what lies between its quotes, free of control bytes.
 	plain bool
 	// timestamp is Timestamp's value, math.MaxUint64 when it does not fit in 64 bits.
 	timestamp uint64
-	// key is the decoded signature, the replay store's key; receivedMs the time it was
-	// verified. Both are set by the middleware.
+	// key is the replay store's key (the decoded signature, and with replayKey
+	// signatureAndBody the body's digest); digest the body's digest; receivedMs the time
+	// it was verified, also the memory store's claim token; claim the Redis store's claim
+	// token. All are set by the middleware.
 	key        string
+	digest     uint64
 	receivedMs int64
+	claim      string
 }
 
-// The fields ParseCallback reads by name, each under its lower-case or Pascal-case
-// spelling; the first three are signed and required.
-var namedFields = [...][2]string{
-	{"signature", "Signature"},
-	{"timestamp", "Timestamp"},
-	{"nonce", "Nonce"},
-	{"event", "Event"},
-	{"appid", "AppId"},
+// The named fields: the three signed ones, required, then the event and the app id.
+const (
+	fieldSignature = iota
+	fieldTimestamp
+	fieldNonce
+	fieldEvent
+	fieldAppID
+	namedCount
+)
+
+// namedSpellings are the names ZEGO's products give the named fields: lower snake case
+// in RTC and ZIM callbacks, PascalCase in AI Agent, ASR and moderation ones, EventType
+// (a number) in digital human and cloud player ones, event_type and app_id in cloud
+// recording ones. A body holds each named field under one spelling at most.
+var namedSpellings = [...]struct {
+	name  string
+	field int
+}{
+	{"signature", fieldSignature}, {"Signature", fieldSignature},
+	{"timestamp", fieldTimestamp}, {"Timestamp", fieldTimestamp},
+	{"nonce", fieldNonce}, {"Nonce", fieldNonce},
+	{"event", fieldEvent}, {"Event", fieldEvent}, {"EventType", fieldEvent}, {"event_type", fieldEvent},
+	{"appid", fieldAppID}, {"AppId", fieldAppID}, {"Appid", fieldAppID}, {"AppID", fieldAppID}, {"app_id", fieldAppID},
 }
+
+// namedByLowerName maps each spelling, lower-cased, to its field: what a name that a
+// backend might read as a named field is compared with.
+var namedByLowerName = func() map[string]int {
+	m := make(map[string]int, len(namedSpellings))
+	for _, sp := range namedSpellings {
+		m[strings.ToLower(sp.name)] = sp.field
+	}
+	return m
+}()
 
 // The errors of ParseCallback, made once: building one on a hot path would cost the
 // path of every callback (see ServeHTTP).
 var (
 	errEmptyBody         = fmt.Errorf("%w: empty body", ErrMalformedBody)
+	errBOM               = fmt.Errorf("%w: a byte order mark before the body", ErrMalformedBody)
 	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
 	errNotObject         = fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
 	errKeyTwice          = fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
@@ -61,28 +92,25 @@ var (
 // fieldError is the error of named field i. It is built when a body is refused, not
 // ahead: under Yaegi, errors kept in an array no longer match errors.Is.
 func fieldError(i int, what string) error {
-	return fmt.Errorf("%w: %s %s", ErrMalformedBody, namedFields[i][0], what)
+	return fmt.Errorf("%w: %s %s", ErrMalformedBody, [namedCount]string{"signature", "timestamp", "nonce", "event", "app id"}[i], what)
 }
 
-// keyEnd ends every key of a JSON object that has no white space before its colons.
-var keyEnd = []byte(`":`)
-
-// maxKeys bounds the keys of a body (at any depth), or the fields of a form: ZEGO's
-// callbacks have a few dozen, and checking a body for a repeated key costs in proportion
-// to them before its signature can be checked.
-const maxKeys = 10000
-
-var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKeys)
-
-// ParseCallback parses a callback body. Its first byte tells its kind, whatever the
-// Content-Type says: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON
-// document, anything else an application/x-www-form-urlencoded form (ZEGO's form mode).
-// The error wraps ErrMalformedBody when the body is none of these, holds a key twice, has
-// a signed field (or event) under both spellings, misses a signed field or has it empty,
-// or has a timestamp that is not a whole number.
+// ParseCallback parses a callback body. Its first byte after JSON white space tells its
+// kind: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON document, anything
+// else an application/x-www-form-urlencoded form (ZEGO's form mode). The error wraps
+// ErrMalformedBody when the body is none of these, holds a key twice, has a named field
+// under two spellings, misses a signed field or has it empty, or has a timestamp that
+// is not a whole number.
 func ParseCallback(body []byte) (*Callback, error) {
-	if len(body) == 0 || body[0] != '{' {
-		return parseOtherBody(body)
+	return parseCallback(body, false)
+}
+
+// parseCallback is ParseCallback for a body whose Content-Type may be a form type: a
+// JSON body sent so is also read as PHP and Node read a form, and refused if that
+// reading finds a named field (see formReadingNames).
+func parseCallback(body []byte, formTyped bool) (*Callback, error) {
+	if len(body) == 0 || body[0] != '{' || formTyped {
+		return parseOtherBody(body, formTyped)
 	}
 	fields, plain, err := parseJSONObject(body)
 	if err != nil {
@@ -91,18 +119,31 @@ func ParseCallback(body []byte) (*Callback, error) {
 	return newCallback(fields, plain)
 }
 
-// parseOtherBody is ParseCallback for a body that does not start with '{'.
-func parseOtherBody(body []byte) (*Callback, error) {
+// parseOtherBody is parseCallback for a body that does not start with '{', or whose
+// Content-Type is a form type.
+func parseOtherBody(body []byte, formTyped bool) (*Callback, error) {
+	start := len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
+	rest := body[start:]
 	var fields map[string]json.RawMessage
 	plain := false
 	var err error
 	switch {
 	case len(body) == 0:
 		return nil, errEmptyBody
-	case len(body) >= 3 && body[0] == '%' && body[1] == '7' && (body[2] == 'B' || body[2] == 'b'):
+	case bytes.HasPrefix(body, utf8BOM):
+		// Some parsers skip it and read JSON, others read a form: refused, so that no
+		// two readings of one body can differ.
+		return nil, errBOM
+	case len(rest) > 0 && rest[0] == '{':
+		fields, plain, err = parseJSONObject(body)
+	case len(rest) >= 3 && rest[0] == '%' && rest[1] == '7' && (rest[2] == 'B' || rest[2] == 'b'):
 		fields, plain, err = parseEncodedJSON(body)
 	default:
+		formTyped = false // a form is read as one already
 		fields, err = parseForm(body)
+	}
+	if err == nil && formTyped {
+		err = formReadingNames(body)
 	}
 	if err != nil {
 		return nil, err
@@ -110,44 +151,51 @@ func parseOtherBody(body []byte) (*Callback, error) {
 	return newCallback(fields, plain)
 }
 
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // newCallback reads the named fields of a parsed body, in one loop rather than a helper
 // per field: under Yaegi each call costs more than the work it would do.
 func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, error) {
-	var texts [len(namedFields)]string
-	for i := 0; i < len(namedFields); i++ {
-		raw, found := fields[namedFields[i][0]]
-		if rawPascal, foundPascal := fields[namedFields[i][1]]; foundPascal {
-			if !found {
-				raw, found = rawPascal, true
-			} else if i < 4 { // appid only goes to the log: both spellings are let be
-				return nil, fieldError(i, "is present under both spellings")
-			}
-		}
+	cb := &Callback{Fields: fields, plain: plain}
+	var texts [namedCount]string
+	for i := 0; i < len(namedSpellings); i++ {
+		name := namedSpellings[i].name
+		field := namedSpellings[i].field
+		raw, found := fields[name]
 		if !found {
-			if i < 3 {
-				return nil, fieldError(i, "is missing")
-			}
 			continue
 		}
-		if raw[0] == '"' && plain {
-			texts[i] = string(raw[1 : len(raw)-1])
-		} else if texts[i], found = fieldText(raw); !found && i < 4 {
-			return nil, fieldError(i, "is not a string or a number")
+		if cb.names[field] != "" {
+			return nil, fieldError(field, "is present under two spellings")
 		}
-		if i < 3 && texts[i] == "" {
+		cb.names[field] = name
+		if raw[0] == '"' && plain {
+			texts[field] = string(raw[1 : len(raw)-1])
+		} else if texts[field], found = fieldText(raw); !found && field != fieldAppID {
+			return nil, fieldError(field, "is not a string or a number")
+		}
+	}
+	for i := 0; i < fieldEvent; i++ {
+		if cb.names[i] == "" {
+			return nil, fieldError(i, "is missing")
+		}
+		if texts[i] == "" {
 			return nil, fieldError(i, "is empty")
 		}
 	}
 	// A whole number: digits only, no sign, no exponent, no space. One too large for
 	// 64 bits is still whole; the freshness check rejects it as stale.
-	ts, err := strconv.ParseUint(texts[1], 10, 64)
-	if err != nil && !wholeButLarge(texts[1], err) {
+	ts, err := strconv.ParseUint(texts[fieldTimestamp], 10, 64)
+	if err != nil && !wholeButLarge(texts[fieldTimestamp], err) {
 		return nil, errTimestampNotWhole
 	}
-	return &Callback{
-		Signature: texts[0], Timestamp: texts[1], Nonce: texts[2], Event: texts[3], AppID: texts[4],
-		Fields: fields, plain: plain, timestamp: ts,
-	}, nil
+	cb.Signature = texts[fieldSignature]
+	cb.Timestamp = texts[fieldTimestamp]
+	cb.Nonce = texts[fieldNonce]
+	cb.Event = texts[fieldEvent]
+	cb.AppID = texts[fieldAppID]
+	cb.timestamp = ts
+	return cb, nil
 }
 
 // wholeButLarge reports whether a timestamp ParseUint refused is only too large: it
@@ -163,117 +211,6 @@ func fieldText(raw json.RawMessage) (string, bool) {
 	return text, kind == kindString || kind == kindNumber
 }
 
-// parseJSONObject decodes a JSON object's top level with one compiled call and checks
-// that no key appears twice. It reports whether the body's strings are plain: without
-// escapes or DEL, their texts lie between their quotes.
-func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
-	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
-	// from encoding/json, which replaces them, and two such keys could then differ there
-	// but collide here.
-	if !utf8.Valid(body) {
-		return nil, false, errNotUTF8
-	}
-	// In a body whose strings hold no quote (no escape), `":` ends a key and nothing
-	// else; with escapes it is an upper bound of the keys.
-	keys := bytes.Count(body, keyEnd)
-	if keys > maxKeys {
-		return nil, false, errTooManyKeys
-	}
-	// Unmarshal checks the whole text is one valid JSON value.
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil || fields == nil {
-		return nil, false, errNotObject
-	}
-	plain := !bytes.ContainsAny(body, "\\\x7f")
-	// As many key ends as decoded keys means none was dropped as a duplicate (nor
-	// nested), when every key end was counted: no escape, no space before a colon.
-	if (!plain || keys != len(fields) || spaceBeforeColon(body)) && !keysUnique(body, fields) {
-		return nil, false, errKeyTwice
-	}
-	return fields, plain, nil
-}
-
-// spaceBeforeColon reports whether white space may sit between a key and its colon, where
-// `":` would not count it. No encoder writes that; a hand-made body may. (Spaces alone,
-// as in ZEGO's documented example, need one search.)
-func spaceBeforeColon(body []byte) bool {
-	if bytes.Contains(body, []byte(" :")) {
-		return true
-	}
-	return bytes.ContainsAny(body, "\t\r\n") &&
-		(bytes.Contains(body, []byte("\t:")) || bytes.Contains(body, []byte("\n:")) || bytes.Contains(body, []byte("\r:")))
-}
-
-// keysUnique reports whether no key of the JSON object appears twice (the exact check,
-// for bodies the count in parseJSONObject cannot vouch for).
-//
-// encoding/json keeps the last of two equal keys, so the decoded map has fewer entries
-// than the object. Measuring the map against the compact text tells: braces, commas,
-// quotes and colons plus every key and raw value add up to the text's length exactly
-// when nothing was dropped and no key was written with an escape (which decodes
-// shorter). Valid UTF-8 never decodes longer. Only the rare mismatch pays for a walk
-// of the keys.
-func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
-	compact := body
-	if bytes.ContainsAny(body, " \t\r\n") {
-		var buf bytes.Buffer
-		buf.Grow(len(body))
-		if json.Compact(&buf, body) != nil {
-			return false
-		}
-		compact = buf.Bytes()
-	}
-	n := 1
-	for k, v := range fields {
-		// Raw values keep the white space inside arrays and objects: compact them too.
-		n += len(k) + compactLen(v) + 4
-	}
-	if len(fields) == 0 {
-		n++
-	}
-	if n == len(compact) {
-		return true
-	}
-	return keysUniqueSlow(compact, len(fields))
-}
-
-// compactLen is the length of a raw JSON value without its insignificant white space.
-func compactLen(v json.RawMessage) int {
-	if !bytes.ContainsAny(v, " \t\r\n") {
-		return len(v)
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, v) != nil {
-		return len(v)
-	}
-	return buf.Len()
-}
-
-// keysUniqueSlow walks the object's top-level keys, decoded, one by one.
-func keysUniqueSlow(compact []byte, hint int) bool {
-	dec := json.NewDecoder(bytes.NewReader(compact))
-	if _, err := dec.Token(); err != nil {
-		return false
-	}
-	seen := make(map[string]bool, hint)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return false
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // parseEncodedJSON decodes a URL-encoded JSON document ("%7B%22appid%22...").
 func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 	doc, err := url.QueryUnescape(string(body))
@@ -281,41 +218,6 @@ func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
 		return nil, false, errBadEncoding
 	}
 	return parseJSONObject([]byte(doc))
-}
-
-// parseForm decodes a form body into the same shape as a JSON one: each value becomes a
-// JSON string, a repeated key an array of strings (so a signed field sent twice is not a
-// scalar and is refused).
-func parseForm(body []byte) (map[string]json.RawMessage, error) {
-	if bytes.Count(body, []byte("&")) >= maxKeys {
-		return nil, errTooManyKeys
-	}
-	values, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, errNotForm
-	}
-	fields := make(map[string]json.RawMessage, len(values))
-	for k, vs := range values {
-		if !utf8.ValidString(k) {
-			return nil, errNotUTF8
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return nil, errNotUTF8
-			}
-		}
-		var raw []byte
-		if len(vs) == 1 {
-			raw, err = json.Marshal(vs[0])
-		} else {
-			raw, err = json.Marshal(vs)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: form value", ErrMalformedBody)
-		}
-		fields[k] = raw
-	}
-	return fields, nil
 }
 
 // The kinds of a raw JSON value.

@@ -26,7 +26,10 @@ func TestParseCallback(t *testing.T) {
 		{"URL-encoded JSON", "%7B%22timestamp%22%3A%221%22%2C%22nonce%22%3A%222%22%2C%22signature%22%3A%22ab%22%7D", "1", "2", "", ""},
 		{"URL-encoded JSON, lower case", "%7b%22timestamp%22%3a%221%22%2c%22nonce%22%3a%222%22%2c%22signature%22%3a%22ab%22%7d", "1", "2", "", ""},
 		{"form", "timestamp=1&nonce=2&signature=ab&event=mix+start&appid=%31", "1", "2", "mix start", "1"},
-		{"appid under both spellings is only logged", `{"timestamp":"1","nonce":"2","signature":"ab","appid":"1","AppId":2}`, "1", "2", "", "1"},
+		{"leading JSON white space", " \r\n\t{\"timestamp\":\"1\",\"nonce\":\"2\",\"signature\":\"ab\"}", "1", "2", "", ""},
+		{"EventType, a number, and AppID", `{"AppID":"7","EventType":3,"Timestamp":"1","Nonce":"2","Signature":"ab"}`, "1", "2", "3", "7"},
+		{"event_type and app_id", `{"app_id":"7","event_type":4,"timestamp":"1","nonce":"2","signature":"ab"}`, "1", "2", "4", "7"},
+		{"Appid", `{"Appid":"7","Event":"transcode_start","Timestamp":"1","Nonce":"2","Signature":"ab"}`, "1", "2", "transcode_start", "7"},
 	}
 	for _, tt := range tests {
 		cb, err := ParseCallback([]byte(tt.body))
@@ -47,7 +50,13 @@ func TestParseCallbackMalformed(t *testing.T) {
 		{"truncated JSON", `{"timestamp":"1"`},
 		{"trailing data", `{` + signed + `} {}`},
 		{"JSON array", `[` + signed + `]`},
-		{"leading space: read as a form", ` {` + signed + `}`},
+		{"a byte order mark before the object", "\xef\xbb\xbf{" + signed + `}`},
+		{"appid and AppId", `{` + signed + `,"appid":"1","AppId":2}`},
+		{"event and EventType", `{` + signed + `,"event":"a","EventType":2}`},
+		{"form: a named field PHP reads under another name", "timestamp=1&nonce=2&signature=ab&+event=x"},
+		{"form: event[]", "timestamp=1&nonce=2&signature=ab&event[]=x"},
+		{"form: event cut at a NUL", "timestamp=1&nonce=2&signature=ab&event%00x=y"},
+		{"form: app.id, which PHP reads as app_id", "timestamp=1&nonce=2&signature=ab&app.id=3"},
 		{"key twice", `{` + signed + `,"event":"a","event":"b"}`},
 		{"key twice, same value", `{` + signed + `,"event":"a","event":"a"}`},
 		{"signed key twice", `{` + signed + `,"nonce":"2"}`},

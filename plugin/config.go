@@ -25,10 +25,14 @@ type Config struct {
 	// TimestampTolerance is how far a callback's timestamp may be from this proxy's
 	// clock, in the past or in the future, as a Go duration. Default "5m".
 	TimestampTolerance string
+	// TimestampUnit is the unit of the callbacks' timestamps: "seconds" (RTC, ZIM and
+	// most products) or "milliseconds" (AI Agent, real-time ASR). The digit count never
+	// decides: a timestamp in the other unit is stale. Default "seconds".
+	TimestampUnit string
 	// Events lists the accepted event values; empty accepts every event. Default empty.
 	Events []string
-	// MaxBodyBytes is the largest body accepted, in bytes; larger ones get 413.
-	// Default 1048576.
+	// MaxBodyBytes is the largest body accepted, in bytes, at most 16777216; larger
+	// ones get 413. Default 1048576.
 	MaxBodyBytes int64
 	// HeaderPrefix starts every header this middleware adds, and every incoming header
 	// it strips. Default "X-Zego-".
@@ -40,6 +44,15 @@ type Config struct {
 	// NonceCapacity is the most callbacks the in-memory replay store remembers at once;
 	// when it is full, new callbacks get 503 until entries expire. Default 1000000.
 	NonceCapacity int
+	// ReplayKey is what the replay store knows a callback by: "signature" (the signed
+	// triple; a second body under a triple already seen is refused, 409
+	// signature_reused) or "signatureAndBody" (the triple and a digest of the body, so
+	// that two callbacks sharing a triple are each accepted once). Default "signature".
+	ReplayKey string
+	// InFlightTimeout is how long a claimed callback stays in flight without an answer
+	// from the backend before its claim lapses and a copy may be forwarded again, as a
+	// Go duration: at least 1s, at most twice TimestampTolerance. Default "20s".
+	InFlightTimeout string
 	// Fields lists the top-level body fields, by their name in the body, that become
 	// headers; empty means every one. Default empty.
 	Fields []string
@@ -64,10 +77,13 @@ type Config struct {
 func CreateConfig() *Config {
 	return &Config{
 		TimestampTolerance:  "5m",
+		TimestampUnit:       "seconds",
 		MaxBodyBytes:        1 << 20,
 		HeaderPrefix:        "X-Zego-",
 		Duplicates:          "acknowledge",
 		NonceCapacity:       1000000,
+		ReplayKey:           "signature",
+		InFlightTimeout:     "20s",
 		MaxHeaderFields:     64,
 		MaxHeaderValueBytes: 1024,
 		NonceStore:          "memory",
@@ -75,10 +91,17 @@ func CreateConfig() *Config {
 	}
 }
 
+// maxBodyLimit bounds maxBodyBytes: ZEGO's callbacks are a few kilobytes, and a body is
+// held whole in memory while it is checked.
+const maxBodyLimit = 16 << 20
+
 // settings is a Config checked and turned into what requests need.
 type settings struct {
 	secrets       []string
 	toleranceMs   int64
+	millis        bool            // timestamps are in milliseconds, not seconds
+	inFlightMs    int64           // how long a claim lasts without an answer
+	bodyInKey     bool            // replayKey signatureAndBody
 	events        map[string]bool // nil accepts every event
 	maxBodyBytes  int64
 	ackDuplicates bool
@@ -112,6 +135,33 @@ func compile(c *Config) (*settings, error) {
 	}
 	s.toleranceMs = tolerance.Milliseconds()
 
+	switch c.TimestampUnit {
+	case "seconds":
+	case "milliseconds":
+		s.millis = true
+	default:
+		return nil, fmt.Errorf("timestampUnit: %q is neither seconds nor milliseconds", c.TimestampUnit)
+	}
+
+	inFlight, err := positiveDuration("inFlightTimeout", c.InFlightTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if inFlight < time.Second || inFlight > 2*tolerance {
+		// Under a second, a slow backend's callback would be forwarded twice; past twice
+		// the tolerance, a claim would outlive the callback's freshness.
+		return nil, fmt.Errorf("inFlightTimeout: %q is not between 1s and twice timestampTolerance (%v)", c.InFlightTimeout, 2*tolerance)
+	}
+	s.inFlightMs = inFlight.Milliseconds()
+
+	switch c.ReplayKey {
+	case "signature":
+	case "signatureAndBody":
+		s.bodyInKey = true
+	default:
+		return nil, fmt.Errorf("replayKey: %q is neither signature nor signatureAndBody", c.ReplayKey)
+	}
+
 	switch c.Duplicates {
 	case "acknowledge":
 		s.ackDuplicates = true
@@ -120,8 +170,8 @@ func compile(c *Config) (*settings, error) {
 		return nil, fmt.Errorf("duplicates: %q is neither acknowledge nor reject", c.Duplicates)
 	}
 
-	if c.MaxBodyBytes <= 0 {
-		return nil, fmt.Errorf("maxBodyBytes: %d is not a positive size", c.MaxBodyBytes)
+	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > maxBodyLimit {
+		return nil, fmt.Errorf("maxBodyBytes: %d is not a size from 1 to %d", c.MaxBodyBytes, maxBodyLimit)
 	}
 	if c.NonceCapacity <= 0 {
 		return nil, fmt.Errorf("nonceCapacity: %d is not a positive count", c.NonceCapacity)

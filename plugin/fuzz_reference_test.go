@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -15,14 +16,17 @@ import (
 // The references the fuzz targets (fuzz_test.go) check the code against, written from
 // the README with encoding/json and net/url, apart from the code they check.
 
-// refNames are the fields ParseCallback reads, restated: the first three are signed.
-var refNames = [...][2]string{
-	{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce"}, {"event", "Event"}, {"appid", "AppId"},
+// refNames are the named fields ParseCallback reads, restated with every spelling: the
+// first three are signed and required.
+var refNames = [...][]string{
+	{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce"},
+	{"event", "Event", "EventType", "event_type"}, {"appid", "AppId", "Appid", "AppID", "app_id"},
 }
 
 // refCallback is what the reference makes of an acceptable body.
 type refCallback struct {
 	texts [len(refNames)]string
+	names [len(refNames)]string      // the spelling each named field has in the body
 	json  map[string]json.RawMessage // a JSON body's fields, as encoding/json gives them
 	form  url.Values                 // a form body's values
 }
@@ -33,12 +37,15 @@ func referenceParse(body []byte) (*refCallback, string) {
 	ref := &refCallback{}
 	present := map[string]bool{}
 	value := map[string]any{} // string, json.Number, or something else
+	rest := bytes.TrimLeft(body, " \t\r\n")
 	switch {
 	case len(body) == 0:
 		return nil, "empty"
-	case body[0] == '{' || bytes.HasPrefix(body, []byte("%7B")) || bytes.HasPrefix(body, []byte("%7b")):
+	case bytes.HasPrefix(body, []byte("\xef\xbb\xbf")):
+		return nil, "a byte order mark"
+	case len(rest) > 0 && rest[0] == '{' || bytes.HasPrefix(rest, []byte("%7B")) || bytes.HasPrefix(rest, []byte("%7b")):
 		doc := body
-		if body[0] == '%' {
+		if rest[0] == '%' {
 			s, err := url.QueryUnescape(string(body))
 			if err != nil {
 				return nil, "bad URL encoding"
@@ -54,6 +61,9 @@ func referenceParse(body []byte) (*refCallback, string) {
 		if duplicateKey(doc) {
 			return nil, "a key twice"
 		}
+		if countAllKeys(doc) > 10000 {
+			return nil, "more than 10 000 keys"
+		}
 		for k, raw := range ref.json {
 			present[k] = true
 			dec := json.NewDecoder(bytes.NewReader(raw))
@@ -65,6 +75,9 @@ func referenceParse(body []byte) (*refCallback, string) {
 			value[k] = v
 		}
 	default:
+		if bytes.Count(body, []byte("&")) >= 1000 {
+			return nil, "more than 1 000 form fields"
+		}
 		values, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, "not a form"
@@ -72,6 +85,9 @@ func referenceParse(body []byte) (*refCallback, string) {
 		for k, vs := range values {
 			if !utf8.ValidString(k) {
 				return nil, "not UTF-8"
+			}
+			if referencePHPAlias(k) {
+				return nil, "a form name PHP reads as a named field"
 			}
 			for _, v := range vs {
 				if !utf8.ValidString(v) {
@@ -87,18 +103,20 @@ func referenceParse(body []byte) (*refCallback, string) {
 		}
 		ref.form = values
 	}
-	for i, names := range refNames {
-		name := names[0]
-		if present[names[0]] && present[names[1]] {
-			if i < 4 {
-				return nil, names[0] + " under both spellings"
+	for i, spellings := range refNames {
+		for _, name := range spellings {
+			if !present[name] {
+				continue
 			}
-		} else if present[names[1]] {
-			name = names[1]
+			if ref.names[i] != "" {
+				return nil, spellings[0] + " under two spellings"
+			}
+			ref.names[i] = name
 		}
-		if !present[name] {
+		name := ref.names[i]
+		if name == "" {
 			if i < 3 {
-				return nil, names[0] + " missing"
+				return nil, spellings[0] + " missing"
 			}
 			continue
 		}
@@ -109,17 +127,84 @@ func referenceParse(body []byte) (*refCallback, string) {
 			ref.texts[i] = v.String()
 		default:
 			if i < 4 {
-				return nil, names[0] + " not a string or a number"
+				return nil, spellings[0] + " not a string or a number"
 			}
 		}
 		if i < 3 && ref.texts[i] == "" {
-			return nil, names[0] + " empty"
+			return nil, spellings[0] + " empty"
 		}
 	}
 	if !allDigits(ref.texts[1]) {
 		return nil, "timestamp not a whole number"
 	}
 	return ref, ""
+}
+
+// countAllKeys counts an object's keys at every depth, token by token.
+func countAllKeys(doc []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	var inObject []bool // for each open container, whether it is an object
+	expectKey := false
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		switch tok {
+		case json.Delim('{'):
+			inObject = append(inObject, true)
+			expectKey = true
+			continue
+		case json.Delim('['):
+			inObject = append(inObject, false)
+			expectKey = false
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			inObject = inObject[:len(inObject)-1]
+		default:
+			if expectKey {
+				n++
+				expectKey = false
+				continue
+			}
+		}
+		expectKey = len(inObject) > 0 && inObject[len(inObject)-1]
+	}
+}
+
+// referencePHPAlias restates how PHP reads a decoded form name (leading spaces dropped,
+// cut at a NUL or a '[', '.' and ' ' as '_') and reports whether that reading is a named
+// field's spelling, in any case, while the name itself is not one exactly.
+func referencePHPAlias(k string) bool {
+	for _, spellings := range refNames {
+		for _, s := range spellings {
+			if k == s {
+				return false
+			}
+		}
+	}
+	name := strings.TrimLeft(k, " ")
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name = name[:i]
+	}
+	name = strings.Map(func(r rune) rune {
+		if r == '.' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, name)
+	for _, spellings := range refNames {
+		for _, s := range spellings {
+			if strings.EqualFold(name, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // duplicateKey walks a JSON object's top level with json.Decoder's tokens.
@@ -189,16 +274,47 @@ func checkFieldsAgree(t *testing.T, cb *Callback, want *refCallback) {
 	}
 }
 
-// referenceHeaders restates the README's header rules: the fields considered (those of
-// the fields option, then the first maxFields by name, the signature aside), each named
-// by headerName, names
-// two fields share left out; a scalar's text (a string decoded, a number as written, true
-// or false) when it is at most maxValue bytes, an array of scalars' elements (nulls
-// skipped) when its JSON is at most maxValue bytes; control bytes as %XX.
-func referenceHeaders(b *headerBuilder, cb *Callback, selected []string, maxFields, maxValue int) map[string][]string {
+// referenceHeaders restates the README's header rules. The named fields (event, app
+// id, timestamp, nonce) give their headers from their texts: the event as the prefix's
+// Event whatever its spelling, and under its own name too; with the fields option, when
+// it names any spelling of them. The other fields considered (those of the fields
+// option, then the first maxFields by name, the signature aside) are each named by
+// referenceHeaderName; names two fields share, and the names only the middleware and
+// the named fields write, left out; a scalar's text (a string decoded, a number as
+// written, true or false) when it is at most maxValue bytes, an array of scalars'
+// elements (nulls skipped) when its JSON is at most maxValue bytes; control bytes as %XX.
+func referenceHeaders(prefix string, ref *refCallback, fields map[string]json.RawMessage, selected []string, maxFields, maxValue int) map[string][]string {
+	out := map[string][]string{}
+	reserved := map[string]bool{}
+	for _, own := range []string{"Verified", "Duplicate", "Rejection", "Event", "Signature"} {
+		reserved[http.CanonicalHeaderKey(prefix+own)] = true
+	}
+	named := map[string]bool{}
+	for _, spellings := range refNames {
+		for _, s := range spellings {
+			named[s] = true
+			reserved[referenceHeaderName(prefix, s)] = true
+		}
+	}
+	if ref != nil {
+		for i := 1; i < len(refNames); i++ {
+			text := ref.texts[i]
+			chosen := selected == nil
+			for _, s := range refNames[i] {
+				chosen = chosen || containsString(selected, s)
+			}
+			if text == "" || !chosen || len(text) > maxValue {
+				continue
+			}
+			out[referenceHeaderName(prefix, ref.names[i])] = []string{percentControls(text)}
+			if i == 3 {
+				out[http.CanonicalHeaderKey(prefix+"Event")] = []string{percentControls(text)}
+			}
+		}
+	}
 	var names []string
-	for field := range cb.Fields {
-		if (selected == nil || containsString(selected, field)) && field != "signature" && field != "Signature" {
+	for field := range fields {
+		if (selected == nil || containsString(selected, field)) && !named[field] {
 			names = append(names, field)
 		}
 	}
@@ -208,16 +324,15 @@ func referenceHeaders(b *headerBuilder, cb *Callback, selected []string, maxFiel
 	}
 	byHeader := map[string][]string{}
 	for _, field := range names {
-		if header := headerName(b, field); header != "" {
+		if header := referenceHeaderName(prefix, field); header != "" && !reserved[header] {
 			byHeader[header] = append(byHeader[header], field)
 		}
 	}
-	out := map[string][]string{}
-	for header, fields := range byHeader {
-		if len(fields) > 1 {
+	for header, names := range byHeader {
+		if len(names) > 1 {
 			continue
 		}
-		raw := cb.Fields[fields[0]]
+		raw := fields[names[0]]
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		var v any
@@ -249,6 +364,28 @@ func referenceHeaders(b *headerBuilder, cb *Callback, selected []string, maxFiel
 	return out
 }
 
+// referenceHeaderName is the README's rule for a field's header name: the prefix, then
+// the name with a '-' where a lower-case letter meets a capital and for every character
+// other than a letter or digit, canonicalised; "" for a name that is empty, over 128
+// bytes, or holds a character not allowed in a header name.
+func referenceHeaderName(prefix, field string) string {
+	if field == "" || len(field) > 128 || !validFieldName(field) {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(field); i++ {
+		c := field[i]
+		isLetterOrDigit := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !isLetterOrDigit {
+			c = '-'
+		} else if i > 0 && 'A' <= c && c <= 'Z' && 'a' <= field[i-1] && field[i-1] <= 'z' {
+			b.WriteByte('-')
+		}
+		b.WriteByte(c)
+	}
+	return http.CanonicalHeaderKey(prefix + b.String())
+}
+
 // referenceText is a decoded JSON value's header text, with "scalar", "null" or "nested".
 func referenceText(v any) (string, string) {
 	switch v := v.(type) {
@@ -267,11 +404,12 @@ func referenceText(v any) (string, string) {
 	return "", "nested"
 }
 
-// percentControls writes bytes below 0x20 and 0x7F as %XX (upper-case hex).
+// percentControls writes bytes below 0x20 and 0x7F, and a space at either end, as %XX
+// (upper-case hex).
 func percentControls(s string) string {
 	var sb strings.Builder
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == ' ' && (i == 0 || i == len(s)-1) {
 			sb.WriteString("%" + strings.ToUpper(hex.EncodeToString([]byte{c})))
 		} else {
 			sb.WriteByte(c)

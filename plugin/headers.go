@@ -32,67 +32,141 @@ const controlBytes = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x
 // headerBuilder turns a verified callback's top-level fields into request headers. Its
 // functions are plain functions, not methods: under Yaegi a method call costs about four
 // times a function call, and they run for every field of every callback.
+//
+// The names it writes hold only letters, digits and '-' (every other character of a
+// field name is read as '-'), so that two of its headers are one for CGI and PHP, which
+// read '-', '_' and '.' alike, only when they are one name here: two fields that would
+// write one header are both left out. The headers of the named fields (event, app id,
+// timestamp, nonce) carry the values the checks used, and no other field can write them.
 type headerBuilder struct {
 	prefix        string // as configured
-	canonPrefix   string // as incoming header names start, canonicalised by net/http
+	normPrefix    string // lower case, each character but a letter or digit read as '-'
 	letterAt      int    // the place of the prefix's last letter, -1 if it has none
 	letter        byte   // that letter in lower case
 	verified      string // canonical names of the middleware's own headers
 	duplicate     string
 	rejection     string
+	event         string // the event's header, whatever the event's spelling
 	maxFields     int
 	maxValueBytes int
 	selected      map[string]bool // the fields option; nil means every field
-	names         atomic.Value    // map[string]string: field name -> header name ("" = not copied)
+	named         [namedCount]bool
+	reserved      map[string]bool // the headers only the named fields and the middleware write
+	spellingName  map[string]string
+	names         atomic.Value // map[string]string: field name -> header name ("" = not copied)
 	namesMu       sync.Mutex
 }
 
 func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes int) *headerBuilder {
 	b := &headerBuilder{
 		prefix:        prefix,
-		canonPrefix:   http.CanonicalHeaderKey(prefix),
 		verified:      http.CanonicalHeaderKey(prefix + headerVerified),
 		duplicate:     http.CanonicalHeaderKey(prefix + headerDuplicate),
 		rejection:     http.CanonicalHeaderKey(prefix + headerRejection),
+		event:         http.CanonicalHeaderKey(prefix + "Event"),
 		maxFields:     maxFields,
 		maxValueBytes: maxValueBytes,
+		reserved:      make(map[string]bool),
+		spellingName:  make(map[string]string),
 	}
+	norm := []byte(strings.ToLower(prefix))
 	b.letterAt = -1
-	for i := 0; i < len(prefix); i++ {
-		if c := prefix[i] | 0x20; 'a' <= c && c <= 'z' {
+	for i, c := range norm {
+		if 'a' <= c && c <= 'z' {
 			b.letterAt, b.letter = i, c
+		} else if c < '0' || c > '9' {
+			norm[i] = '-'
 		}
 	}
+	b.normPrefix = string(norm)
+	for _, own := range []string{b.verified, b.duplicate, b.rejection, b.event, http.CanonicalHeaderKey(prefix + "Signature")} {
+		b.reserved[own] = true
+	}
 	names := make(map[string]string)
+	for _, sp := range namedSpellings {
+		// A named field's header is written from the checked value (writeNamed): the
+		// loop over the fields skips it.
+		b.spellingName[sp.name] = fieldHeaderName(b, sp.name)
+		b.reserved[b.spellingName[sp.name]] = true
+		names[sp.name] = ""
+	}
+	for i := range b.named {
+		b.named[i] = len(fields) == 0
+	}
 	if len(fields) > 0 {
 		b.selected = make(map[string]bool, len(fields))
 		for _, f := range fields {
+			if _, isNamed := spellingOf[f]; isNamed {
+				// Any spelling selects the named field, whatever the body's spelling.
+				b.named[namedSpellingField(f)] = true
+				continue
+			}
 			b.selected[f] = true
 			names[f] = headerName(b, f)
 		}
 	}
+	delete(b.reserved, "")
 	b.names.Store(names)
 	return b
 }
 
-// stripPrefixed removes every header whose name starts with the prefix, ignoring case
-// and reading '_' as '-': some servers (CGI, PHP, nginx with underscores_in_headers)
-// treat X_Zego_Verified as X-Zego-Verified, so a client must not be able to send either.
+// namedSpellingField is the named field a spelling belongs to.
+func namedSpellingField(name string) int {
+	for _, sp := range namedSpellings {
+		if sp.name == name {
+			return sp.field
+		}
+	}
+	return -1
+}
+
+// stripPrefixed removes every header whose name starts with the prefix, read without
+// regard to case and with each character other than a letter or digit read as '-':
+// CGI, PHP and nginx with underscores_in_headers read X_Zego.Verified as
+// X-Zego-Verified, so a client must be able to send neither.
 func stripPrefixed(b *headerBuilder, h http.Header) {
-	n := len(b.prefix)
+	n := len(b.normPrefix)
 	for name := range h {
 		// One letter of the prefix, compared without a call, rules out most names.
 		if len(name) < n || b.letterAt >= 0 && name[b.letterAt]|0x20 != b.letter {
 			continue
 		}
-		start := name[:n]
-		// net/http canonicalises the names it reads, so this is the usual match.
-		if start == b.canonPrefix {
+		if hasNormPrefix(name, b.normPrefix) {
 			delete(h, name)
+		}
+	}
+}
+
+// hasNormPrefix reports whether name starts with norm, a normalised prefix, when read
+// the same way.
+func hasNormPrefix(name, norm string) bool {
+	for i := 0; i < len(norm); i++ {
+		c, p := name[i], norm[i]
+		if p == '-' {
+			if 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' {
+				return false
+			}
+		} else if c != p && c|0x20 != p {
+			return false
+		}
+	}
+	return true
+}
+
+// writeNamed writes the named fields' headers from the texts the checks used: the event
+// under the prefix's Event whatever its spelling (and under its own name, such as
+// Event-Type, too), the app id, the timestamp and the nonce under their own names.
+func writeNamed(b *headerBuilder, h http.Header, cb *Callback) {
+	texts := [namedCount]string{"", cb.Timestamp, cb.Nonce, cb.Event, cb.AppID}
+	for i := fieldTimestamp; i < namedCount; i++ {
+		text := texts[i]
+		if text == "" || !b.named[i] || len(text) > b.maxValueBytes {
 			continue
 		}
-		if strings.EqualFold(start, b.prefix) || strings.EqualFold(strings.ReplaceAll(start, "_", "-"), b.prefix) {
-			delete(h, name)
+		value := []string{headerValue(text)}
+		h[b.spellingName[cb.names[i]]] = value
+		if i == fieldEvent {
+			h[b.event] = value
 		}
 	}
 }
@@ -105,6 +179,7 @@ func stripPrefixed(b *headerBuilder, h http.Header) {
 // TaskId) leave it out: the backend could not tell which one it got. It runs for every
 // field of every callback, so its loop does the usual case only (see ServeHTTP on why).
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
+	writeNamed(b, h, cb)
 	fields := cb.Fields
 	if b.selected != nil || len(fields) > b.maxFields {
 		fields = consideredFields(b, fields)
@@ -126,11 +201,11 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 		if _, taken := h[header]; taken {
 			dropped = append(dropped, header)
 		} else if header == "" {
-		} else if raw[0] == '"' && plain && len(raw)-2 <= max {
+		} else if raw[0] == '"' && plain && len(raw)-2 <= max && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
 			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
 			h[header] = []string{string(raw[1 : len(raw)-1])}
 		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
-			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+			!bytes.Contains(raw, quoteSpace) && !bytes.Contains(raw, spaceQuote) && json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			h[header] = texts
 		} else if !addOtherValue(h, header, raw, max) {
@@ -146,6 +221,13 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 // jsonNull is looked for in an array before it is decoded as strings, which would turn a
 // null into "".
 var jsonNull = []byte("null")
+
+// quoteSpace and spaceQuote are looked for in an array of strings: a string that starts or
+// ends with a space needs headerValue.
+var (
+	quoteSpace = []byte(`" `)
+	spaceQuote = []byte(` "`)
+)
 
 // addOtherValue is annotate for the other values: numbers, booleans, strings with
 // escapes, arrays that are not plain strings. It reports whether it added a header:
@@ -169,12 +251,12 @@ func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) b
 	return true
 }
 
-// consideredFields returns the fields annotate looks at: those of the fields option, or
-// the first maxFields by name, the signature (never a header) left out.
+// consideredFields returns the other fields annotate looks at: those of the fields
+// option, or the first maxFields by name, the named fields (written apart) left out.
 func consideredFields(b *headerBuilder, fields map[string]json.RawMessage) map[string]json.RawMessage {
 	names := make([]string, 0, len(fields))
 	for field := range fields {
-		if (b.selected == nil || b.selected[field]) && field != "signature" && field != "Signature" {
+		if _, isNamed := spellingOf[field]; !isNamed && (b.selected == nil || b.selected[field]) {
 			names = append(names, field)
 		}
 	}
@@ -237,9 +319,10 @@ func fieldValues(raw json.RawMessage, max int) []string {
 }
 
 // headerValue writes bytes below 0x20 and 0x7F as %XX, so that no value can add, split
-// or end a header.
+// or end a header, and a space at either end as %20, since HTTP drops white space there:
+// the backend gets "PC%20" for "PC ", not "PC".
 func headerValue(s string) string {
-	if !strings.ContainsAny(s, controlBytes) {
+	if !strings.ContainsAny(s, controlBytes) && (s == "" || s[0] != ' ' && s[len(s)-1] != ' ') {
 		return s
 	}
 	const hexDigits = "0123456789ABCDEF"
@@ -247,7 +330,7 @@ func headerValue(s string) string {
 	sb.Grow(len(s) + 8)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 || c == 0x7f {
+		if c < 0x20 || c == 0x7f || c == ' ' && (i == 0 || i == len(s)-1) {
 			sb.WriteByte('%')
 			sb.WriteByte(hexDigits[c>>4])
 			sb.WriteByte(hexDigits[c&0xf])
@@ -276,13 +359,28 @@ func learnHeaderName(b *headerBuilder, field string) string {
 	return header
 }
 
-// headerName returns the header a field becomes: the prefix, then the field name in
-// Header-Case, words split at '_' and where a lower-case letter meets a capital
-// (task_id -> Task-Id, AppId -> App-Id, RoomID -> Room-Id). It returns "" for the
-// signature, for a name that is empty, too long or not a valid header token, and for one
-// that would be the middleware's own header.
+// headerName returns the header a field other than a named one becomes (see
+// fieldHeaderName), or "" for one that is not copied: the signature, a name that is empty,
+// too long or holds a character not allowed in a header name, and one whose header only
+// the named fields or the middleware write.
 func headerName(b *headerBuilder, field string) string {
-	if field == "" || len(field) > maxFieldNameBytes || field == "signature" || field == "Signature" {
+	if _, isNamed := spellingOf[field]; isNamed {
+		return ""
+	}
+	header := fieldHeaderName(b, field)
+	if b.reserved[header] {
+		return ""
+	}
+	return header
+}
+
+// fieldHeaderName returns the prefix, then the field name in Header-Case, words split at
+// every character other than a letter or digit, written '-', and where a lower-case
+// letter meets a capital: task_id -> Task-Id, AppId -> App-Id, RoomID -> Room-Id,
+// task.id -> Task-Id. It returns "" for a name that is empty, too long or holds a
+// character not allowed in a header name.
+func fieldHeaderName(b *headerBuilder, field string) string {
+	if field == "" || len(field) > maxFieldNameBytes {
 		return ""
 	}
 	name := make([]byte, 0, len(b.prefix)+len(field)+4)
@@ -291,9 +389,6 @@ func headerName(b *headerBuilder, field string) string {
 	for i := 0; i < len(field); i++ {
 		c := field[i]
 		switch {
-		case c == '_':
-			c = '-'
-			lowerBefore = false
 		case 'A' <= c && c <= 'Z':
 			if lowerBefore {
 				name = append(name, '-')
@@ -301,16 +396,15 @@ func headerName(b *headerBuilder, field string) string {
 			lowerBefore = false
 		case 'a' <= c && c <= 'z':
 			lowerBefore = true
-		case '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^`|~", c) >= 0:
+		case '0' <= c && c <= '9':
+			lowerBefore = false
+		case c == '_' || strings.IndexByte("!#$%&'*+-.^`|~", c) >= 0:
+			c = '-'
 			lowerBefore = false
 		default:
 			return ""
 		}
 		name = append(name, c)
 	}
-	header := http.CanonicalHeaderKey(string(name))
-	if header == b.verified || header == b.duplicate || header == b.rejection {
-		return ""
-	}
-	return header
+	return http.CanonicalHeaderKey(string(name))
 }

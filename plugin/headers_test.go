@@ -11,14 +11,20 @@ func TestHeaderName(t *testing.T) {
 	b := newHeaderBuilder("X-Zego-", nil, 64, 1024)
 	tests := map[string]string{
 		"task_id":                                "X-Zego-Task-Id",
-		"appid":                                  "X-Zego-Appid",
-		"AppId":                                  "X-Zego-App-Id",
+		"appid":                                  "",
+		"AppId":                                  "",
 		"RoomID":                                 "X-Zego-Room-Id",
 		"rtmp_urls":                              "X-Zego-Rtmp-Urls",
-		"Event":                                  "X-Zego-Event",
+		"Event":                                  "",
+		"EVENT":                                  "",
+		"Event_Type":                             "",
+		"time.stamp":                             "X-Zego-Time-Stamp",
+		"TIMESTAMP":                              "",
+		"APP_ID":                                 "",
 		"AgentInstanceId":                        "X-Zego-Agent-Instance-Id",
 		"hls_url2":                               "X-Zego-Hls-Url2",
-		"a.b":                                    "X-Zego-A.b",
+		"a.b":                                    "X-Zego-A-B",
+		"task.id":                                "X-Zego-Task-Id",
 		"UPPER":                                  "X-Zego-Upper",
 		"snake__double":                          "X-Zego-Snake--Double",
 		"signature":                              "",
@@ -47,6 +53,9 @@ func TestHeaderValue(t *testing.T) {
 		"nul\x00tab\tdel\x7f": "nul%00tab%09del%7F",
 		"é ünïcode":           "é ünïcode",
 		"100%":                "100%",
+		"PC ":                 "PC%20",
+		" a b ":               "%20a b%20",
+		" ":                   "%20",
 	}
 	for in, want := range tests {
 		if got := headerValue(in); got != want {

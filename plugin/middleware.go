@@ -2,8 +2,11 @@ package zegocallback
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -76,14 +79,14 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	// 8. Replays.
-	var claim ClaimResult
+	var claim claimResult
 	var err error
 	if m.redis == nil {
-		claim, err = claimMemory(m.mem, cb.key, cb.receivedMs)
+		claim, err = claimMemory(m.mem, cb.key, cb.digest, cb.receivedMs, m.s.inFlightMs)
 	} else {
-		claim, err = claimRedis(m.redis, cb.key, m.ttlMs)
+		claim, cb.claim, err = claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs)
 	}
-	if claim != Claimed || err != nil {
+	if claim != claimed || err != nil {
 		refuseSeen(m, rw, req, cb, body, claim, err)
 		return
 	}
@@ -102,13 +105,17 @@ func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
 		}
 		failure = ErrMethodNotAllowed
 	}
+	formTyped, err := bodyHeaders(req.Header)
+	if err != nil {
+		return inspectUnsupported(m, req, failure, err)
+	}
 	body, err := readBody(req, m.s.maxBodyBytes)
 	if err != nil {
 		return nil, nil, err
 	}
-	cb, err := ParseCallback(body)
+	cb, err := parseCallback(body, formTyped)
 	if err == nil {
-		err = verify(m, cb)
+		err = verify(m, cb, body)
 	}
 	if failure == nil {
 		failure = err
@@ -116,15 +123,22 @@ func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
 	return cb, body, failure
 }
 
-// verify runs steps 5 to 7 on a parsed callback and keeps what the store needs.
-func verify(m *Middleware, cb *Callback) error {
+// verify runs steps 5 to 7 on a parsed callback and keeps what the store needs: the
+// callback's key (its signature, and with replayKey signatureAndBody the body's digest)
+// and the body's digest, which tells a replay from another body under the same triple.
+func verify(m *Middleware, cb *Callback, body []byte) error {
 	key, err := Verify(m.s.secrets, cb)
 	if err != nil {
 		return err
 	}
+	sum := sha256.Sum256(body)
+	cb.digest = binary.BigEndian.Uint64(sum[:8])
+	if m.s.bodyInKey {
+		key += string(sum[:8])
+	}
 	cb.key = key
 	cb.receivedMs = m.now().UnixMilli()
-	if err := checkFreshness(cb, cb.receivedMs, m.s.toleranceMs); err != nil {
+	if err := checkFreshness(cb, cb.receivedMs, m.s.toleranceMs, m.s.millis); err != nil {
 		return err
 	}
 	if m.s.events != nil && !m.s.events[cb.Event] {
@@ -154,10 +168,10 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 func settle(m *Middleware, cb *Callback, rec *statusRecorder) {
 	delivered := rec.status/100 == 2 || rec.status == 0 && rec.returned
 	if m.redis != nil {
-		settleRedis(m, cb.key, delivered)
+		settleRedis(m, cb, delivered)
 	} else if delivered {
-		confirmMemory(m.mem, cb.key)
+		confirmMemory(m.mem, cb.key, cb.digest)
 	} else {
-		forgetMemory(m.mem, cb.key)
+		forgetMemory(m.mem, cb.key, cb.receivedMs)
 	}
 }

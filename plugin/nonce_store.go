@@ -6,22 +6,26 @@ import (
 	"sync"
 )
 
-// ClaimResult is what a replay store found when a callback was claimed.
-type ClaimResult int
+// claimResult is what a replay store found when a callback was claimed.
+type claimResult int
 
-// The results of NonceStore.Claim.
+// The results of a claim.
 const (
-	// Claimed: the callback was not known (or its delivery had failed); it is now in flight.
-	Claimed ClaimResult = iota
-	// InFlight: another copy of the callback is being delivered right now.
-	InFlight
-	// Delivered: the callback was delivered; the backend answered 2xx.
-	Delivered
+	// claimed: the callback was not known (or its delivery failed, or its claim lapsed);
+	// it is now in flight, ours to settle.
+	claimed claimResult = iota
+	// inFlight: another copy of the callback is being delivered right now.
+	inFlight
+	// delivered: the callback was delivered; the backend answered 2xx.
+	delivered
+	// reused: the signed triple is in flight or delivered with another body: a nonce
+	// collision, or a captured triple carrying a forged body.
+	reused
 )
 
-// ErrStoreFull is returned by the memory store when it holds nonceCapacity unexpired
+// errStoreFull is the memory store's answer when it holds nonceCapacity unexpired
 // callbacks: it never drops one before it expires, since that would let it be replayed.
-var ErrStoreFull = errors.New("nonce store full")
+var errStoreFull = errors.New("replay store full")
 
 // The state of a memory entry, kept in the low bits of its value beside its time.
 const (
@@ -33,9 +37,11 @@ const (
 )
 
 // memoryStore remembers verified callbacks, by key (their signature), in this process.
-// Each key has one entry, the Unix millisecond it was claimed shifted left by
-// entryStateBits and ORed with its state, and one place in order, the queue of keys by
-// the time they were claimed. An entry expires ttlMs after its claim. ttlMs only ever
+// Each key has one entry: the Unix millisecond of its current claim shifted left by
+// entryStateBits and ORed with its state, and the digest of the body claimed; and one
+// place in order, the queue of keys by the time they were claimed. The claim's
+// millisecond is also its token: a delivery that fails forgets its own claim only, not
+// one made after it lapsed. An entry expires ttlMs after its claim. ttlMs only ever
 // grows (see setLimits), so the queue stays in order, and raising timestampTolerance on
 // a reload lengthens the memory of what is already there. A claim first sweeps expired
 // keys from the head of the queue, so the store needs no goroutine or timer and each
@@ -45,12 +51,17 @@ type memoryStore struct {
 	mu       sync.Mutex
 	capacity int
 	ttlMs    int64
-	entries  map[string]int64
+	entries  map[string]memoryEntry
 	order    []queuedKey
 	head     int
 	// nextSweep is when the head of the queue expires, so that a claim tells with one
 	// comparison whether to sweep (math.MaxInt64 while the queue is empty).
 	nextSweep int64
+}
+
+type memoryEntry struct {
+	v      int64  // claimed<<entryStateBits | state
+	digest uint64 // the body's digest
 }
 
 type queuedKey struct {
@@ -59,21 +70,25 @@ type queuedKey struct {
 }
 
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
-	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]int64), nextSweep: math.MaxInt64}
+	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]memoryEntry), nextSweep: math.MaxInt64}
 }
 
-// claimMemory marks key in flight from nowMs, unless an unexpired entry holds it: then
-// it changes nothing and says what it found.
-func claimMemory(s *memoryStore, key string, nowMs int64) (ClaimResult, error) {
+// claimMemory marks key in flight from nowMs with the body's digest, unless an unexpired
+// entry holds it: delivered, or in flight for less than inFlightMs. Then it changes
+// nothing and says what it found; a different digest there is reused. A forgotten or
+// lapsed claim is claimed anew, whatever its body, as its Redis key would have gone.
+func claimMemory(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
 	s.mu.Lock()
 	if nowMs >= s.nextSweep {
 		sweepMemory(s, nowMs)
 	}
-	v, known := s.entries[key]
-	if known && v>>entryStateBits+s.ttlMs > nowMs && v&entryStateMask != entryForgotten || !known && len(s.entries) >= s.capacity {
+	e, known := s.entries[key]
+	at, state := e.v>>entryStateBits, e.v&entryStateMask
+	if known && at+s.ttlMs > nowMs && (state == entryDelivered || state == entryInFlight && at+inFlightMs > nowMs) ||
+		!known && len(s.entries) >= s.capacity {
 		// Seen and unexpired, or no room: nothing changes.
 		s.mu.Unlock()
-		return claimRefused(v, known)
+		return claimRefused(state, known, e.digest != digest)
 	}
 	if !known {
 		s.order = append(s.order, queuedKey{key: key, claimedMs: nowMs})
@@ -81,41 +96,46 @@ func claimMemory(s *memoryStore, key string, nowMs int64) (ClaimResult, error) {
 			s.nextSweep = nowMs + s.ttlMs
 		}
 	}
-	// A known key (forgotten, or expired and not yet swept) keeps its place in the queue;
-	// the sweep moves it to the tail when it finds the entry claimed later than its place.
-	s.entries[key] = nowMs<<entryStateBits | entryInFlight
+	// A known key (forgotten, lapsed, or expired and not yet swept) keeps its place in
+	// the queue; the sweep moves it to the tail when it finds the entry claimed later
+	// than its place.
+	s.entries[key] = memoryEntry{v: nowMs<<entryStateBits | entryInFlight, digest: digest}
 	s.mu.Unlock()
-	return Claimed, nil
+	return claimed, nil
 }
 
 // claimRefused is what claimMemory answers when it changes nothing: the state of a
 // known entry, or a full store.
-func claimRefused(v int64, known bool) (ClaimResult, error) {
-	if !known {
-		return Claimed, ErrStoreFull
+func claimRefused(state int64, known, otherBody bool) (claimResult, error) {
+	switch {
+	case !known:
+		return claimed, errStoreFull
+	case otherBody:
+		return reused, nil
+	case state == entryDelivered:
+		return delivered, nil
 	}
-	if v&entryStateMask == entryDelivered {
-		return Delivered, nil
-	}
-	return InFlight, nil
+	return inFlight, nil
 }
 
-// confirmMemory marks key delivered. It stays remembered from its claim: what the store
-// must cover is the time the callback can stay fresh, from its first arrival.
-func confirmMemory(s *memoryStore, key string) {
+// confirmMemory marks key delivered, with the digest of the body delivered, whatever
+// became of its claim. It stays remembered from its claim: what the store must cover is
+// the time the callback can stay fresh, from its first arrival.
+func confirmMemory(s *memoryStore, key string, digest uint64) {
 	s.mu.Lock()
-	if v, known := s.entries[key]; known {
-		s.entries[key] = v&^entryStateMask | entryDelivered
+	if e, known := s.entries[key]; known {
+		s.entries[key] = memoryEntry{v: e.v&^entryStateMask | entryDelivered, digest: digest}
 	}
 	s.mu.Unlock()
 }
 
-// forgetMemory lets key be claimed again. The entry keeps its time and its place in the
-// queue, so that the queue holds each key once.
-func forgetMemory(s *memoryStore, key string) {
+// forgetMemory lets key be claimed again, if it is still in flight under the claim made
+// at claimedMs. The entry keeps its time and its place in the queue, so that the queue
+// holds each key once.
+func forgetMemory(s *memoryStore, key string, claimedMs int64) {
 	s.mu.Lock()
-	if v, known := s.entries[key]; known {
-		s.entries[key] = v &^ entryStateMask
+	if e, known := s.entries[key]; known && e.v == claimedMs<<entryStateBits|entryInFlight {
+		s.entries[key] = memoryEntry{v: e.v &^ entryStateMask, digest: e.digest}
 	}
 	s.mu.Unlock()
 }
@@ -130,13 +150,13 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 		}
 		s.order[s.head] = queuedKey{}
 		s.head++
-		v, known := s.entries[q.key]
+		e, known := s.entries[q.key]
 		if !known {
 			continue
 		}
-		if claimed := v >> entryStateBits; claimed > q.claimedMs {
+		if at := e.v >> entryStateBits; at > q.claimedMs {
 			// Claimed again (after a failed delivery) since it was queued: queue it anew.
-			s.order = append(s.order, queuedKey{key: q.key, claimedMs: claimed})
+			s.order = append(s.order, queuedKey{key: q.key, claimedMs: at})
 			continue
 		}
 		delete(s.entries, q.key)

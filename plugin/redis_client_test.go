@@ -14,7 +14,7 @@ import (
 func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
-	mustClaimRedis(t, p, redisTestKey("before"), 60000, Claimed)
+	mustClaimRedis(t, p, redisTestKey("before"), 60000, claimed)
 	if _, idle, _ := redisPoolCounts(p); idle != 1 {
 		t.Fatalf("%d idle connections, want 1", idle)
 	}
@@ -23,17 +23,17 @@ func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 		t.Fatalf("CLIENT KILL killed %d clients, want 1", n)
 	}
 	k := redisTestKey("after")
-	mustClaimRedis(t, p, k, 60000, Claimed)
-	mustClaimRedis(t, p, k, 60000, InFlight)
-	if err := confirmRedis(p, k, 60000); err != nil {
+	mustClaimRedis(t, p, k, 60000, claimed)
+	mustClaimRedis(t, p, k, 60000, inFlight)
+	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := forgetRedis(p, k); err != nil {
+	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
 		t.Fatal(err)
 	}
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := confirmRedis(p, k, 60000); err != nil {
+	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
 	if open, idle, _ := redisPoolCounts(p); open != 1 || idle != 1 {
@@ -43,16 +43,16 @@ func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 
 // TestRedisLostClaimReplyIsOurs loses the reply to a claim's SET NX after Redis ran it:
 // the retry on a new connection finds the key taken, by our own claim, and must say
-// Claimed, not InFlight.
+// claimed, not inFlight.
 func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	proxy := startDropProxy(t, srv.Addr)
 	p := testRedisPool(t, testRedisSettings(t, proxy.addr, nil))
-	mustClaimRedis(t, p, redisTestKey("warm-up"), 60000, Claimed) // leaves one idle connection
+	mustClaimRedis(t, p, redisTestKey("warm-up"), 60000, claimed) // leaves one idle connection
 
 	k := redisTestKey("lost reply")
 	proxy.dropNextReply.Store(true)
-	mustClaimRedis(t, p, k, 60000, Claimed)
+	mustClaimRedis(t, p, k, 60000, claimed)
 	if proxy.dropNextReply.Load() {
 		t.Fatal("no reply was dropped")
 	}
@@ -62,19 +62,21 @@ func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
 		t.Fatalf("key holds %q", v)
 	}
-	mustClaimRedis(t, p, k, 60000, InFlight) // a real duplicate is still one
+	mustClaimRedis(t, p, k, 60000, inFlight) // a real duplicate is still one
 
 	// The same for the commands that need no token.
 	proxy.dropNextReply.Store(true)
-	if err := confirmRedis(p, k, 60000); err != nil {
+	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, p, k, 60000, Delivered)
+	mustClaimRedis(t, p, k, 60000, delivered)
+	f := redisTestKey("lost forget reply")
+	mustClaimRedis(t, p, f, 60000, claimed)
 	proxy.dropNextReply.Store(true)
-	if err := forgetRedis(p, k); err != nil {
+	if err := forgetRedis(p, f, lastClaim(f)); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, p, k, 60000, Claimed)
+	mustClaimRedis(t, p, f, 60000, claimed)
 }
 
 // dropProxy forwards TCP connections to a Redis, and can close the connection that
@@ -167,23 +169,23 @@ func TestRedisRestart(t *testing.T) {
 	}))
 	for round, down := range []func(){srv.Stop, srv.Kill} {
 		for i := 0; i < 4; i++ {
-			mustClaimRedis(t, p, redisTestKey("up "+string(rune('a'+round))+string(rune('0'+i))), 60000, Claimed)
+			mustClaimRedis(t, p, redisTestKey("up "+string(rune('a'+round))+string(rune('0'+i))), 60000, claimed)
 		}
 		down()
 		k := redisTestKey("while down " + string(rune('a'+round)))
 		for i := 0; i < 3; i++ {
 			start := time.Now()
-			_, err := claimRedis(p, k, 60000)
+			_, _, err := claimRedis(p, k, testDigest, 60000)
 			if err == nil || !strings.Contains(err.Error(), "redis "+srv.Addr+": ") {
 				t.Fatalf("claim while Redis is down: %v", err)
 			}
 			if d := time.Since(start); d > timeout+timingSlack {
 				t.Fatalf("claim while Redis is down took %v", d)
 			}
-			if err := confirmRedis(p, k, 60000); err == nil {
+			if err := confirmRedis(p, k, testDigest, 60000); err == nil {
 				t.Fatal("confirm while Redis is down: no error")
 			}
-			if err := forgetRedis(p, k); err == nil {
+			if err := forgetRedis(p, k, lastClaim(k)); err == nil {
 				t.Fatal("forget while Redis is down: no error")
 			}
 		}
@@ -191,8 +193,8 @@ func TestRedisRestart(t *testing.T) {
 			t.Fatalf("while down: %d open, %d idle", open, idle)
 		}
 		srv.Restart()
-		mustClaimRedis(t, p, k, 60000, Claimed) // the same pool, connected again
-		mustClaimRedis(t, p, k, 60000, InFlight)
+		mustClaimRedis(t, p, k, 60000, claimed) // the same pool, connected again
+		mustClaimRedis(t, p, k, 60000, inFlight)
 	}
 }
 
@@ -207,7 +209,7 @@ func TestRedisUnreachable(t *testing.T) {
 		l.Close()
 		p := testRedisPool(t, testRedisSettings(t, addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 		start := time.Now()
-		_, err = claimRedis(p, redisTestKey("x"), 60000)
+		_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000)
 		if err == nil || !strings.Contains(err.Error(), "redis "+addr+": dial: ") || !strings.Contains(err.Error(), "refused") {
 			t.Fatalf("claim: %v; want a refused dial", err)
 		}
@@ -229,7 +231,7 @@ func TestRedisUnreachable(t *testing.T) {
 				c.Password = password
 			}))
 			start := time.Now()
-			_, err = claimRedis(p, redisTestKey("x"), 60000)
+			_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000)
 			d := time.Since(start)
 			if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
 				t.Fatalf("claim: %v; want a timeout", err)

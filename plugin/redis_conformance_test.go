@@ -13,5 +13,5 @@ func TestRedisConformance(t *testing.T) {
 	const password = "redis-password-for-tests"
 	srv := redistest.Start(t, redistest.Options{Password: password})
 	conformance.RunStore(t, nativeBuild, conformance.RedisStore(srv.Addr, password))
-	t.Run("Outage", func(t *testing.T) { conformance.RunRedisOutage(t, nativeBuild, srv, password) })
+	conformance.RunRedisFailures(t, nativeBuild, srv, password)
 }

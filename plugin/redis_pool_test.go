@@ -42,7 +42,7 @@ func TestRedisPoolBound(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, err := claimRedis(p, redisTestKey("bound"+strconv.Itoa(i)), 60000); err != nil {
+			if _, _, err := claimRedis(p, redisTestKey("bound"+strconv.Itoa(i)), testDigest, 60000); err != nil {
 				errs <- err
 			}
 		}(i)
@@ -94,7 +94,7 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 	ops := takeAll(p)
 	start := time.Now()
-	_, err := claimRedis(p, redisTestKey("busy"), 60000)
+	_, _, err := claimRedis(p, redisTestKey("busy"), testDigest, 60000)
 	d := time.Since(start)
 	if !errors.Is(err, errRedisBusy) || !strings.HasPrefix(err.Error(), "redis "+srv.Addr+": no free connection: all 32 busy") {
 		t.Fatalf("claim with every connection taken: %v", err)
@@ -111,9 +111,9 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	ops = takeAll(p)
 	done := make(chan error, 1)
 	go func() {
-		r, err := claimRedis(p, redisTestKey("waited"), 60000)
-		if err == nil && r != Claimed {
-			err = fmt.Errorf("claim = %d, want Claimed", r)
+		r, _, err := claimRedis(p, redisTestKey("waited"), testDigest, 60000)
+		if err == nil && r != claimed {
+			err = fmt.Errorf("claim = %d, want claimed", r)
 		}
 		done <- err
 	}()
@@ -140,7 +140,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
 	p := sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx1)
-	mustClaimRedis(t, p, redisTestKey("k0"), 60000, Claimed)
+	mustClaimRedis(t, p, redisTestKey("k0"), 60000, claimed)
 	if c := srv.ConnectedClients(); c != 1 {
 		t.Fatalf("%d clients, want 1", c)
 	}
@@ -150,9 +150,9 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	srv.MustDo("CLIENT", "PAUSE", "8000", "WRITE")
 	done := make(chan error, 1)
 	go func() {
-		r, err := claimRedis(p, redisTestKey("k1"), 60000)
-		if err == nil && r != Claimed {
-			err = fmt.Errorf("claim = %d, want Claimed", r)
+		r, _, err := claimRedis(p, redisTestKey("k1"), testDigest, 60000)
+		if err == nil && r != claimed {
+			err = fmt.Errorf("claim = %d, want claimed", r)
 		}
 		done <- err
 	}()
@@ -172,7 +172,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	}
 
 	// Without users, the pool still serves, with a connection per operation.
-	mustClaimRedis(t, p, redisTestKey("k1"), 60000, InFlight)
+	mustClaimRedis(t, p, redisTestKey("k1"), 60000, inFlight)
 	if open, idle, _ := redisPoolCounts(p); open != 0 || idle != 0 {
 		t.Fatalf("%d open, %d idle", open, idle)
 	}
@@ -183,7 +183,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	if p2 := sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx2); p2 != p {
 		t.Fatal("the same settings got another pool")
 	}
-	mustClaimRedis(t, p, redisTestKey("k2"), 60000, Claimed)
+	mustClaimRedis(t, p, redisTestKey("k2"), 60000, claimed)
 	if _, idle, _ := redisPoolCounts(p); idle != 1 {
 		t.Fatalf("%d idle, want 1", idle)
 	}
@@ -252,32 +252,34 @@ func TestRedisTLS(t *testing.T) {
 	k := redisTestKey("tls")
 
 	p := tlsPool(func(c *RedisConfig) { c.TLSCAFile = files.CAFile })
-	mustClaimRedis(t, p, k, 60000, Claimed)
-	mustClaimRedis(t, p, k, 60000, InFlight)
-	if err := confirmRedis(p, k, 60000); err != nil {
+	mustClaimRedis(t, p, k, 60000, claimed)
+	mustClaimRedis(t, p, k, 60000, inFlight)
+	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, p, k, 60000, Delivered)
+	mustClaimRedis(t, p, k, 60000, delivered)
 	// Over TLS too, a killed connection is replaced.
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := forgetRedis(p, k); err != nil {
+	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
 		t.Fatal(err)
 	}
 
+	mustClaimRedis(t, p, k, 60000, delivered)
+
 	skip := tlsPool(func(c *RedisConfig) { c.TLSSkipVerify = true })
-	mustClaimRedis(t, skip, k, 60000, Claimed)
+	mustClaimRedis(t, skip, redisTestKey("tls skip verify"), 60000, claimed)
 
 	for desc, edit := range map[string]func(*RedisConfig){
 		"another CA":       func(c *RedisConfig) { c.TLSCAFile = redistest.NewTLSFiles(t).CAFile },
 		"the system roots": func(c *RedisConfig) {},
 	} {
-		_, err := claimRedis(tlsPool(edit), k, 60000)
+		_, _, err := claimRedis(tlsPool(edit), k, testDigest, 60000)
 		if err == nil || !strings.Contains(err.Error(), "redis "+srv.Addr+": dial: ") || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("%s: %v; want a certificate error", desc, err)
 		}
 	}
 	plain := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "tls-pw"; c.Timeout = "1s" }))
-	if _, err := claimRedis(plain, k, 60000); err == nil {
+	if _, _, err := claimRedis(plain, k, testDigest, 60000); err == nil {
 		t.Error("plain connection to a TLS server: no error")
 	}
 }

@@ -31,6 +31,18 @@ func redisSetCommand(key, value, cond, ttl string) []byte {
 		len(key), key, len(value), value, cond, len(ttl), ttl)
 }
 
+// redisSetPXCommand encodes SET key value PX ttl.
+func redisSetPXCommand(key, value, ttl string) []byte {
+	return fmt.Appendf(nil, "*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nPX\r\n$%d\r\n%s\r\n",
+		len(key), key, len(value), value, len(ttl), ttl)
+}
+
+// redisEvalCommand encodes EVAL script 1 key arg.
+func redisEvalCommand(script, key, arg string) []byte {
+	return fmt.Appendf(nil, "*5\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+		len(script), script, len(key), key, len(arg), arg)
+}
+
 func redisKeyCommand(name, key string) []byte {
 	return fmt.Appendf(nil, "*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(name), name, len(key), key)
 }

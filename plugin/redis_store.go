@@ -14,77 +14,100 @@ import (
 // The Redis replay store keeps the memory store's states in one key per callback, so
 // that every Traefik replica that shares the Redis shares them:
 //
-//	claim:   SET <key> inflight:<token> NX PX <ttl>  OK: Claimed
-//	         else GET <key>                          inflight:...: InFlight; delivered: Delivered
-//	confirm: SET <key> delivered XX PX <ttl>
-//	forget:  DEL <key>
+//	claim:   SET <key> inflight:<token>:<digest> NX PX <inFlightTimeout>   OK: claimed
+//	         else GET <key>     the same digest: in flight or delivered; another: reused
+//	deliver: SET <key> delivered:<digest> PX <ttl>
+//	fail:    EVAL <delete the key if it still holds our claim> 1 <key> <claim>
 //
 // The key is the configured prefix then the hex of the callback's key (its signature).
+// A claim lives for inFlightTimeout only: one whose owner died (a replica killed
+// mid-delivery, a reply lost, Redis failing before the settlement) lapses on its own,
+// and ZEGO's next retry is claimed anew. A delivery sets the delivered state with the
+// full lifetime whatever became of its claim; a failed one deletes its own claim and
+// never another replica's, which the token tells apart.
 
-// redisDelivered is the value of a delivered callback's key.
-const redisDelivered = "delivered"
+// redisDeliveredPrefix starts the value of a delivered callback's key; a bare
+// "delivered" is one written by a version that kept no digest.
+const redisDeliveredPrefix = "delivered"
 
-// claimRedis marks key in flight for ttlMs, unless Redis holds it already: then it
-// changes nothing and says what it found.
+// redisForgetScript deletes KEYS[1] if it holds ARGV[1]: one atomic step, in Redis and
+// Valkey alike.
+const redisForgetScript = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
+
+// claimRedis marks key in flight for inFlightMs with the body's digest (hex), unless Redis
+// holds it already: then it changes nothing and says what it found. It returns the
+// claim's value, the token its settlement needs.
 //
-// Each claim writes a value of its own, the pool's token then a number: when a SET NX
-// reached Redis but its reply was lost with the connection, redisExec sends it again on
-// a new connection, which finds the key taken; the GET then shows our own value, and the
-// claim is ours (Claimed). With a bare "inflight" the callback would stay in flight until
-// it expired, and every retry of ZEGO's would get 409.
-func claimRedis(p *redisPool, key string, ttlMs int64) (ClaimResult, error) {
+// Each claim writes a value of its own, the pool's token, a number and the digest: when
+// a SET NX reached Redis but its reply was lost with the connection, redisExec sends it
+// again on a new connection, which finds the key taken; the GET then shows our own
+// value, and the claim is ours.
+func claimRedis(p *redisPool, key, digest string, inFlightMs int64) (claimResult, string, error) {
 	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
-	value := p.token + strconv.FormatUint(p.seq.Add(1), 36)
-	ttl := strconv.FormatInt(ttlMs, 10)
-	set := redisSetCommand(rkey, value, "NX", ttl)
+	value := p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
+	set := redisSetCommand(rkey, value, "NX", strconv.FormatInt(inFlightMs, 10))
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
-		return Claimed, err
+		return claimed, "", err
 	}
 	// A key that expires or is deleted between SET NX and GET is claimed again, once.
 	for try := 0; try < 2; try++ {
 		kind, _, err := redisExec(p, &op, "SET", set)
 		if err != nil {
 			endRedis(p, &op)
-			return Claimed, err
+			return claimed, "", err
 		}
 		if kind == '+' {
 			endRedis(p, &op)
-			return Claimed, nil
+			return claimed, value, nil
 		}
 		if kind != redisNil {
 			endRedis(p, &op)
-			return Claimed, fmt.Errorf("redis %s: SET NX: unexpected reply of type %q", p.s.address, kind)
+			return claimed, "", fmt.Errorf("redis %s: SET NX: unexpected reply of type %q", p.s.address, kind)
 		}
 		kind, found, err := redisExec(p, &op, "GET", redisKeyCommand("GET", rkey))
 		if err != nil {
 			endRedis(p, &op)
-			return Claimed, err
+			return claimed, "", err
 		}
 		if kind == '$' {
 			endRedis(p, &op)
-			if found == value {
-				return Claimed, nil
-			}
-			if found == redisDelivered {
-				return Delivered, nil
-			}
-			if strings.HasPrefix(found, "inflight") {
-				return InFlight, nil
-			}
-			// Not the key in the message: it holds the callback's signature, which stays
-			// out of the logs.
-			return Claimed, fmt.Errorf("redis %s: GET: a key of this store holds a value it does not write", p.s.address)
+			return redisFound(p, found, value, digest)
 		}
 	}
 	endRedis(p, &op)
-	return Claimed, fmt.Errorf("redis %s: SET NX: the key vanished twice while it was claimed", p.s.address)
+	return claimed, "", fmt.Errorf("redis %s: SET NX: the key vanished twice while it was claimed", p.s.address)
 }
 
-// confirmRedis marks key delivered for ttlMs. A key that has expired meanwhile stays
-// gone, as in the memory store.
-func confirmRedis(p *redisPool, key string, ttlMs int64) error {
-	cmd := redisSetCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), redisDelivered, "XX", strconv.FormatInt(ttlMs, 10))
+// redisFound reads the value a claim found in the key: its own (a retried SET NX whose
+// first reply was lost), a delivery or another claim, and whether its digest is ours.
+// Values written by a version that kept no digest count as the same body.
+func redisFound(p *redisPool, found, value, digest string) (claimResult, string, error) {
+	if found == value {
+		return claimed, value, nil
+	}
+	// inflight:<pool>:<seq>:<digest> and delivered:<digest>; before digests were kept,
+	// inflight:<pool>:<seq> and delivered.
+	state := inFlight
+	withDigest := strings.Count(found, ":") == 3
+	if strings.HasPrefix(found, redisDeliveredPrefix) {
+		state = delivered
+		withDigest = len(found) > len(redisDeliveredPrefix)
+	} else if !strings.HasPrefix(found, "inflight:") {
+		// Not the key in the message: it holds the callback's signature, which stays
+		// out of the logs.
+		return claimed, "", fmt.Errorf("redis %s: GET: a key of this store holds a value it does not write", p.s.address)
+	}
+	if withDigest && found[strings.LastIndexByte(found, ':')+1:] != digest {
+		return reused, "", nil
+	}
+	return state, "", nil
+}
+
+// confirmRedis marks key delivered with the body's digest for ttlMs from now, whatever
+// became of the claim (lapsed, or taken over by a retry through another replica).
+func confirmRedis(p *redisPool, key, digest string, ttlMs int64) error {
+	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), redisDeliveredPrefix+":"+digest, strconv.FormatInt(ttlMs, 10))
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
 		return err
@@ -94,14 +117,14 @@ func confirmRedis(p *redisPool, key string, ttlMs int64) error {
 	return err
 }
 
-// forgetRedis lets key be claimed again.
-func forgetRedis(p *redisPool, key string) error {
-	cmd := redisKeyCommand("DEL", p.s.keyPrefix+hex.EncodeToString([]byte(key)))
+// forgetRedis lets key be claimed again, if it still holds our claim.
+func forgetRedis(p *redisPool, key, claim string) error {
+	cmd := redisEvalCommand(redisForgetScript, p.s.keyPrefix+hex.EncodeToString([]byte(key)), claim)
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
 		return err
 	}
-	_, _, err := redisExec(p, &op, "DEL", cmd)
+	_, _, err := redisExec(p, &op, "EVAL", cmd)
 	endRedis(p, &op)
 	return err
 }

@@ -51,14 +51,30 @@ func redisKeyOf(key string) string {
 	return "zego-callback:" + hex.EncodeToString([]byte(key))
 }
 
-func mustClaimRedis(t *testing.T, p *redisPool, key string, ttlMs int64, want ClaimResult) {
+// testDigest stands for a body's digest in the store tests.
+const testDigest = "d1"
+
+// claimsMade remembers each key's last claim token, for the forgets that follow.
+var claimsMade sync.Map
+
+func lastClaim(key string) string {
+	v, _ := claimsMade.Load(key)
+	s, _ := v.(string)
+	return s
+}
+
+// mustClaimRedis claims key with testDigest, its claim lasting inFlightMs.
+func mustClaimRedis(t *testing.T, p *redisPool, key string, inFlightMs int64, want claimResult) {
 	t.Helper()
-	got, err := claimRedis(p, key, ttlMs)
+	got, token, err := claimRedis(p, key, testDigest, inFlightMs)
 	if err != nil {
 		t.Fatalf("claimRedis: %v", err)
 	}
 	if got != want {
 		t.Fatalf("claimRedis = %v, want %v", got, want)
+	}
+	if token != "" {
+		claimsMade.Store(key, token)
 	}
 }
 
@@ -80,49 +96,60 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 	k := redisTestKey("states")
 	const ttl = 60000
 
-	mustClaimRedis(t, p, k, ttl, Claimed)
+	mustClaimRedis(t, p, k, ttl, claimed)
 	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
 		t.Fatalf("claimed key holds %q, want inflight:...", v)
 	}
-	mustClaimRedis(t, p, k, ttl, InFlight)
-	if err := forgetRedis(p, k); err != nil {
+	mustClaimRedis(t, p, k, ttl, inFlight)
+	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.MustDo("EXISTS", redisKeyOf(k)); n != int64(0) {
 		t.Fatalf("EXISTS after forget = %v", n)
 	}
-	mustClaimRedis(t, p, k, ttl, Claimed) // ZEGO's retry after a failed delivery
-	if err := confirmRedis(p, k, ttl); err != nil {
+	mustClaimRedis(t, p, k, ttl, claimed) // ZEGO's retry after a failed delivery
+	if err := confirmRedis(p, k, testDigest, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if v := srv.MustDo("GET", redisKeyOf(k)); v != "delivered" {
+	if v := srv.MustDo("GET", redisKeyOf(k)); v != "delivered:"+testDigest {
 		t.Fatalf("confirmed key holds %v", v)
 	}
 	if ms, _ := srv.MustDo("PTTL", redisKeyOf(k)).(int64); ms <= ttl-5000 || ms > ttl {
 		t.Fatalf("PTTL after confirm = %d, want about %d", ms, ttl)
 	}
-	mustClaimRedis(t, p, k, ttl, Delivered)
-	mustClaimRedis(t, p, k, ttl, Delivered)
+	mustClaimRedis(t, p, k, ttl, delivered)
+	mustClaimRedis(t, p, k, ttl, delivered)
 
-	// Confirming a key that is gone leaves it gone (SET XX), as in the memory store.
+	// A failed delivery deletes its own claim only: not a delivery, not another claim.
+	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, p, k, ttl, delivered)
+	taken := redisTestKey("taken over")
+	mustClaimRedis(t, p, taken, ttl, claimed)
+	if err := forgetRedis(p, taken, lastClaim(taken)+"-another-claim"); err != nil {
+		t.Fatal(err)
+	}
+	mustClaimRedis(t, p, taken, ttl, inFlight)
+
+	// A delivery whose claim lapsed (the backend took longer than inFlightTimeout) is
+	// recorded all the same, with the full lifetime.
 	gone := redisTestKey("gone")
-	if err := confirmRedis(p, gone, ttl); err != nil {
+	if err := confirmRedis(p, gone, testDigest, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.MustDo("EXISTS", redisKeyOf(gone)); n != int64(0) {
-		t.Fatalf("confirm created a key")
+	if ms, _ := srv.MustDo("PTTL", redisKeyOf(gone)).(int64); ms <= ttl-5000 || ms > ttl {
+		t.Fatalf("PTTL of a delivery whose claim had lapsed = %d, want about %d", ms, ttl)
 	}
-	if err := forgetRedis(p, gone); err != nil {
-		t.Fatal(err)
-	}
+	mustClaimRedis(t, p, gone, ttl, delivered)
 
 	// Another pool (another Traefik replica) sees the same states.
 	other := newRedisPool(p.s)
 	other.users = 1
-	mustClaimRedis(t, other, k, ttl, Delivered)
+	mustClaimRedis(t, other, k, ttl, delivered)
 	other2 := redisTestKey("other")
-	mustClaimRedis(t, other, other2, ttl, Claimed)
-	mustClaimRedis(t, p, other2, ttl, InFlight)
+	mustClaimRedis(t, other, other2, ttl, claimed)
+	mustClaimRedis(t, p, other2, ttl, inFlight)
 	dropIdleRedis(other)
 }
 
@@ -144,24 +171,24 @@ func TestRedisExpiry(t *testing.T) {
 	}
 
 	start := time.Now()
-	mustClaimRedis(t, p, k, 500, Claimed)
-	mustClaimRedis(t, p, k, 500, InFlight)
+	mustClaimRedis(t, p, k, 500, claimed)
+	mustClaimRedis(t, p, k, 500, inFlight)
 	waitGone()
 	if d := time.Since(start); d < 450*time.Millisecond {
 		t.Fatalf("an in-flight claim of 500 ms expired after %v", d)
 	}
-	mustClaimRedis(t, p, k, 500, Claimed)
+	mustClaimRedis(t, p, k, 500, claimed)
 
 	start = time.Now()
-	if err := confirmRedis(p, k, 500); err != nil {
+	if err := confirmRedis(p, k, testDigest, 500); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, p, k, 500, Delivered)
+	mustClaimRedis(t, p, k, 500, delivered)
 	waitGone()
 	if d := time.Since(start); d < 450*time.Millisecond {
 		t.Fatalf("a delivery remembered for 500 ms expired after %v", d)
 	}
-	mustClaimRedis(t, p, k, 500, Claimed)
+	mustClaimRedis(t, p, k, 500, claimed)
 }
 
 func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
@@ -171,30 +198,30 @@ func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
 		k := redisTestKey("concurrent" + string(rune('a'+round)))
 		const n = 80 // more than redisMaxConns: some wait for a connection
 		var wg sync.WaitGroup
-		var claimed, inFlight, failed atomic.Int32
+		var won, waited, failed atomic.Int32
 		start := make(chan struct{})
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				r, err := claimRedis(p, k, 60000)
+				r, _, err := claimRedis(p, k, testDigest, 60000)
 				switch {
 				case err != nil:
 					failed.Add(1)
 					t.Error(err)
-				case r == Claimed:
-					claimed.Add(1)
-				case r == InFlight:
-					inFlight.Add(1)
+				case r == claimed:
+					won.Add(1)
+				case r == inFlight:
+					waited.Add(1)
 				}
 			}()
 		}
 		close(start)
 		wg.Wait()
-		if claimed.Load() != 1 || inFlight.Load() != n-1 || failed.Load() != 0 {
+		if won.Load() != 1 || waited.Load() != n-1 || failed.Load() != 0 {
 			t.Fatalf("round %d: %d claimed, %d in flight, %d failed; want 1, %d, 0",
-				round, claimed.Load(), inFlight.Load(), failed.Load(), n-1)
+				round, won.Load(), waited.Load(), failed.Load(), n-1)
 		}
 	}
 	if open, _, _ := redisPoolCounts(p); open > redisMaxConns {
@@ -206,19 +233,19 @@ func TestRedisAuth(t *testing.T) {
 	const password = "pw-Zq81-never-in-errors"
 	srv := redistest.Start(t, redistest.Options{
 		Password: password,
-		Users:    []string{"zego on >user-pw-7yq ~zego-callback:* +set +get +del +select"},
+		Users:    []string{"zego on >user-pw-7yq ~zego-callback:* +set +get +del +eval +select"},
 	})
 	k := redisTestKey("auth")
 
 	t.Run("right password", func(t *testing.T) {
 		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = password }))
-		mustClaimRedis(t, p, k, 60000, Claimed)
-		mustClaimRedis(t, p, k, 60000, InFlight)
+		mustClaimRedis(t, p, k, 60000, claimed)
+		mustClaimRedis(t, p, k, 60000, inFlight)
 	})
 	t.Run("password file", func(t *testing.T) {
 		file := writeRedisTestFile(t, "password", "  "+password+"  \nsecond line ignored\n")
 		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.PasswordFile = file }))
-		mustClaimRedis(t, p, k, 60000, InFlight)
+		mustClaimRedis(t, p, k, 60000, inFlight)
 	})
 	t.Run("ACL user", func(t *testing.T) {
 		p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
@@ -226,13 +253,13 @@ func TestRedisAuth(t *testing.T) {
 			c.Password = "user-pw-7yq"
 			c.DB = 0
 		}))
-		mustClaimRedis(t, p, k, 60000, InFlight)
+		mustClaimRedis(t, p, k, 60000, inFlight)
 		k2 := redisTestKey("acl")
-		mustClaimRedis(t, p, k2, 60000, Claimed)
-		if err := confirmRedis(p, k2, 60000); err != nil {
+		mustClaimRedis(t, p, k2, 60000, claimed)
+		if err := confirmRedis(p, k2, testDigest, 60000); err != nil {
 			t.Fatal(err)
 		}
-		if err := forgetRedis(p, k2); err != nil {
+		if err := forgetRedis(p, k2, lastClaim(k2)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -253,9 +280,9 @@ func TestRedisAuth(t *testing.T) {
 				c.Password = tc.password
 			}))
 			for _, err := range []error{
-				func() error { _, err := claimRedis(p, k, 60000); return err }(),
-				confirmRedis(p, k, 60000),
-				forgetRedis(p, k),
+				func() error { _, _, err := claimRedis(p, k, testDigest, 60000); return err }(),
+				confirmRedis(p, k, testDigest, 60000),
+				forgetRedis(p, k, lastClaim(k)),
 			} {
 				if err == nil {
 					t.Fatal("no error")
@@ -285,17 +312,17 @@ func TestRedisSelect(t *testing.T) {
 	if db0 == db1 {
 		t.Fatal("two databases share a pool")
 	}
-	mustClaimRedis(t, db1, k, 60000, Claimed)
-	mustClaimRedis(t, db0, k, 60000, Claimed) // not visible in db 0
-	mustClaimRedis(t, db1, k, 60000, InFlight)
-	if err := confirmRedis(db1, k, 60000); err != nil {
+	mustClaimRedis(t, db1, k, 60000, claimed)
+	mustClaimRedis(t, db0, k, 60000, claimed) // not visible in db 0
+	mustClaimRedis(t, db1, k, 60000, inFlight)
+	if err := confirmRedis(db1, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, db0, k, 60000, InFlight)
-	mustClaimRedis(t, db1, k, 60000, Delivered)
+	mustClaimRedis(t, db0, k, 60000, inFlight)
+	mustClaimRedis(t, db1, k, 60000, delivered)
 
 	bad := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "select-pw"; c.DB = 999 }))
-	_, err := claimRedis(bad, k, 60000)
+	_, _, err := claimRedis(bad, k, testDigest, 60000)
 	if err == nil || !strings.Contains(err.Error(), "SELECT: ERR") {
 		t.Fatalf("claim with db 999: %v; want a SELECT error", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"strconv"
 )
 
 // The paths of requests that are not forwarded as verified: they run only then, so they
@@ -21,10 +22,31 @@ func refuse(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callba
 	forwardUnverified(m, rw, req, body, cb, failure)
 }
 
+// inspectUnsupported is inspect for a body sent compressed or as multipart: refused, or
+// in reportOnly read and forwarded, marked, unparsed (its bytes are not what a parser
+// would read).
+func inspectUnsupported(m *Middleware, req *http.Request, failure, err error) (*Callback, []byte, error) {
+	if !m.s.reportOnly {
+		return nil, nil, err
+	}
+	body, rerr := readBody(req, m.s.maxBodyBytes)
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	if failure == nil {
+		failure = err
+	}
+	return nil, body, failure
+}
+
 // refuseSeen answers a verified callback the store did not let through: seen before
 // (in flight, or delivered), or the store failed.
-func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, claim ClaimResult, err error) {
-	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly {
+//
+// redis.failOpen forwards only when Redis itself failed: a pool whose connections are
+// all busy is this Traefik's own limit, and a flood of copies of one callback must not
+// get replays through it.
+func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte, claim claimResult, err error) {
+	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
 		forwardUnclaimed(m, rw, req, cb, body, err)
 		return
 	}
@@ -32,8 +54,15 @@ func refuseSeen(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Ca
 		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
 		return
 	}
-	answerDuplicate(m, rw, req, body, cb, claim == Delivered && m.s.ackDuplicates)
+	if claim == reused {
+		refuse(m, rw, req, cb, body, errSignatureReusedDetail)
+		return
+	}
+	answerDuplicate(m, rw, req, body, cb, claim == delivered && m.s.ackDuplicates)
 }
+
+// errSignatureReusedDetail is what the log says of a signature reused with another body.
+var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", ErrSignatureReused)
 
 // forwardUnclaimed is redis.failOpen: Redis could not answer, and the verified callback
 // goes on without a replay check, logged.
@@ -46,16 +75,16 @@ func forwardUnclaimed(m *Middleware, rw http.ResponseWriter, req *http.Request, 
 }
 
 // settleRedis records a delivery's outcome in Redis; a failure is logged: the claim then
-// expires on its own.
-func settleRedis(m *Middleware, key string, delivered bool) {
+// lapses on its own after inFlightTimeout.
+func settleRedis(m *Middleware, cb *Callback, ok bool) {
 	var err error
-	if delivered {
-		err = confirmRedis(m.redis, key, m.ttlMs)
+	if ok {
+		err = confirmRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.ttlMs)
 	} else {
-		err = forgetRedis(m.redis, key)
+		err = forgetRedis(m.redis, cb.key, cb.claim)
 	}
 	if err != nil {
-		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s nonce store could not record a delivery (delivered=%v): %v\n", m.name, delivered, err)
+		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout\n", m.name, ok, err)
 	}
 }
 

@@ -13,12 +13,15 @@ import (
 var (
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	ErrBodyTooLarge     = errors.New("body too large")
-	ErrMalformedBody    = errors.New("malformed body")
-	ErrInvalidSignature = errors.New("invalid signature")
-	ErrStaleTimestamp   = errors.New("stale timestamp")
-	ErrEventNotAllowed  = errors.New("event not allowed")
-	ErrDuplicate        = errors.New("duplicate callback")
-	ErrStoreUnavailable = errors.New("nonce store unavailable")
+	// ErrUnsupportedMediaType is a body sent compressed or as multipart.
+	ErrUnsupportedMediaType = errors.New("unsupported media type")
+	ErrMalformedBody        = errors.New("malformed body")
+	ErrInvalidSignature     = errors.New("invalid signature")
+	ErrStaleTimestamp       = errors.New("stale timestamp")
+	ErrEventNotAllowed      = errors.New("event not allowed")
+	ErrDuplicate            = errors.New("duplicate callback")
+	ErrSignatureReused      = errors.New("signature reused with another body")
+	ErrStoreUnavailable     = errors.New("nonce store unavailable")
 )
 
 // rejection is what the client gets for one kind of error: its status, the code that
@@ -39,11 +42,13 @@ func newRejection(err error, status int, code, message string) rejection {
 var rejections = []rejection{
 	newRejection(ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted"),
 	newRejection(ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this endpoint accepts"),
+	newRejection(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be sent as it is, JSON or a URL-encoded form"),
 	newRejection(ErrMalformedBody, http.StatusBadRequest, "malformed_body", "the body is not a well-formed ZEGO callback"),
 	newRejection(ErrInvalidSignature, http.StatusUnauthorized, "invalid_signature", "the signature does not match"),
 	newRejection(ErrStaleTimestamp, http.StatusUnauthorized, "stale_timestamp", "the timestamp is outside the accepted window"),
 	newRejection(ErrEventNotAllowed, http.StatusForbidden, "event_not_allowed", "this event is not accepted here"),
 	newRejection(ErrDuplicate, http.StatusConflict, "duplicate", "this callback was already received"),
+	newRejection(ErrSignatureReused, http.StatusConflict, "signature_reused", "this signature came before with another body"),
 	newRejection(ErrStoreUnavailable, http.StatusServiceUnavailable, "nonce_store_unavailable", "replay protection is unavailable; retry later"),
 }
 

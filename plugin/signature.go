@@ -54,27 +54,40 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 }
 
 // checkFreshness reports whether cb's timestamp lies within toleranceMs of nowMs, either
-// way. A timestamp of 13 digits or more is in milliseconds (AI Agent and ASR callbacks), a
-// shorter one in seconds, compared with now truncated to the second as ZEGO's is.
-func checkFreshness(cb *Callback, nowMs, toleranceMs int64) error {
-	// A timestamp past 1<<62 wraps here, and is refused just below.
-	skewMs := nowMs - int64(cb.timestamp) //nolint:gosec // see above
-	if len(cb.Timestamp) < 13 {
-		skewMs = (nowMs/1000 - int64(cb.timestamp)) * 1000 //nolint:gosec // at most 12 digits
+// way: in milliseconds when millis is set (AI Agent and ASR callbacks), else in seconds,
+// compared with now truncated to the second as ZEGO's is. The digit count never decides
+// the unit: the signed string cannot tell where the timestamp ends and the nonce begins,
+// so digits moved from a captured callback's nonce to its timestamp would turn a seconds
+// timestamp of years ago into a fresh milliseconds one under the same signature.
+func checkFreshness(cb *Callback, nowMs, toleranceMs int64, millis bool) error {
+	// A timestamp past 1<<42 (seconds) or 1<<52 (milliseconds), more than a hundred
+	// thousand years away, is refused before it could overflow.
+	var skewMs int64
+	if millis {
+		skewMs = nowMs - int64(cb.timestamp&(1<<62-1)) //nolint:gosec // bounded just above
+	} else {
+		skewMs = (nowMs/1000 - int64(cb.timestamp&(1<<42-1))) * 1000 //nolint:gosec // bounded just above
 	}
-	if skewMs > toleranceMs || skewMs < -toleranceMs || cb.timestamp > 1<<62 {
-		return staleError(cb, skewMs)
+	if skewMs > toleranceMs || skewMs < -toleranceMs || cb.timestamp > 1<<42 && !millis || cb.timestamp > 1<<52 {
+		return staleError(cb, skewMs, millis)
 	}
 	return nil
 }
 
-// staleError says how stale: built only when a timestamp is refused.
-func staleError(cb *Callback, skewMs int64) error {
-	switch {
-	case cb.timestamp > 1<<62:
-		return fmt.Errorf("%w: out of range", ErrStaleTimestamp)
-	case skewMs > 0:
-		return fmt.Errorf("%w: %d s in the past", ErrStaleTimestamp, skewMs/1000)
+// staleError says how stale, and what a timestamp in the other unit looks like: built
+// only when a timestamp is refused.
+func staleError(cb *Callback, skewMs int64, millis bool) error {
+	hint := ""
+	if n := len(cb.Timestamp); !millis && n >= 13 {
+		hint = fmt.Sprintf("; timestamp has %d digits: milliseconds? set timestampUnit: milliseconds", n)
+	} else if millis && n <= 10 {
+		hint = fmt.Sprintf("; timestamp has %d digits: seconds? set timestampUnit: seconds", n)
 	}
-	return fmt.Errorf("%w: %d s in the future", ErrStaleTimestamp, -skewMs/1000)
+	switch {
+	case cb.timestamp > 1<<42 && !millis || cb.timestamp > 1<<52:
+		return fmt.Errorf("%w: out of range%s", ErrStaleTimestamp, hint)
+	case skewMs > 0:
+		return fmt.Errorf("%w: %d s in the past%s", ErrStaleTimestamp, skewMs/1000, hint)
+	}
+	return fmt.Errorf("%w: %d s in the future%s", ErrStaleTimestamp, -skewMs/1000, hint)
 }

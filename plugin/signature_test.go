@@ -96,22 +96,28 @@ func TestCheckFreshness(t *testing.T) {
 		{"tolerance+1 s in the past", "1699999699", false},
 		{"exactly tolerance in the future", "1700000300", true},
 		{"tolerance+1 s in the future", "1700000301", false},
-		{"milliseconds, now", "1700000000600", true},
-		{"milliseconds, exactly tolerance in the past", "1699999700600", true},
-		{"milliseconds, 1 ms beyond tolerance in the past", "1699999700599", false},
-		{"milliseconds, exactly tolerance in the future", "1700000300600", true},
-		{"milliseconds, 1 ms beyond tolerance in the future", "1700000300601", false},
+		{"milliseconds on a seconds route: stale, however fresh", "1700000000600", false},
 		{"zero", "0", false},
-		{"leading zeros make 13 digits: milliseconds", "0001700000000", false},
+		{"leading zeros, seconds", "0001700000000", true},
 		{"beyond 64 bits", "99999999999999999999", false},
 		{"19 digits", "9223372036854775807", false},
+		{"2^42 + now", "4398046511104", false},
+		{"ms: now", "ms1700000000600", true},
+		{"ms: exactly tolerance in the past", "ms1699999700600", true},
+		{"ms: 1 ms beyond tolerance in the past", "ms1699999700599", false},
+		{"ms: exactly tolerance in the future", "ms1700000300600", true},
+		{"ms: 1 ms beyond tolerance in the future", "ms1700000300601", false},
+		{"ms: seconds on a milliseconds route", "ms1700000000", false},
+		{"ms: 19 digits", "ms9223372036854775807", false},
+		{"ms: beyond 64 bits", "ms99999999999999999999", false},
 	}
 	for _, tt := range tests {
-		cb, perr := ParseCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + tt.ts + `"}`))
+		ts, millis := strings.CutPrefix(tt.ts, "ms")
+		cb, perr := ParseCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + ts + `"}`))
 		if perr != nil {
 			t.Fatalf("%s: %v", tt.desc, perr)
 		}
-		err := checkFreshness(cb, now.UnixMilli(), tol.Milliseconds())
+		err := checkFreshness(cb, now.UnixMilli(), tol.Milliseconds(), millis)
 		if (err == nil) != tt.fresh {
 			t.Errorf("%s (%s): %v, want fresh=%v", tt.desc, tt.ts, err, tt.fresh)
 		}

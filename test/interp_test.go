@@ -31,5 +31,5 @@ func TestInterpretedRedisConformance(t *testing.T) {
 	const password = "redis-password-for-tests"
 	srv := redistest.Start(t, redistest.Options{Password: password})
 	conformance.RunStore(t, yaegiBuild, conformance.RedisStore(srv.Addr, password))
-	t.Run("Outage", func(t *testing.T) { conformance.RunRedisOutage(t, yaegiBuild, srv, password) })
+	conformance.RunRedisFailures(t, yaegiBuild, srv, password)
 }

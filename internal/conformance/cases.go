@@ -63,6 +63,23 @@ func Cases(now time.Time, secretsFile string) []Case {
 	injected := signed(`{"event":"x","publish_name":"a\r\nX-Evil: 1\u0000","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
 	kinds := signed(`{"event":"x","RoomID":"r1","live":true,"gone":null,"data":{"k":"v"},"list":[1,"two",null,false],"mixed":[{"a":1}],"verified":"false","Rejection":"none","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
 
+	msUnit := map[string]any{"timestampUnit": "milliseconds"}
+	reuse, reuse2, reuse3, reuse4 := reusePair(sec), reusePair(sec), reusePair(sec), reusePair(sec)
+	spaced := append([]byte("\r\n\n \t"), mix()...)
+	spacedEncoded := append([]byte("\n "), url.QueryEscape(string(mix()))...)
+	// A JSON body after a newline, whose string holds what a form reading would take for
+	// the signed fields and another event: JSON decides, as every JSON parser reads it.
+	formInString := func() []byte {
+		ts, nonce := sec, zegotest.Nonce()
+		sig := zegotest.Sign(zegotest.Secret, ts, nonce)
+		return []byte("\n" + `{"event":"room_create","note":"&signature=` + sig + `&timestamp=` + ts + `&nonce=` + nonce + `&event=mix_start&x=","timestamp":"` + ts + `","nonce":"` + nonce + `","signature":"` + sig + `"}`)
+	}()
+	eventTypeNumber := signed(`{"AppId":1,"EventType":3,"Data":{"TaskId":"t"},"Nonce":"{{nonce}}","Timestamp":{{timestamp}},"Signature":"{{signature}}"}`, sec)
+	eventTypeOther := signed(`{"AppId":1,"EventType":4,"Nonce":"{{nonce}}","Timestamp":{{timestamp}},"Signature":"{{signature}}"}`, sec)
+	eventTypeSnake := signed(`{"app_id":"1","event_type":2,"detail":{},"nonce":"{{nonce}}","timestamp":"{{timestamp}}","signature":"{{signature}}"}`, sec)
+	appIDCaps := signed(`{"AppID":"123","EventType":10001,"Nonce":"{{nonce}}","Timestamp":"{{timestamp}}","Signature":"{{signature}}"}`, sec)
+	appidTitle := signed(`{"Appid":"123","Event":"transcode_start","Nonce":"{{nonce}}","Timestamp":"{{timestamp}}","Signature":"{{signature}}"}`, sec)
+
 	return []Case{
 		{Desc: "valid mix_start: forwarded byte for byte with its fields as headers",
 			Steps: one(mix(), ok(map[string][]string{
@@ -86,7 +103,39 @@ func Cases(now time.Time, secretsFile string) []Case {
 		{Desc: "valid JSON body whatever the Content-Type says",
 			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"mix_start"}}), mix()),
 				"Content-Type", "application/x-www-form-urlencoded")}},
+		{Desc: "JSON white space before '{': read as JSON, forwarded as received",
+			Steps: one(spaced, ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"111111"}}))},
+		{Desc: "JSON white space before a URL-encoded JSON document",
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"mix_start"}}), spacedEncoded), "Content-Type", "application/x-www-form-urlencoded")}},
+		{Desc: "a JSON body after a newline whose string holds form fields: the JSON's event is the one checked and announced",
+			Config: map[string]any{"events": []string{"mix_start"}},
+			Steps:  one(formInString, rejected(403, "event_not_allowed"))},
+		{Desc: "the same, without an allow-list: forwarded with the JSON's event",
+			Steps: one(append([]byte(nil), formInString...), ok(map[string][]string{"X-Zego-Event": {"room_create"}}))},
+		{Desc: "EventType as a number: X-Zego-Event and X-Zego-Event-Type carry its digits, events matches its text",
+			Config: map[string]any{"events": []string{"3"}},
+			Steps: one(eventTypeNumber, ok(map[string][]string{"X-Zego-Event": {"3"}, "X-Zego-Event-Type": {"3"}, "X-Zego-App-Id": {"1"},
+				"X-Zego-Timestamp": {sec}}, "X-Zego-Data"))},
+		{Desc: "EventType not in events: 403",
+			Config: map[string]any{"events": []string{"3"}},
+			Steps:  one(eventTypeOther, rejected(403, "event_not_allowed"))},
+		{Desc: "cloud recording's event_type and app_id",
+			Config: map[string]any{"events": []string{"2"}},
+			Steps:  one(eventTypeSnake, ok(map[string][]string{"X-Zego-Event": {"2"}, "X-Zego-Event-Type": {"2"}, "X-Zego-App-Id": {"1"}}))},
+		{Desc: "cloud player's AppID",
+			Steps: one(appIDCaps, ok(map[string][]string{"X-Zego-App-Id": {"123"}, "X-Zego-Event": {"10001"}}))},
+		{Desc: "transcoding's Appid",
+			Steps: one(appidTitle, ok(map[string][]string{"X-Zego-Appid": {"123"}, "X-Zego-Event": {"transcode_start"}}))},
+		{Desc: "event and EventType in one body: 400",
+			Steps: one(signed(`{"event":"a","EventType":3,"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "Event and event_type in one body: 400",
+			Steps: one(signed(`{"Event":"a","event_type":3,"Timestamp":"{{timestamp}}","Nonce":"{{nonce}}","Signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "appid and AppId in one body: 400",
+			Steps: one(signed(`{"appid":"1","AppId":2,"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
+		{Desc: "EventType that is neither a string nor a number: 400",
+			Steps: one(signed(`{"EventType":true,"Timestamp":"{{timestamp}}","Nonce":"{{nonce}}","Signature":"{{signature}}"}`, sec), rejected(400, "malformed_body"))},
 		{Desc: "valid PascalCase AI Agent callback, millisecond numeric timestamp",
+			Config: map[string]any{"timestampUnit": "milliseconds"},
 			Steps: one(aiAgent.Body, ok(map[string][]string{
 				"X-Zego-Verified":          {"true"},
 				"X-Zego-App-Id":            {"1234567890"},
@@ -143,9 +192,10 @@ func Cases(now time.Time, secretsFile string) []Case {
 		{Desc: "maxHeaderValueBytes leaves long values in the body only",
 			Config: map[string]any{"maxHeaderValueBytes": len("111111:1111")},
 			Steps:  one(mix(), ok(map[string][]string{"X-Zego-Task-Id": {"111111:1111"}, "X-Zego-Event": {"mix_start"}}, "X-Zego-Mix-Url", "X-Zego-Rtmp-Urls"))},
-		{Desc: "maxHeaderFields takes fields in name order",
+		{Desc: "maxHeaderFields takes the other fields in name order, after the named ones",
 			Config: map[string]any{"maxHeaderFields": 2},
-			Steps:  one(mix(), ok(map[string][]string{"X-Zego-Appid": {"111111"}, "X-Zego-Channel-Id": {"2222"}}, "X-Zego-Event", "X-Zego-Task-Id"))},
+			Steps: one(mix(), ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"111111"}, "X-Zego-Timestamp": {sec},
+				"X-Zego-Channel-Id": {"2222"}, "X-Zego-Hdl-Url": {"http://hdl.wsdemo.zego.im/zegodemo/aaa.flv"}}, "X-Zego-Hdl-Urls", "X-Zego-Task-Id"))},
 
 		{Desc: "GET gets 405 with Allow: POST",
 			Steps: []Step{{Req: Request{Method: http.MethodGet}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
@@ -203,10 +253,10 @@ func Cases(now time.Time, secretsFile string) []Case {
 		{Desc: "seconds timestamp 3 s within the tolerance in the past", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-297*time.Second))).Body, ok(nil))},
 		{Desc: "seconds timestamp 3 s beyond the tolerance in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(303*time.Second))).Body, rejected(401, "stale_timestamp"))},
 		{Desc: "seconds timestamp 3 s within the tolerance in the future", Steps: one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(297*time.Second))).Body, ok(nil))},
-		{Desc: "millisecond timestamp 2 s beyond the tolerance in the past", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-302*time.Second))).Body, rejected(401, "stale_timestamp"))},
-		{Desc: "millisecond timestamp 2 s within the tolerance in the past", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-298*time.Second))).Body, ok(nil))},
-		{Desc: "millisecond timestamp 2 s beyond the tolerance in the future", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(302*time.Second))).Body, rejected(401, "stale_timestamp"))},
-		{Desc: "millisecond timestamp 2 s within the tolerance in the future", Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(298*time.Second))).Body, ok(nil))},
+		{Desc: "millisecond timestamp 2 s beyond the tolerance in the past", Config: msUnit, Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-302*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "millisecond timestamp 2 s within the tolerance in the past", Config: msUnit, Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(-298*time.Second))).Body, ok(nil))},
+		{Desc: "millisecond timestamp 2 s beyond the tolerance in the future", Config: msUnit, Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(302*time.Second))).Body, rejected(401, "stale_timestamp"))},
+		{Desc: "millisecond timestamp 2 s within the tolerance in the future", Config: msUnit, Steps: one(zegotest.New("ai_agent.json", zegotest.Secret, zegotest.Millis(now.Add(298*time.Second))).Body, ok(nil))},
 		{Desc: "timestamp option 10s, 11 s old",
 			Config: map[string]any{"timestampTolerance": "10s"},
 			Steps:  one(zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now.Add(-11*time.Second))).Body, rejected(401, "stale_timestamp"))},
@@ -223,7 +273,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Config: map[string]any{"events": []string{"room_create"}},
 			Steps:  one(signed(`{"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), rejected(403, "event_not_allowed"))},
 		{Desc: "PascalCase Event checked against the allow-list",
-			Config: map[string]any{"events": []string{"AgentSpeakAction"}},
+			Config: map[string]any{"events": []string{"AgentSpeakAction"}, "timestampUnit": "milliseconds"},
 			Steps:  one(zegotest.New("ai_agent.json", zegotest.Secret, ms).Body, ok(nil))},
 
 		{Desc: "replay of a delivered callback: acknowledged with 200, not forwarded",
@@ -237,14 +287,45 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
 			Steps:  []Step{withBody(ok(nil), mixAgain), {Req: Request{Body: mixAgain}, Status: 409, Code: "duplicate"}}},
-		{Desc: "replay with an upper-case copy of the signature is still a replay",
+		{Desc: "a replay with an upper-case copy of the signature is another body: 409 signature_reused",
 			Store:  true,
-			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}},
+			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 409, Code: "signature_reused"}},
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}}},
-		{Desc: "replay with digits moved from nonce to timestamp (same signature) is still a replay",
+		{Desc: "digits moved from nonce to timestamp (same signature): a 13-digit timestamp on a seconds route is stale",
 			Store:  true,
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
-			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}}},
+			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 401, Code: "stale_timestamp"}}},
+		{Desc: "the same signed triple with another body, once delivered: 409 signature_reused, not forwarded",
+			Store: true,
+			Steps: []Step{
+				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"2222"}}), reuse.first),
+				{Req: Request{Body: reuse.other}, Status: 409, Code: "signature_reused"},
+				{Req: Request{Body: reuse.first}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+		{Desc: "with duplicates: reject, another body is still signature_reused",
+			Store:  true,
+			Config: map[string]any{"duplicates": "reject"},
+			Steps: []Step{
+				withBody(ok(nil), reuse2.first),
+				{Req: Request{Body: reuse2.other}, Status: 409, Code: "signature_reused"},
+				{Req: Request{Body: reuse2.first}, Status: 409, Code: "duplicate"},
+			}},
+		{Desc: "replayKey signatureAndBody: two bodies under one triple are each forwarded once",
+			Store:  true,
+			Config: map[string]any{"replayKey": "signatureAndBody"},
+			Steps: []Step{
+				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"2222"}}), reuse3.first),
+				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"forged-room"}}), reuse3.other),
+				{Req: Request{Body: reuse3.first}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				{Req: Request{Body: reuse3.other}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+		{Desc: "reportOnly: another body under a delivered triple is forwarded, marked signature_reused",
+			Store:  true,
+			Config: map[string]any{"reportOnly": true},
+			Steps: []Step{
+				withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}}, "X-Zego-Rejection"), reuse4.first),
+				withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"signature_reused"}}, "X-Zego-Duplicate"), reuse4.other),
+			}},
 		{Desc: "a failed delivery is forgotten: ZEGO's retry gets through, then it is a duplicate",
 			Store: true,
 			Steps: []Step{
@@ -339,6 +420,14 @@ func bothSpellings(now time.Time) []byte {
 	ts, nonce := zegotest.Seconds(now), zegotest.Nonce()
 	sig := zegotest.Sign(zegotest.Secret, ts, nonce)
 	return []byte(`{"timestamp":"` + ts + `","nonce":"` + nonce + `","signature":"` + sig + `","Signature":"` + sig + `"}`)
+}
+
+// reuse is a callback and another body signed with the same triple.
+type reuse struct{ first, other []byte }
+
+func reusePair(sec string) reuse {
+	first := zegotest.New("mix_start.json", zegotest.Secret, sec).Body
+	return reuse{first: first, other: bodyWithField(first, "channel_id", "forged-room")}
 }
 
 type shiftPair struct{ original, moved []byte }

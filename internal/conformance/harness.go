@@ -32,12 +32,21 @@ type Received struct {
 
 // Backend records what reaches it and answers with Status (200 when zero).
 type Backend struct {
-	mu       sync.Mutex
-	got      []Received
-	Status   int
-	Hold     chan struct{} // when set, each request waits for it to close or yield
-	Entered  chan struct{} // when set, receives once per request on arrival
+	mu      sync.Mutex
+	got     []Received
+	Status  int
+	Hold    chan struct{} // when set, each request waits for it to close or yield
+	Entered chan struct{} // when set, receives once per request on arrival
+	// Plan, when set, answers the n-th request (from 0) with Plan[n]: its status, and
+	// whether it waits for Hold. Requests past the plan get Status without waiting.
+	Plan     []Answer
 	readErrs int
+}
+
+// Answer is how a Backend answers one request of its Plan.
+type Answer struct {
+	Status int
+	Hold   bool
 }
 
 func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
@@ -46,16 +55,23 @@ func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		b.readErrs++
 	}
+	n := len(b.got)
 	b.got = append(b.got, Received{
 		Method: req.Method, Header: req.Header.Clone(), Body: body,
 		ContentLength: req.ContentLength, TransferEncoding: req.TransferEncoding,
 	})
-	status := b.Status
+	status, hold := b.Status, b.Hold != nil
+	if b.Plan != nil {
+		hold = false
+		if n < len(b.Plan) {
+			status, hold = b.Plan[n].Status, b.Plan[n].Hold
+		}
+	}
 	b.mu.Unlock()
 	if b.Entered != nil {
 		b.Entered <- struct{}{}
 	}
-	if b.Hold != nil {
+	if hold {
 		<-b.Hold
 	}
 	if status == 0 {

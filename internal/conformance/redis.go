@@ -3,6 +3,7 @@ package conformance
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +57,66 @@ func RunRedisOutage(t *testing.T, build Builder, srv *redistest.Server, password
 		wrong := Start(t, build, merge(BaseConfig(), RedisStore(srv.Addr, password+"-wrong")(wrongName)), wrongName)
 		CheckStep(t, "wrong password", wrong, Step{Req: Request{Body: fresh()}, Status: http.StatusServiceUnavailable, Code: "nonce_store_unavailable"})
 	}
+}
+
+// BusyPoolConfig is a middleware's store settings for RunBusyPool: Redis at addr (a
+// redistest.DelayProxy in front of a real server), failing open, with a timeout the
+// delayed replies keep within.
+func BusyPoolConfig(addr, password, name string) map[string]any {
+	settings := RedisSettings(addr, password, name)
+	settings["failOpen"] = true
+	settings["timeout"] = "400ms"
+	return map[string]any{"nonceStore": "redis", "redis": settings}
+}
+
+// RunBusyPool sends 100 copies of one callback at once to a middleware that fails open,
+// in front of a Redis whose replies take 250 ms (see BusyPoolConfig): more copies than
+// the pool has connections wait for one past the timeout. redis.failOpen must not
+// forward them: Redis is up, only this Traefik's pool is busy, and forwarding would let
+// the replays through. Exactly one copy reaches the backend; the others get 409, or 503
+// where no connection came free in time.
+func RunBusyPool(t *testing.T, srv *Server) {
+	body := freshMix()
+	const copies = 100
+	var wg sync.WaitGroup
+	statuses := make(chan int, copies)
+	start := make(chan struct{})
+	for i := 0; i < copies; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses <- srv.Do(t, Request{Body: body}).Status
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	busy := 0
+	for s := range statuses {
+		switch s {
+		case http.StatusOK, http.StatusConflict:
+		case http.StatusServiceUnavailable:
+			busy++
+		default:
+			t.Errorf("a copy got %d, want 200, 409 or 503", s)
+		}
+	}
+	if n := len(srv.Backend.Calls()); n != 1 {
+		t.Errorf("the backend got %d of %d copies, want exactly 1: a busy pool must not fail open", n, copies)
+	}
+	if busy == 0 {
+		t.Errorf("no copy found the pool busy: this test proves nothing")
+	}
+}
+
+// RunRedisFailures runs what concerns Redis itself against the middleware that build
+// makes: an outage and a restart, then a pool busier than its connections.
+func RunRedisFailures(t *testing.T, build Builder, srv *redistest.Server, password string) {
+	t.Run("Outage", func(t *testing.T) { RunRedisOutage(t, build, srv, password) })
+	t.Run("BusyPool", func(t *testing.T) {
+		name := UniqueName("busy")
+		addr := redistest.DelayProxy(t, srv.Addr, 250*time.Millisecond)
+		RunBusyPool(t, Start(t, build, merge(BaseConfig(), BusyPoolConfig(addr, password, name)), name))
+	})
 }

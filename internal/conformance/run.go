@@ -3,12 +3,10 @@ package conformance
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,12 +42,12 @@ func (sc StoreConfig) of(name string) map[string]any {
 	return sc(name)
 }
 
-// RunStore runs what depends on the replay store: the table's replay rows, a duplicate
-// in flight, concurrent copies, and the store outliving a second New.
+// RunStore runs what depends on the replay store: the table's replay rows, the flows,
+// and the store outliving a second New.
 func RunStore(t *testing.T, build Builder, store StoreConfig) {
 	t.Run("ReplayCases", func(t *testing.T) { RunReplayCases(t, build, store) })
-	t.Run("DuplicateInFlight", func(t *testing.T) { RunInFlight(t, build, store) })
-	t.Run("ConcurrentCopies", func(t *testing.T) { RunConcurrent(t, build, store) })
+	t.Run("Corpus", func(t *testing.T) { RunCorpus(t, build, store) })
+	t.Run("Flows", func(t *testing.T) { RunFlows(t, build, store) })
 	t.Run("StoreOutlivesNew", func(t *testing.T) { RunStoreOutlivesNew(t, build, store) })
 }
 
@@ -174,68 +172,6 @@ func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 				t.Errorf("%s: the backend got %s = %q, want none", label, name, got.Header[name])
 			}
 		}
-	}
-}
-
-// RunInFlight sends a copy of a callback while the first is still at the backend: the
-// copy gets 409; once the first is delivered, copies are acknowledged.
-func RunInFlight(t *testing.T, build Builder, store StoreConfig) {
-	backend := &Backend{Hold: make(chan struct{}), Entered: make(chan struct{}, 1)}
-	name := UniqueName("inflight")
-	srv := StartWith(t, build, merge(BaseConfig(), store.of(name)), name, backend)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-
-	first := make(chan Response, 1)
-	go func() { first <- srv.Do(t, Request{Body: body}) }()
-	select {
-	case <-backend.Entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first copy never reached the backend")
-	}
-	resp := srv.Do(t, Request{Body: body})
-	if resp.Status != http.StatusConflict || resp.Code != "duplicate" {
-		t.Errorf("copy while in flight: %d %q, want 409 duplicate", resp.Status, resp.Code)
-	}
-	close(backend.Hold)
-	if r := <-first; r.Status != http.StatusOK {
-		t.Errorf("first copy: %d, want 200", r.Status)
-	}
-	resp = srv.Do(t, Request{Body: body})
-	if resp.Status != http.StatusOK || resp.Header.Get("X-Zego-Duplicate") != "true" {
-		t.Errorf("copy after delivery: %d, X-Zego-Duplicate %q; want 200 true", resp.Status, resp.Header.Get("X-Zego-Duplicate"))
-	}
-	if n := len(backend.Calls()); n != 1 {
-		t.Errorf("the backend got %d copies, want 1", n)
-	}
-}
-
-// RunConcurrent sends 50 copies of one callback at once: exactly one is forwarded.
-func RunConcurrent(t *testing.T, build Builder, store StoreConfig) {
-	name := UniqueName("concurrent")
-	srv := Start(t, build, merge(BaseConfig(), store.of(name)), name)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-	const copies = 50
-	var wg sync.WaitGroup
-	statuses := make(chan int, copies)
-	start := make(chan struct{})
-	for i := 0; i < copies; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			statuses <- srv.Do(t, Request{Body: body}).Status
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		if s != http.StatusOK && s != http.StatusConflict {
-			t.Errorf("a copy got %d, want 200 or 409", s)
-		}
-	}
-	if n := len(srv.Backend.Calls()); n != 1 {
-		t.Errorf("the backend got %d of %d concurrent copies, want exactly 1", n, copies)
 	}
 }
 

@@ -91,11 +91,36 @@ func (s *Server) Stop() {
 // Kill kills the server (SIGKILL) and waits for it to exit. It does nothing to a server
 // that is not running.
 func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server dies all the same
+	}
 	s.signal(syscall.SIGKILL, 10*time.Second)
 }
 
+// Pause stops the server's process (SIGSTOP) without closing its connections: clients'
+// commands wait in its sockets until Resume, as in a stalled server.
+func (s *Server) Pause() { s.sendSignal(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT): it runs the commands that waited.
+func (s *Server) Resume() { s.sendSignal(syscall.SIGCONT) }
+
+func (s *Server) sendSignal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		s.t.Fatalf("redistest: %v: the server is not running", sig)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: %v: %v", sig, err)
+	}
+}
+
 // Restart stops the server if it runs and starts it again on the same port, with no
-// data, and waits until it answers PING.
+// data (unless Args turned persistence on), and waits until it answers PING.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
@@ -340,4 +365,66 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatalf("redistest: %v", err)
 	}
 	return p
+}
+
+// DelayProxy forwards TCP connections to target and holds every reply from it for delay
+// before passing it on: a Redis that answers, slowly. It returns the proxy's address;
+// it stops when the test ends.
+func DelayProxy(t testing.TB, target string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	var mu sync.Mutex
+	var open []net.Conn
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range open {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	pipe := func(dst, src net.Conn, delay time.Duration) {
+		defer wg.Done()
+		defer dst.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				time.Sleep(delay)
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = client.Close()
+				continue
+			}
+			mu.Lock()
+			open = append(open, client, server)
+			mu.Unlock()
+			wg.Add(2)
+			go pipe(server, client, 0)
+			go pipe(client, server, delay)
+		}
+	}()
+	return l.Addr().String()
 }

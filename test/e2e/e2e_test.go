@@ -31,40 +31,96 @@ func config(over map[string]any) map[string]any {
 	return c
 }
 
-// TestConformanceThroughTraefik runs the whole behaviour table through one Traefik:
-// each case gets its own router, middleware and recording upstream.
-func TestConformanceThroughTraefik(t *testing.T) {
-	file := conformance.SecretsFile(t)
-	cases := conformance.Cases(time.Now(), file)
-	routes := make([]traefiktest.Route, len(cases))
-	backends := make([]*conformance.Backend, len(cases))
-	for i, c := range cases {
-		backends[i] = &conformance.Backend{}
-		routes[i] = traefiktest.Route{Name: fmt.Sprintf("case%d", i), Backend: upstream(t, backends[i]), Plugin: config(c.Config)}
+// row is one behaviour run through Traefik: its middleware's configuration, its
+// backend, and what it sends.
+type row struct {
+	name    string
+	config  map[string]any // the plugin's, whole
+	backend *conformance.Backend
+	run     func(t *testing.T, srv *conformance.Server)
+}
+
+// runRows runs rows through one Traefik, each on a router of its own, with its own
+// middleware and recording upstream.
+func runRows(t *testing.T, rows []row) *traefiktest.Traefik {
+	t.Helper()
+	routes := make([]traefiktest.Route, len(rows))
+	for i, r := range rows {
+		routes[i] = traefiktest.Route{Name: fmt.Sprintf("row%d", i), Backend: upstream(t, r.backend), Plugin: r.config}
 	}
 	tr := traefiktest.Start(t, routes, traefiktest.Options{})
-	for i := range cases {
-		i := i
-		c := conformance.CaseAt(i, file) // signed now, not before Traefik started
-		t.Run(c.Desc, func(t *testing.T) {
-			srv := conformance.Remote(tr.URL+"/"+routes[i].Name, backends[i])
-			for j, st := range c.Steps {
-				conformance.CheckStep(t, fmt.Sprintf("request %d", j+1), srv, st)
-			}
-		})
+	for i, r := range rows {
+		srv := conformance.Remote(tr.URL+"/"+routes[i].Name, r.backend)
+		run := r.run
+		t.Run(r.name, func(t *testing.T) { run(t, srv) })
 	}
+	return tr
+}
+
+// stepsOf runs the steps of the case make builds, built when the row runs: signed now.
+func stepsOf(make func() conformance.Case) func(t *testing.T, srv *conformance.Server) {
+	return func(t *testing.T, srv *conformance.Server) {
+		for j, st := range make().Steps {
+			conformance.CheckStep(t, fmt.Sprintf("request %d", j+1), srv, st)
+		}
+	}
+}
+
+// tableRows are the behaviour table's rows (only those that exercise the replay store
+// when storeOnly), the documented callbacks and the flows, with store's settings.
+func tableRows(t *testing.T, store conformance.StoreConfig, storeOnly bool) []row {
+	file := conformance.SecretsFile(t)
+	var rows []row
+	for i, c := range conformance.Cases(time.Now(), file) {
+		if storeOnly && !c.Store {
+			continue
+		}
+		i := i
+		rows = append(rows, row{name: c.Desc, config: withStore(c.Config, store, len(rows)), backend: &conformance.Backend{},
+			run: stepsOf(func() conformance.Case { return conformance.CaseAt(i, file) })})
+	}
+	for _, cr := range conformance.CorpusRows() {
+		cr := cr
+		c := cr.Case(time.Now())
+		rows = append(rows, row{name: c.Desc, config: withStore(c.Config, store, len(rows)), backend: &conformance.Backend{},
+			run: stepsOf(func() conformance.Case { return cr.Case(time.Now()) })})
+	}
+	for _, f := range conformance.Flows() {
+		rows = append(rows, row{name: f.Desc, config: withStore(f.Config, store, len(rows)), backend: f.NewBackend(), run: f.Run})
+	}
+	return rows
+}
+
+// withStore is the base configuration with over and the store's settings for the row.
+func withStore(over map[string]any, store conformance.StoreConfig, i int) map[string]any {
+	c := config(over)
+	if store != nil {
+		for k, v := range store(fmt.Sprintf("row%d", i)) {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// TestConformanceThroughTraefik runs the whole behaviour table, the documented callbacks
+// and the flows through one Traefik, with the memory store.
+func TestConformanceThroughTraefik(t *testing.T) {
+	rows := tableRows(t, nil, false)
+	tr := runRows(t, rows)
 	// One line per rejection, at Traefik's default level (ERROR), with the middleware's
 	// name and the code: as many invalid_signature lines as the table sent forged callbacks
 	// that were not reportOnly, and every plugin line marked ERR.
 	logs := tr.Logs()
+	file := conformance.SecretsFile(t)
 	forged := 0
-	for _, c := range cases {
+	for _, c := range conformance.Cases(time.Now(), file) {
 		for _, st := range c.Steps {
 			if st.Code == "invalid_signature" {
 				forged++
 			}
 		}
 	}
+	forged += len(conformance.CorpusRows()) // each documented callback is also sent forged
 	lines := 0
 	for _, line := range strings.Split(logs, "\n") {
 		if !strings.Contains(line, "zegocallback: middleware=") {
@@ -73,14 +129,14 @@ func TestConformanceThroughTraefik(t *testing.T) {
 		if !strings.Contains(line, "ERR") {
 			t.Errorf("a plugin line not at Traefik's ERROR level: %s", line)
 		}
-		if strings.Contains(line, "rejected code=invalid_signature") && strings.Contains(line, "middleware=case") {
+		if strings.Contains(line, "rejected code=invalid_signature") && strings.Contains(line, "middleware=row") {
 			lines++
 		}
 	}
 	if lines != forged {
 		t.Errorf("Traefik's log has %d invalid_signature lines for %d forged callbacks", lines, forged)
 	}
-	for _, want := range []string{"code=stale_timestamp", "code=malformed_body"} {
+	for _, want := range []string{"code=stale_timestamp", "code=malformed_body", "code=signature_reused", `event="4"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("Traefik's log has no %q", want)
 		}
@@ -89,37 +145,6 @@ func TestConformanceThroughTraefik(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("Traefik's log holds a secret")
 		}
-	}
-}
-
-// TestDuplicateInFlightThroughTraefik holds the first copy at the backend while a
-// second arrives: 409; once the first is delivered, copies are acknowledged.
-func TestDuplicateInFlightThroughTraefik(t *testing.T) {
-	backend := &conformance.Backend{Hold: make(chan struct{}), Entered: make(chan struct{}, 4)}
-	url := upstream(t, backend)
-	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "held", Backend: url, Plugin: config(nil)}}, traefiktest.Options{})
-	// The readiness probe (a GET, 405) never reaches the backend.
-	srv := conformance.Remote(tr.URL+"/held", backend)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-	first := make(chan conformance.Response, 1)
-	go func() { first <- srv.Do(t, conformance.Request{Body: body}) }()
-	select {
-	case <-backend.Entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first copy never reached the backend")
-	}
-	if r := srv.Do(t, conformance.Request{Body: body}); r.Status != 409 || r.Code != "duplicate" {
-		t.Errorf("copy while in flight: %d %q, want 409 duplicate", r.Status, r.Code)
-	}
-	close(backend.Hold)
-	if r := <-first; r.Status != 200 {
-		t.Errorf("first copy: %d", r.Status)
-	}
-	if r := srv.Do(t, conformance.Request{Body: body}); r.Status != 200 || r.Header.Get("X-Zego-Duplicate") != "true" {
-		t.Errorf("copy after delivery: %d %v", r.Status, r.Header)
-	}
-	if n := len(backend.Calls()); n != 1 {
-		t.Errorf("the backend got %d copies, want 1", n)
 	}
 }
 

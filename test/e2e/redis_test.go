@@ -12,6 +12,18 @@ import (
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
+// TestStoreRowsThroughTraefikWithRedis runs the table's replay rows, the documented
+// callbacks and the flows through Traefik with the Redis store.
+func TestStoreRowsThroughTraefikWithRedis(t *testing.T) {
+	const password = "redis-password-for-tests"
+	redis := redistest.Start(t, redistest.Options{Password: password})
+	rows := tableRows(t, conformance.RedisStore(redis.Addr, password), true)
+	slow := redistest.DelayProxy(t, redis.Addr, 250*time.Millisecond)
+	rows = append(rows, row{name: "a pool busier than its connections never fails open", backend: &conformance.Backend{},
+		config: config(conformance.BusyPoolConfig(slow, password, "busy")), run: conformance.RunBusyPool})
+	runRows(t, rows)
+}
+
 // TestRedisAcrossReplicas runs two Traefik instances, as two replicas behind a load
 // balancer, with one Redis as their shared replay store.
 func TestRedisAcrossReplicas(t *testing.T) {

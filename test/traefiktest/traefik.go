@@ -254,6 +254,16 @@ func (tr *Traefik) Stop() {
 	}
 }
 
+// Kill kills Traefik at once (SIGKILL to its process group), as an OOM kill or a
+// node failure would, and waits for it to exit.
+func (tr *Traefik) Kill() {
+	if tr.cmd == nil || tr.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-tr.cmd.Process.Pid, syscall.SIGKILL)
+	<-tr.exited
+}
+
 // Pid is the Traefik process's id.
 func (tr *Traefik) Pid() int { return tr.cmd.Process.Pid }
 

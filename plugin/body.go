@@ -1,0 +1,124 @@
+package zegocallback
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Reading a callback's body: whole, within maxBodyBytes, with memory that follows the
+// bytes received, never the length a client declares; and the headers that say what
+// the bytes are.
+
+// readChunk is the most memory a body gets before its bytes arrive: a declared length
+// up to it is allocated at once (every genuine callback), a longer one grows as the
+// bytes come, so that clients declaring large bodies and sending nothing hold little.
+const readChunk = 64 << 10
+
+// errBodyRead is a body that could not be read to its end (the client went away).
+var errBodyRead = fmt.Errorf("%w: the body could not be read", ErrMalformedBody)
+
+// readBody reads the whole body, at most limit bytes.
+func readBody(req *http.Request, limit int64) ([]byte, error) {
+	if req.ContentLength > 0 && req.ContentLength <= limit && req.ContentLength <= readChunk {
+		body := make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			return nil, errBodyRead
+		}
+		return body, nil
+	}
+	return readOtherBody(req, limit)
+}
+
+// readOtherBody is readBody for a body too large, empty, longer than readChunk or of
+// unknown length (chunked): it reads into a buffer that doubles as it fills, from
+// readChunk at most, until the body ends or passes the limit.
+func readOtherBody(req *http.Request, limit int64) ([]byte, error) {
+	if req.ContentLength > limit {
+		return nil, fmt.Errorf("%w: Content-Length %d", ErrBodyTooLarge, req.ContentLength)
+	}
+	if req.ContentLength == 0 || req.Body == nil || req.Body == http.NoBody {
+		return []byte{}, nil
+	}
+	size := int64(readChunk)
+	if req.ContentLength > 0 && req.ContentLength < size {
+		size = req.ContentLength
+	}
+	body := make([]byte, 0, size)
+	for {
+		if len(body) == cap(body) {
+			// One byte past the limit tells a body that is too large.
+			grown := int64(2 * cap(body))
+			if grown > limit+1 {
+				grown = limit + 1
+			}
+			if req.ContentLength > 0 && grown > req.ContentLength+1 {
+				grown = req.ContentLength + 1
+			}
+			body = append(make([]byte, 0, grown), body...)
+		}
+		n, err := req.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)
+		}
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return nil, errBodyRead
+		}
+	}
+}
+
+// setBody puts the bytes read back as the request's body, without trailers. A chunked
+// request goes on with a Content-Length.
+func setBody(req *http.Request, body []byte) {
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	// Trailers of a chunked request could carry prefixed headers past stripPrefixed; a
+	// callback has no use for them.
+	req.Trailer = nil
+	if req.ContentLength != int64(len(body)) || req.TransferEncoding != nil {
+		setLength(req, len(body))
+	}
+}
+
+func setLength(req *http.Request, n int) {
+	req.ContentLength = int64(n)
+	req.TransferEncoding = nil
+	req.Header["Content-Length"] = []string{strconv.Itoa(n)}
+}
+
+// errUnsupportedMedia is a body whose headers say it is not the bytes it holds: encoded
+// (compressed), or multipart. ZEGO sends neither, and a backend would read something
+// else from it than the middleware.
+var errUnsupportedMedia = fmt.Errorf("%w: Content-Encoding or a multipart Content-Type", ErrUnsupportedMediaType)
+
+// bodyHeaders checks the headers that say what the body's bytes are, and reports
+// whether its Content-Type is a form's: a JSON body sent so is also read as a form (see
+// formReadingNames).
+func bodyHeaders(h http.Header) (bool, error) {
+	for _, v := range h["Content-Encoding"] {
+		if !strings.EqualFold(strings.TrimSpace(v), "identity") {
+			return false, errUnsupportedMedia
+		}
+	}
+	types := h["Content-Type"]
+	if len(types) == 1 && types[0] == "application/json" {
+		return false, nil
+	}
+	form := false
+	for _, v := range types {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if strings.HasPrefix(v, "multipart/") {
+			return false, errUnsupportedMedia
+		}
+		if strings.HasPrefix(v, "application/x-www-form-urlencoded") {
+			form = true
+		}
+	}
+	return form, nil
+}

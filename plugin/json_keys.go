@@ -1,0 +1,167 @@
+package zegocallback
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"unicode/utf8"
+)
+
+// A JSON body is decoded by one compiled call, json.Unmarshal into raw values. Two things
+// it does not tell, and that must cost in proportion to the body's bytes whatever its
+// shape, since they are checked before the signature: how many keys the body holds, and
+// whether a top-level key appears twice (encoding/json keeps the last of two, PHP and
+// JavaScript too, but a backend's parser may keep the first).
+
+// maxKeys bounds the keys of a JSON body, at any depth: ZEGO's callbacks have a few
+// dozen, and what a repeated key costs to find grows with them.
+const maxKeys = 10000
+
+var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKeys)
+
+// parseJSONObject decodes a JSON object's top level and checks its keys. It reports
+// whether the body's strings are plain: without escapes or DEL, their texts lie between
+// their quotes.
+func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
+	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
+	// from encoding/json, which replaces them, and two such keys could then differ there
+	// but collide here.
+	if !utf8.Valid(body) {
+		return nil, false, errNotUTF8
+	}
+	// Every key is followed by a colon: one count bounds the keys of any usual body.
+	if bytes.Count(body, colon) > maxKeys {
+		if err := countKeys(body); err != nil {
+			return nil, false, err
+		}
+	}
+	// Unmarshal checks the whole text is one valid JSON value.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
+		return nil, false, errNotObject
+	}
+	plain := !bytes.ContainsAny(body, "\\\x7f")
+	// As many key ends as decoded keys means none was dropped as a duplicate (nor
+	// nested), when every key end was counted: no escape, no white space before a colon.
+	if (!plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body)) && !keysUnique(body, fields) {
+		return nil, false, errKeyTwice
+	}
+	return fields, plain, nil
+}
+
+var (
+	colon = []byte(":")
+	// keyEnd ends every key of a JSON text that has no white space before its colons.
+	keyEnd = []byte(`":`)
+	// escapedKeyEnd is the only way keyEnd appears inside a string of compact JSON.
+	escapedKeyEnd = []byte(`\":`)
+	// jsonString matches a JSON string, escapes included.
+	jsonString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+)
+
+// countKeys refuses a body of more than maxKeys keys, however it is spaced or escaped,
+// for one whose colons outnumber maxKeys. Each step is a compiled pass over the body:
+// compacted, its key ends bound the keys from above; less the ones that are escaped
+// quotes, from below; only when those disagree about the limit are the strings taken
+// out and the colons left counted, which is exact.
+func countKeys(body []byte) error {
+	var buf bytes.Buffer
+	buf.Grow(len(body))
+	if json.Compact(&buf, body) != nil {
+		return errNotObject
+	}
+	compact := buf.Bytes()
+	upper := bytes.Count(compact, keyEnd)
+	if upper <= maxKeys {
+		return nil
+	}
+	if upper-bytes.Count(compact, escapedKeyEnd) > maxKeys {
+		return errTooManyKeys
+	}
+	if bytes.Count(jsonString.ReplaceAllLiteral(compact, nil), colon) > maxKeys {
+		return errTooManyKeys
+	}
+	return nil
+}
+
+// spaceBeforeColon reports whether white space may sit between a key and its colon, where
+// `":` would not count it. No encoder writes that; a hand-made body may. (Spaces alone,
+// as in ZEGO's documented example, need one search.)
+func spaceBeforeColon(body []byte) bool {
+	if bytes.Contains(body, []byte(" :")) {
+		return true
+	}
+	return bytes.ContainsAny(body, "\t\r\n") &&
+		(bytes.Contains(body, []byte("\t:")) || bytes.Contains(body, []byte("\n:")) || bytes.Contains(body, []byte("\r:")))
+}
+
+// keysUnique reports whether no key of the JSON object appears twice (the exact check,
+// for bodies the count in parseJSONObject cannot vouch for).
+//
+// encoding/json keeps the last of two equal keys, so the decoded map has fewer entries
+// than the object. Measuring the map against the compact text tells: braces, commas,
+// quotes and colons plus every key and raw value add up to the text's length exactly
+// when nothing was dropped and no key was written with an escape (which decodes
+// shorter). Valid UTF-8 never decodes longer. Only the rare mismatch pays for a walk
+// of the keys, at most maxKeys of them.
+func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
+	compact := body
+	if bytes.ContainsAny(body, " \t\r\n") {
+		var buf bytes.Buffer
+		buf.Grow(len(body))
+		if json.Compact(&buf, body) != nil {
+			return false
+		}
+		compact = buf.Bytes()
+	}
+	n := 1
+	for k, v := range fields {
+		// Raw values keep the white space inside arrays and objects: compact them too.
+		n += len(k) + compactLen(v) + 4
+	}
+	if len(fields) == 0 {
+		n++
+	}
+	if n == len(compact) {
+		return true
+	}
+	return keysUniqueSlow(compact, len(fields))
+}
+
+// compactLen is the length of a raw JSON value without its insignificant white space.
+func compactLen(v json.RawMessage) int {
+	if !bytes.ContainsAny(v, " \t\r\n") {
+		return len(v)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return len(v)
+	}
+	return buf.Len()
+}
+
+// keysUniqueSlow walks the object's top-level keys, decoded, one by one.
+func keysUniqueSlow(compact []byte, hint int) bool {
+	dec := json.NewDecoder(bytes.NewReader(compact))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	seen := make(map[string]bool, hint)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return false
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return true
+}
