@@ -37,14 +37,13 @@ type redisConn struct {
 // middleware instance that uses them (see sharedRedisPool).
 type redisPool struct {
 	s       *redisSettings
-	ready   chan struct{} // wakes requests waiting for a connection; never closed
 	token   string        // "inflight:<random>:", the start of this pool's claim values
 	seq     atomic.Uint64 // numbers the claims: token+seq is unique to one claim
 	mu      sync.Mutex
-	idle    []*redisConn // reused last in, first out
-	open    int          // connections open or being dialed, the idle ones included
-	waiting int          // requests waiting for a connection
-	users   int          // contexts registered by sharedRedisPool and not yet done
+	idle    []*redisConn    // reused last in, first out
+	open    int             // connections open or being dialed, the idle ones included
+	waiters []chan struct{} // requests waiting for a connection, longest first
+	users   int             // contexts registered by sharedRedisPool and not yet done
 }
 
 // redisOp is one operation's hold on a connection, for the commands it sends.
@@ -57,22 +56,20 @@ type redisOp struct {
 
 // beginRedis takes a connection for an operation: the last idle one, else a new one,
 // else, when all redisMaxConns are busy, the first one freed within the timeout.
+//
+// A request that waits does so on a channel of its own, woken by whoever frees a
+// connection or by a timer, with a plain receive: Yaegi's select shares its cases
+// between the goroutines that run it, so two requests waiting in one select race, and
+// one may wait on the other's timer.
 func beginRedis(p *redisPool, op *redisOp) error {
-	var timer *time.Timer
-	waited := false
+	deadline := time.Now().Add(p.s.timeout)
 	for {
 		p.mu.Lock()
-		if waited {
-			p.waiting--
-		}
 		if n := len(p.idle); n > 0 {
 			c := p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
-			if timer != nil {
-				timer.Stop()
-			}
 			op.c = c
 			op.proven = false
 			return nil
@@ -80,9 +77,6 @@ func beginRedis(p *redisPool, op *redisOp) error {
 		if p.open < redisMaxConns {
 			p.open++
 			p.mu.Unlock()
-			if timer != nil {
-				timer.Stop()
-			}
 			c, err := dialRedis(p.s)
 			if err != nil {
 				releaseRedisSlots(p, 1)
@@ -92,21 +86,39 @@ func beginRedis(p *redisPool, op *redisOp) error {
 			op.proven = true
 			return nil
 		}
-		p.waiting++
-		p.mu.Unlock()
-		waited = true
-		if timer == nil {
-			timer = time.NewTimer(p.s.timeout)
-		}
-		select {
-		case <-p.ready:
-		case <-timer.C:
-			p.mu.Lock()
-			p.waiting--
+		wait := time.Until(deadline)
+		if wait <= 0 {
 			p.mu.Unlock()
 			return fmt.Errorf("redis %s: %w: all %d busy for %v", p.s.address, errRedisBusy, redisMaxConns, p.s.timeout)
 		}
+		waitForRedis(p, wait)
 	}
+}
+
+// waitForRedis waits until a connection or a place is freed, or wait has passed. It is
+// called with p.mu held, so that no freeing falls between the caller's look and the
+// wait, and returns with p.mu released. It walks the waiters by index: Yaegi v0.16.1
+// panics on a range with a value over a slice of channels.
+func waitForRedis(p *redisPool, wait time.Duration) {
+	// Room for the wake-up and the timer's send: neither ever blocks.
+	w := make(chan struct{}, 2)
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	timer := time.AfterFunc(wait, func() { w <- struct{}{} })
+	<-w
+	timer.Stop()
+	// Still listed, the timer woke us: drop out. Woken by a freed connection, we were
+	// taken off the list already.
+	p.mu.Lock()
+	for i := 0; i < len(p.waiters); i++ {
+		if p.waiters[i] == w {
+			copy(p.waiters[i:], p.waiters[i+1:])
+			p.waiters[len(p.waiters)-1] = nil
+			p.waiters = p.waiters[:len(p.waiters)-1]
+			break
+		}
+	}
+	p.mu.Unlock()
 }
 
 // redisExec sends cmd, the command called name, and reads its reply: its kind ('+',
@@ -187,16 +199,15 @@ func dropIdleRedis(p *redisPool) {
 	}
 }
 
-// wakeRedisWaiters tells up to n waiting requests that a connection or a place is free.
-// A woken request looks again and waits again if another took it first, so a wake-up
-// too many is harmless, and a full channel already holds enough of them. p.mu is held.
+// wakeRedisWaiters tells up to n waiting requests, the longest waiting first, that a
+// connection or a place is free. A woken request looks again and waits again if another
+// took it first. p.mu is held.
 func wakeRedisWaiters(p *redisPool, n int) {
-	for ; n > 0 && p.waiting > 0; n-- {
-		select {
-		case p.ready <- struct{}{}:
-		default:
-			return
-		}
+	for ; n > 0 && len(p.waiters) > 0; n-- {
+		w := p.waiters[0]
+		p.waiters[0] = nil
+		p.waiters = p.waiters[1:]
+		w <- struct{}{}
 	}
 }
 

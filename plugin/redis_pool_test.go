@@ -53,7 +53,7 @@ func TestRedisPoolBound(t *testing.T) {
 			t.Fatalf("%d connections open", open)
 		}
 		p.mu.Lock()
-		waiting := p.waiting
+		waiting := len(p.waiters)
 		p.mu.Unlock()
 		return open == redisMaxConns && waiting == n-redisMaxConns && srv.ConnectedClients() == redisMaxConns
 	})
@@ -120,7 +120,7 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	waitFor(t, "a claim waiting", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.waiting == 1
+		return len(p.waiters) == 1
 	})
 	endRedis(p, &ops[0])
 	if err := <-done; err != nil {

@@ -183,7 +183,6 @@ func releaseRedisUser(p *redisPool) {
 func newRedisPool(s *redisSettings) *redisPool {
 	return &redisPool{
 		s:     s,
-		ready: make(chan struct{}, redisMaxConns),
 		token: "inflight:" + redisTokenPrefix() + ":",
 	}
 }

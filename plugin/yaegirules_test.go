@@ -75,6 +75,13 @@ func traps(s []int, err error) (int, int) {
 	for _, v := range s {
 		go func() { _ = v }()
 	}
+	_ = time.AfterFunc(time.Second, func() {})
+	for _, c := range []chan int{} {
+		_ = c
+	}
+	select {
+	case <-time.After(time.Second):
+	}
 	return 1, len(s)
 }
 `
@@ -86,7 +93,7 @@ func traps(s []int, err error) (int, int) {
 	problems := strings.Join(yaegiTraps(t, fset, []*ast.File{f}), "\n")
 	for _, want := range []string{"range over an integer", "min and max builtins", "slices.Sort", "atomic.Pointer",
 		"errors.As", "a goroutine", "time.NewTicker", "literal nil", "loop variable v", "builtin call (len)",
-		"UnmarshalJSON", "errors kept in an array"} {
+		"UnmarshalJSON", "errors kept in an array", "time.AfterFunc: a timer not stopped", "a select statement", "slice of channels"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("the rules missed %q; they reported:\n%s", want, problems)
 		}
@@ -113,7 +120,6 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 		"atomic.Pointer": "missing in Yaegi v0.16.1",
 		"errors.As":      "panics in Yaegi with the plugin's own error types; compare sentinels with errors.Is",
 		"time.NewTicker": "a ticker per New leaks on every reload", "time.Tick": "a ticker per New leaks on every reload",
-		"time.AfterFunc": "a timer per New leaks on every reload",
 	}
 	builtinsInResults := map[string]bool{"len": true, "cap": true, "append": true, "make": true, "new": true, "copy": true,
 		"complex": true, "real": true, "imag": true, "min": true, "max": true}
@@ -133,6 +139,11 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 					}
 					if _, ok := tv.Type.Underlying().(*types.Signature); ok {
 						report(n, "range over a function: not supported by Yaegi")
+					}
+					if sl, ok := tv.Type.Underlying().(*types.Slice); ok && n.Value != nil {
+						if _, isChan := sl.Elem().Underlying().(*types.Chan); isChan {
+							report(n, "a range with a value over a slice of channels: Yaegi v0.16.1 panics (reflect: Len of int); walk it by index")
+						}
 					}
 				}
 				checkLoopClosures(info, n.Body, loopVars(info, n.Key, n.Value), report)
@@ -173,10 +184,13 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 						}
 					}
 				}
+			case *ast.SelectStmt:
+				report(n, "a select statement: Yaegi v0.16.1 shares its cases between the goroutines that run it, so two requests in one select race (one may wait on the other's timer)")
 			case *ast.FuncDecl:
 				if n.Recv != nil && n.Name.Name == "UnmarshalJSON" {
 					report(n, "a custom UnmarshalJSON: methods of interpreted types are invisible to encoding/json under Yaegi")
 				}
+				checkTimersStopped(n, report)
 			case *ast.ValueSpec:
 				for _, name := range n.Names {
 					if obj, ok := info.Defs[name].(*types.Var); ok && obj.Parent() == obj.Pkg().Scope() {
@@ -190,6 +204,46 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 		})
 	}
 	return problems
+}
+
+// checkTimersStopped refuses a time.AfterFunc whose timer the function that starts it
+// does not stop: one started per New leaks on every reload. A timer assigned to a
+// variable the same function calls Stop on lives no longer than the call.
+func checkTimersStopped(fn *ast.FuncDecl, report func(ast.Node, string)) {
+	if fn.Body == nil {
+		return
+	}
+	stopped := map[string]bool{}
+	ast.Inspect(fn.Body, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Stop" {
+				if id, ok := sel.X.(*ast.Ident); ok {
+					stopped[id.Name] = true
+				}
+			}
+		}
+		return true
+	})
+	ast.Inspect(fn.Body, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || qualified(call.Fun) != "time.AfterFunc" && qualified(call.Fun) != "time.NewTimer" {
+			return true
+		}
+		// Only `t := time.AfterFunc(...)` with t.Stop() in the same function passes.
+		ok = false
+		ast.Inspect(fn.Body, func(m ast.Node) bool {
+			if as, isAssign := m.(*ast.AssignStmt); isAssign && len(as.Rhs) == 1 && as.Rhs[0] == call {
+				if id, isIdent := as.Lhs[0].(*ast.Ident); isIdent && stopped[id.Name] {
+					ok = true
+				}
+			}
+			return true
+		})
+		if !ok {
+			report(call, qualified(call.Fun)+": a timer not stopped in the function that starts it; one per New leaks on every reload")
+		}
+		return true
+	})
 }
 
 // loopVars returns the variables a loop declares.

@@ -29,7 +29,26 @@ var (
 	manyKeys   string // 100 000 distinct keys "00000".."99999", each with its last digit, no braces
 	someKeys   string // the first 9 000 of them: within the 10 000 keys a body may have
 	deepArrays string // 100 000 nested arrays
+	// Keys spaced or escaped so that `":` does not find them, 10 001 of them: each must
+	// still count against the limit, at a cost that follows the body's bytes.
+	spacedKeys, tabbedKeys, newlineKeys, escapedKeys, nestedSpacedKeys, backslashKeys string
+	// 9 990 keys, each value a string full of `\":`, which counts as a key end: the
+	// exact count must tell them from keys and let the body through.
+	quotedColons string
 )
+
+// keysWith writes n keys "k0".."k<n-1>" with value 1, each key followed by sep before its
+// colon, and each name written through name.
+func keysWith(n int, sep string, name func(i int) string) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + name(i) + `"` + sep + `:1`)
+	}
+	return b.String()
+}
 
 func huge() {
 	hugeOnce.Do(func() {
@@ -46,6 +65,18 @@ func huge() {
 		manyKeys = b.String()
 		someKeys = manyKeys[:strings.Index(manyKeys, `"09000"`)-1]
 		deepArrays = strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+		plainName := func(i int) string { return "k" + strconv.Itoa(i) }
+		spacedKeys = keysWith(10001, " ", plainName)
+		tabbedKeys = keysWith(10001, "\t", plainName)
+		newlineKeys = keysWith(10001, "\r\n ", plainName)
+		escapedKeys = keysWith(10001, "", func(i int) string { return `\u006b` + strconv.Itoa(i) })
+		nestedSpacedKeys = `"nested" : {` + keysWith(10001, " ", plainName) + `}`
+		backslashKeys = keysWith(10001, "", func(i int) string { return "k" + strconv.Itoa(i) + `\\` })
+		var q strings.Builder
+		for i := 0; i < 9990; i++ {
+			q.WriteString(`"q` + strconv.Itoa(i) + `":"a\":b\":c",`)
+		}
+		quotedColons = strings.TrimSuffix(q.String(), ",")
 	})
 }
 
@@ -102,6 +133,16 @@ func AdversarialCases(now time.Time) []Case {
 		spoofNames = append(spoofNames, name)
 	}
 
+	// Prefix headers written so that CGI and PHP, which read '-', '_' and '.' alike, and a
+	// lenient proxy, would take them for the middleware's.
+	dottedSpoofed := map[string][]string{}
+	var dottedSpoofs []string
+	for _, name := range []string{"X-Zego.Verified", "X.Zego.Event", "X_Zego.Verified", "x.zego.duplicate", "X~Zego~Event",
+		"X+Zego+Appid", "X-Zego-.Event", "X-ZEGO_task.id"} {
+		dottedSpoofed[name] = []string{"spoofed"}
+		dottedSpoofs = append(dottedSpoofs, name)
+	}
+
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write(signed(`{"event":"x",` + tail + `}`))
@@ -132,6 +173,23 @@ func AdversarialCases(now time.Time) []Case {
 			Steps: one(signed(`{`+manyKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 top-level keys, one written with an escape: 400 before any key walk",
 			Steps: one(signed(`{`+manyKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+
+		// The key limit holds however the keys are spaced or escaped, and refuses before
+		// the signature is looked at: 400 with no secret, at a cost that follows the bytes.
+		{Desc: "10 001 keys written \"k\" :1, forged: 400 before the signature",
+			Steps: one([]byte(`{`+spacedKeys+`,"event":"x","timestamp":"1","nonce":"1","signature":"`+strings.Repeat("0", 40)+`"}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 keys with a tab before the colon: 400",
+			Steps: one(signed(`{`+tabbedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 keys with CRLF and a space before the colon: 400",
+			Steps: one(signed(`{`+newlineKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 keys, each written with an escape: 400",
+			Steps: one(signed(`{`+escapedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 spaced keys nested in one field: 400",
+			Steps: one(signed(`{`+nestedSpacedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "10 001 keys each ending in an escaped backslash (\\\":, like an escaped quote): counted exactly, 400",
+			Steps: one(signed(`{`+backslashKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "9 990 keys whose strings hold 19 980 escaped quotes before colons: counted exactly, forwarded",
+			Steps: one(signed(`{`+quotedColons+`,"event":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
 
 		// Numbers.
 		{Desc: "10 MB number with a Content-Length: 413", Steps: one(hugeNumber, rejected(413, "body_too_large"))},
@@ -209,6 +267,24 @@ func AdversarialCases(now time.Time) []Case {
 		{Desc: "prefix headers in odd case, with underscores and many times: stripped",
 			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}, "X-Zego-Timestamp": {sec}}, spoofNames...),
 				signed(`{"event":"x",`+tail+`}`)), spoofed)}},
+		{Desc: "prefix headers written with '.', '_', '~' or '+' for '-': stripped (CGI and PHP read them as the prefix)",
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}}, dottedSpoofs...),
+				signed(`{"event":"x",`+tail+`}`)), dottedSpoofed)}},
+		{Desc: "reportOnly: the same dotted headers are stripped from a forged callback that is forwarded",
+			Config: map[string]any{"reportOnly": true},
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"invalid_signature"}}, dottedSpoofs...),
+				forged(now)), dottedSpoofed)}},
+		{Desc: "a field EVENT sorting before event, with more fields than maxHeaderFields: X-Zego-Event is the event checked",
+			Config: map[string]any{"events": []string{"mix_start"}, "maxHeaderFields": 2},
+			Steps: one(signed(`{"A":"1","B":"2","EVENT":"room_close","event":"mix_start",`+tail+`}`),
+				ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-A": {"1"}, "X-Zego-B": {"2"}}))},
+		{Desc: "fields spelled like the named ones in other cases or with other separators never write their headers",
+			Steps: one(signed(`{"EVENT":"room_close","Event_Type":"9","TIME.STAMP":"1","time_Stamp":"1","NONCE":"1","App.Id":"9","APPID":"9","event":"mix_start","appid":"1",`+tail+`}`),
+				ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"1"}, "X-Zego-Timestamp": {sec}},
+					"X-Zego-Event-Type", "X-Zego-App-Id", "X-Zego-Time-Stamp"))},
+		{Desc: "task.id next to task_id: both left out (CGI reads both as HTTP_X_ZEGO_TASK_ID)",
+			Steps: one(signed(`{"event":"x","task_id":"1111:1","task.id":"9999:9","Room.ID":"r","RoomID":"s",`+tail+`}`),
+				ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Task-Id", "X-Zego-Task.id", "X-Zego-Room-Id", "X-Zego-Room.id"))},
 		{Desc: "spoofed prefix headers on a forged callback: 401, not forwarded",
 			Steps: []Step{withHeaders(withBody(rejected(401, "invalid_signature"), forged(now)), spoofed)}},
 		{Desc: "a second Content-Type header: the body's first byte decides",
@@ -307,8 +383,12 @@ func checkBounds(t *testing.T, calls []Received, config map[string]any) {
 		if n > fields {
 			t.Errorf("call %d: %d field headers with the prefix, maxHeaderFields %d", i+1, n, fields)
 		}
-		if vs := got.Header[http.CanonicalHeaderKey(prefix+"Verified")]; len(vs) != 1 || vs[0] != "true" {
-			t.Errorf("call %d: %sVerified = %q, want exactly true", i+1, prefix, vs)
+		want := "true"
+		if config["reportOnly"] == true {
+			want = "false" // the reportOnly rows here are forged
+		}
+		if vs := got.Header[http.CanonicalHeaderKey(prefix+"Verified")]; len(vs) != 1 || vs[0] != want {
+			t.Errorf("call %d: %sVerified = %q, want exactly %s", i+1, prefix, vs, want)
 		}
 	}
 }
