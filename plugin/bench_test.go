@@ -24,3 +24,17 @@ func BenchmarkServeHTTP(b *testing.B) {
 	b.Run("duplicate", func(b *testing.B) { conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchDuplicate, nil) })
 	b.Run("forged", func(b *testing.B) { conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchForged, nil) })
 }
+
+// BenchmarkHostile: what a forged megabyte of each worst shape costs, beside a plain one.
+func BenchmarkHostile(b *testing.B) {
+	for _, shape := range conformance.HostileShapes {
+		shape := shape
+		b.Run(shape, func(b *testing.B) { conformance.BenchHostile(b, nativeBuild, shape) })
+	}
+}
+
+// BenchmarkIdleClients: the live heap held by 100 clients that each declared 1 MiB and
+// sent one byte.
+func BenchmarkIdleClients(b *testing.B) {
+	conformance.BenchIdleClients(b, nativeBuild, 100)
+}

@@ -64,6 +64,9 @@ func referenceParse(body []byte) (*refCallback, string) {
 		if countAllKeys(doc) > 10000 {
 			return nil, "more than 10 000 keys"
 		}
+		if topKeys, escaped := topLevelKeys(doc); topKeys > 1000 && escaped {
+			return nil, "more than 1 000 top-level keys, one written with an escape"
+		}
 		for k, raw := range ref.json {
 			present[k] = true
 			dec := json.NewDecoder(bytes.NewReader(raw))
@@ -138,6 +141,70 @@ func referenceParse(body []byte) (*refCallback, string) {
 		return nil, "timestamp not a whole number"
 	}
 	return ref, ""
+}
+
+// topLevelKeys counts an object's top-level keys as written, and reports whether one is
+// written with an escape.
+func topLevelKeys(doc []byte) (int, bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if _, err := dec.Token(); err != nil {
+		return 0, false
+	}
+	n, escaped := 0, false
+	for dec.More() {
+		start := dec.InputOffset()
+		if _, err := dec.Token(); err != nil {
+			return n, escaped
+		}
+		if bytes.IndexByte(doc[start:dec.InputOffset()], '\\') >= 0 {
+			escaped = true
+		}
+		n++
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return n, escaped
+		}
+	}
+	return n, escaped
+}
+
+// referenceFormNamed reads a body as PHP's $_POST would: pairs split at '&', the name
+// before the first '=', '+' as a space, %XX as its byte and a '%' that starts no escape
+// as itself; then reports whether a name reads as a named field (referencePHPAlias, or
+// the spelling itself).
+func referenceFormNamed(body []byte) bool {
+	for _, pair := range strings.Split(string(body), "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		var b []byte
+		for i := 0; i < len(name); i++ {
+			switch c := name[i]; {
+			case c == '+':
+				b = append(b, ' ')
+			case c == '%' && i+2 < len(name) && isHexDigit(name[i+1]) && isHexDigit(name[i+2]):
+				v, _ := hex.DecodeString(name[i+1 : i+3])
+				b = append(b, v[0])
+				i += 2
+			default:
+				b = append(b, c)
+			}
+		}
+		decoded := string(b)
+		for _, spellings := range refNames {
+			for _, s := range spellings {
+				if decoded == s {
+					return true
+				}
+			}
+		}
+		if referencePHPAlias(decoded) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // countAllKeys counts an object's keys at every depth, token by token.

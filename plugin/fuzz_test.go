@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,6 +47,13 @@ func FuzzParseCallback(f *testing.F) {
 		got := [len(refNames)]string{cb.Signature, cb.Timestamp, cb.Nonce, cb.Event, cb.AppID}
 		if got != want.texts {
 			t.Fatalf("signed fields %q, the reference says %q", got, want.texts)
+		}
+		// Sent with a form's Content-Type, a JSON body is also read as PHP and Node
+		// read a form, and refused if that reading holds a named field.
+		_, formErr := parseCallback(body, true)
+		wantRefused := want.form == nil && (bytes.Count(body, []byte("&")) >= 1000 || referenceFormNamed(body))
+		if (formErr != nil) != wantRefused {
+			t.Fatalf("with a form's Content-Type: %v, the reference refuses: %v", formErr, wantRefused)
 		}
 		if !allDigits(cb.Timestamp) {
 			t.Fatalf("accepted timestamp %q is not all ASCII digits", cb.Timestamp)
@@ -330,7 +338,7 @@ func fieldsOf(body []byte) *Callback {
 	switch {
 	case len(body) == 0 || bytes.HasPrefix(body, utf8BOM):
 		return nil
-	case rest[0] == '{':
+	case len(rest) > 0 && rest[0] == '{':
 		cb.Fields, cb.plain, err = parseJSONObject(body)
 	case bytes.HasPrefix(rest, []byte("%7B")) || bytes.HasPrefix(rest, []byte("%7b")):
 		cb.Fields, cb.plain, err = parseEncodedJSON(body)
@@ -352,4 +360,87 @@ func namedHeaders(h http.Header, prefix string) int {
 		}
 	}
 	return n
+}
+
+// FuzzKeyLimit: however the keys are spaced (any JSON white space before and after each
+// colon) or written (escaped), and at the top level or nested, a JSON body of more than
+// 10 000 keys is refused, and one of at most 10 000 is not refused for its keys (except a
+// body of more than 1 000 top-level keys with one written with an escape, which is
+// refused rather than walked key by key).
+func FuzzKeyLimit(f *testing.F) {
+	f.Add([]byte(" "), uint8(10), false, false)
+	f.Fuzz(func(t *testing.T, spacing []byte, extra uint8, escaped, nested bool) {
+		if len(spacing) > 8 {
+			spacing = spacing[:8]
+		}
+		ws := make([]byte, len(spacing))
+		for i, c := range spacing {
+			ws[i] = " \t\r\n"[c%4]
+		}
+		n := 9990 + int(extra%21) // 9 990 to 10 010 keys in all
+		keys := n
+		if nested {
+			keys-- // the key that holds them counts too
+		}
+		var b strings.Builder
+		b.WriteString("{")
+		if nested {
+			b.WriteString(`"nested"` + string(ws) + `:` + string(ws) + `{`)
+		}
+		for i := 0; i < keys; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			name := "k" + strconv.Itoa(i)
+			if escaped {
+				name = `\u006b` + strconv.Itoa(i)
+			}
+			b.WriteString(`"` + name + `"` + string(ws) + ":" + string(ws) + "1")
+		}
+		if nested {
+			b.WriteString("}")
+		}
+		b.WriteString("}")
+		_, _, err := parseJSONObject([]byte(b.String()))
+		walkRefused := escaped && !nested
+		switch {
+		case n > maxKeys && err == nil:
+			t.Fatalf("%d keys spaced %q (escaped %v, nested %v) accepted", n, ws, escaped, nested)
+		case n <= maxKeys && err != nil && !walkRefused:
+			t.Fatalf("%d keys spaced %q (escaped %v, nested %v) refused: %v", n, ws, escaped, nested, err)
+		case err != nil && !errors.Is(err, ErrMalformedBody):
+			t.Fatalf("error %v does not wrap ErrMalformedBody", err)
+		}
+	})
+}
+
+// FuzzStrip: whatever the incoming header's name, it is stripped exactly when, read in
+// lower case with every character but a letter or digit as '-', it starts with the
+// prefix read the same way.
+func FuzzStrip(f *testing.F) {
+	f.Add("X-Zego.Verified", uint8(0))
+	f.Fuzz(func(t *testing.T, name string, choice uint8) {
+		prefix := fuzzPrefixes[int(choice)%len(fuzzPrefixes)]
+		b := newHeaderBuilder(prefix, nil, 64, 1024)
+		h := http.Header{name: {"spoofed"}}
+		stripPrefixed(b, h)
+		_, kept := h[name]
+		// Byte by byte, as CGI and PHP read a header's name.
+		norm := func(s string) string {
+			out := []byte(s)
+			for i, c := range out {
+				switch {
+				case 'A' <= c && c <= 'Z':
+					out[i] = c + 'a' - 'A'
+				case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+				default:
+					out[i] = '-'
+				}
+			}
+			return string(out)
+		}
+		if shouldGo := strings.HasPrefix(norm(name), norm(prefix)); kept == shouldGo {
+			t.Fatalf("header %q with prefix %q: kept %v", name, prefix, kept)
+		}
+	})
 }

@@ -44,11 +44,20 @@ func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 	plain := !bytes.ContainsAny(body, "\\\x7f")
 	// As many key ends as decoded keys means none was dropped as a duplicate (nor
 	// nested), when every key end was counted: no escape, no white space before a colon.
-	if (!plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body)) && !keysUnique(body, fields) {
-		return nil, false, errKeyTwice
+	if !plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body) {
+		if err := keysUnique(body, fields); err != nil {
+			return nil, false, err
+		}
 	}
 	return fields, plain, nil
 }
+
+// maxWalkedKeys bounds the top-level keys walked one by one (keysUniqueSlow): only a
+// body with a key written with an escape needs the walk, which no encoder writes for
+// ZEGO's field names, and each key walked costs a few microseconds under Yaegi.
+const maxWalkedKeys = 1000
+
+var errKeysUnchecked = fmt.Errorf("%w: more than %d top-level keys, one written with an escape", ErrMalformedBody, maxWalkedKeys)
 
 var (
 	colon = []byte(":")
@@ -96,72 +105,74 @@ func spaceBeforeColon(body []byte) bool {
 		(bytes.Contains(body, []byte("\t:")) || bytes.Contains(body, []byte("\n:")) || bytes.Contains(body, []byte("\r:")))
 }
 
-// keysUnique reports whether no key of the JSON object appears twice (the exact check,
-// for bodies the count in parseJSONObject cannot vouch for).
+// keysUnique refuses a JSON object with a key twice (the exact check, for bodies the
+// count in parseJSONObject cannot vouch for).
 //
 // encoding/json keeps the last of two equal keys, so the decoded map has fewer entries
-// than the object. Measuring the map against the compact text tells: braces, commas,
-// quotes and colons plus every key and raw value add up to the text's length exactly
-// when nothing was dropped and no key was written with an escape (which decodes
-// shorter). Valid UTF-8 never decodes longer. Only the rare mismatch pays for a walk
-// of the keys, at most maxKeys of them.
-func keysUnique(body []byte, fields map[string]json.RawMessage) bool {
+// than the object. Measuring the map, encoded again, against the compact text tells:
+// they are the same length exactly when nothing was dropped and every key is written
+// as encoding/json writes it, with one compiled call whatever the number of keys. Only
+// a key written with an escape (which no encoder writes for ZEGO's field names) makes
+// them differ without a duplicate, and pays for a walk of the keys, at most
+// maxWalkedKeys of them. encoding/json writes U+2028 and U+2029 escaped, longer than a
+// body may: a body that holds either is walked too, so that their length cannot make
+// up for a dropped key.
+func keysUnique(body []byte, fields map[string]json.RawMessage) error {
 	compact := body
 	if bytes.ContainsAny(body, " \t\r\n") {
 		var buf bytes.Buffer
 		buf.Grow(len(body))
 		if json.Compact(&buf, body) != nil {
-			return false
+			return errNotObject
 		}
 		compact = buf.Bytes()
 	}
-	n := 1
-	for k, v := range fields {
-		// Raw values keep the white space inside arrays and objects: compact them too.
-		n += len(k) + compactLen(v) + 4
-	}
-	if len(fields) == 0 {
-		n++
-	}
-	if n == len(compact) {
-		return true
+	if !bytes.Contains(body, lineSeparator) && !bytes.Contains(body, paragraphSeparator) {
+		var again bytes.Buffer
+		again.Grow(len(compact) + 1)
+		enc := json.NewEncoder(&again)
+		enc.SetEscapeHTML(false)
+		// Encode ends with a newline.
+		if enc.Encode(fields) == nil && again.Len() == len(compact)+1 {
+			return nil
+		}
 	}
 	return keysUniqueSlow(compact, len(fields))
 }
 
-// compactLen is the length of a raw JSON value without its insignificant white space.
-func compactLen(v json.RawMessage) int {
-	if !bytes.ContainsAny(v, " \t\r\n") {
-		return len(v)
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, v) != nil {
-		return len(v)
-	}
-	return buf.Len()
-}
+var (
+	lineSeparator      = []byte("\u2028")
+	paragraphSeparator = []byte("\u2029")
+)
 
-// keysUniqueSlow walks the object's top-level keys, decoded, one by one.
-func keysUniqueSlow(compact []byte, hint int) bool {
+// keysUniqueSlow walks the object's top-level keys, decoded, one by one, at most
+// maxWalkedKeys of them.
+func keysUniqueSlow(compact []byte, hint int) error {
+	if hint > maxWalkedKeys {
+		return errKeysUnchecked
+	}
 	dec := json.NewDecoder(bytes.NewReader(compact))
 	if _, err := dec.Token(); err != nil {
-		return false
+		return errNotObject
 	}
 	seen := make(map[string]bool, hint)
-	for dec.More() {
+	for n := 0; dec.More(); n++ {
+		if n == maxWalkedKeys {
+			return errKeysUnchecked
+		}
 		tok, err := dec.Token()
 		if err != nil {
-			return false
+			return errNotObject
 		}
 		key, _ := tok.(string)
 		if seen[key] {
-			return false
+			return errKeyTwice
 		}
 		seen[key] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return false
+			return errNotObject
 		}
 	}
-	return true
+	return nil
 }

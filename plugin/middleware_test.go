@@ -171,3 +171,33 @@ func TestHandlerThatWritesNothingDelivers(t *testing.T) {
 		t.Errorf("%d calls, want 1: net/http answers 200 for a handler that writes nothing", calls)
 	}
 }
+
+// TestDigitShiftOfTheHostileReview replays the review's case with its own numbers: a
+// callback of 20 July 2023 (timestamp 1689834748) whose nonce ends in 179, on 11 October
+// 2026, when 1791689834748 is now in milliseconds. Moving those three digits to the
+// front of the timestamp keeps the signature. A seconds route refuses it as stale; the
+// digit count no longer picks the unit.
+//
+// A milliseconds route that shares the secret takes it: the residual risk SECURITY.md
+// states for a project whose products use both units under one CallbackSecret.
+func TestDigitShiftOfTheHostileReview(t *testing.T) {
+	now := time.UnixMilli(1791689834748)
+	const ts, nonce = "1689834748", "0020000000000000179"
+	sig := Sign(zegotest.OtherSecret, ts, nonce)
+	if Sign(zegotest.OtherSecret, "179"+ts, nonce[:16]) != sig {
+		t.Fatal("the shifted triple does not share the signature")
+	}
+	shifted := zegotest.FillSigned(zegotest.Template("mix_stop.json"), "179"+ts, nonce[:16], sig)
+	for _, tt := range []struct {
+		unit   string
+		status int
+	}{{"seconds", http.StatusUnauthorized}, {"milliseconds", http.StatusOK}} {
+		cfg := CreateConfig()
+		cfg.Secrets = []string{zegotest.OtherSecret}
+		cfg.TimestampUnit = tt.unit
+		m := clocked(t, cfg, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), &now)
+		if got := post(m, shifted).Code; got != tt.status {
+			t.Errorf("timestampUnit %s: %d, want %d", tt.unit, got, tt.status)
+		}
+	}
+}

@@ -16,3 +16,16 @@ func BenchmarkInterpretedServeHTTP(b *testing.B) {
 	b.Run("duplicate", func(b *testing.B) { conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchDuplicate, nil) })
 	b.Run("forged", func(b *testing.B) { conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchForged, nil) })
 }
+
+// BenchmarkInterpretedHostile is BenchmarkHostile through Yaegi.
+func BenchmarkInterpretedHostile(b *testing.B) {
+	for _, shape := range conformance.HostileShapes {
+		shape := shape
+		b.Run(shape, func(b *testing.B) { conformance.BenchHostile(b, yaegiBuild, shape) })
+	}
+}
+
+// BenchmarkInterpretedIdleClients is BenchmarkIdleClients through Yaegi.
+func BenchmarkInterpretedIdleClients(b *testing.B) {
+	conformance.BenchIdleClients(b, yaegiBuild, 100)
+}

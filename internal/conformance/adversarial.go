@@ -28,6 +28,7 @@ var (
 	bigDigits  string // 900 KB of digits: a number within the default maxBodyBytes
 	manyKeys   string // 100 000 distinct keys "00000".."99999", each with its last digit, no braces
 	someKeys   string // the first 9 000 of them: within the 10 000 keys a body may have
+	fewKeys    string // the first 990: within the 1 000 keys walked one by one
 	deepArrays string // 100 000 nested arrays
 	// Keys spaced or escaped so that `":` does not find them, 10 001 of them: each must
 	// still count against the limit, at a cost that follows the body's bytes.
@@ -64,6 +65,7 @@ func huge() {
 		}
 		manyKeys = b.String()
 		someKeys = manyKeys[:strings.Index(manyKeys, `"09000"`)-1]
+		fewKeys = manyKeys[:strings.Index(manyKeys, `"00990"`)-1]
 		deepArrays = strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
 		plainName := func(i int) string { return "k" + strconv.Itoa(i) }
 		spacedKeys = keysWith(10001, " ", plainName)
@@ -167,8 +169,12 @@ func AdversarialCases(now time.Time) []Case {
 			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`}`), ok(firstKeys, "X-Zego-00064", "X-Zego-08999"))},
 		{Desc: "9 000 top-level keys, one of them twice: 400",
 			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`,"05432":"again"}`), rejected(400, "malformed_body"))},
-		{Desc: "9 000 top-level keys, one written with an escape (the exact check): forwarded",
-			Steps: one(signed(`{`+someKeys+`,"\u0065vent":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-00000": {"0"}, "X-Zego-Event": {"x"}}))},
+		{Desc: "9 000 top-level keys, one written with an escape: 400, too many keys to walk one by one",
+			Steps: one(signed(`{`+someKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+		{Desc: "990 top-level keys, one written with an escape (the exact walk): forwarded",
+			Steps: one(signed(`{`+fewKeys+`,"\u0065vent":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-00000": {"0"}, "X-Zego-Event": {"x"}}))},
+		{Desc: "990 top-level keys, one written with an escape, one twice: 400",
+			Steps: one(signed(`{`+fewKeys+`,"\u0065vent":"x","00012":1,`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 top-level keys, signed: 400, more keys than a body may have",
 			Steps: one(signed(`{`+manyKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 top-level keys, one written with an escape: 400 before any key walk",

@@ -2,8 +2,13 @@ package conformance
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,4 +69,134 @@ func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]
 // CompactMixStart removes the line breaks of the pretty-printed example.
 func CompactMixStart(body []byte) []byte {
 	return bytes.ReplaceAll(body, []byte("\n"), nil)
+}
+
+// BenchIdleClients measures the memory held by clients that each declare the largest
+// body (maxBodyBytes, 1 MiB) and send one byte of it, then nothing: n of them in
+// ServeHTTP at once, reported as bytes of live heap per client.
+func BenchIdleClients(b *testing.B, build Builder, n int) {
+	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
+	h, err := build(b, BaseConfig(), next, UniqueName("bench-idle"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		release := make(chan struct{})
+		var started, done sync.WaitGroup
+		runtime.GC()
+		var before, during runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for c := 0; c < n; c++ {
+			started.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				body := &slowBody{first: []byte("{"), started: &started, release: release}
+				req := httptest.NewRequest(http.MethodPost, "/callback", body)
+				req.ContentLength = 1 << 20
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}()
+		}
+		started.Wait()
+		runtime.GC()
+		runtime.ReadMemStats(&during)
+		close(release)
+		done.Wait()
+		b.ReportMetric(float64(during.HeapAlloc-before.HeapAlloc)/float64(n), "heap-bytes/client")
+	}
+}
+
+// slowBody gives its first bytes, then blocks until release, then ends early.
+type slowBody struct {
+	first   []byte
+	sent    bool
+	started *sync.WaitGroup
+	release chan struct{}
+}
+
+func (s *slowBody) Read(p []byte) (int, error) {
+	if !s.sent {
+		s.sent = true
+		return copy(p, s.first), nil
+	}
+	s.started.Done()
+	<-s.release
+	return 0, io.ErrUnexpectedEOF
+}
+
+// HostileShapes are bodies of about 1 MB that need no secret, each the worst of its kind
+// found for what it costs before the signature is checked, beside a plain body of the
+// same size: what a forged megabyte can cost the middleware.
+var HostileShapes = []string{"plain", "spaced-keys", "escaped-keys", "quoted-colons", "deep-nesting", "form-fields", "form-typed-json"}
+
+// hostileBody builds one HostileShapes body of about size bytes and its Content-Type.
+func hostileBody(shape string, size int) ([]byte, string) {
+	forgedTail := `"timestamp":"1","nonce":"1","signature":"` + strings.Repeat("0", 40) + `"`
+	var b strings.Builder
+	ct := "application/json"
+	switch shape {
+	case "plain":
+		b.WriteString(`{"event":"x","blob":"` + strings.Repeat("a", size) + `",` + forgedTail + `}`)
+	case "spaced-keys": // "k" :1, which `":` does not count: refused at the key limit
+		b.WriteString("{")
+		for i := 0; b.Len() < size; i++ {
+			b.WriteString(`"k` + strconv.Itoa(i) + `" :1,`)
+		}
+		b.WriteString(forgedTail + "}")
+	case "escaped-keys": // 9 990 top-level keys written with an escape: the exact walk
+		b.WriteString("{")
+		pad := size/9990 - 20
+		for i := 0; i < 9990; i++ {
+			b.WriteString(`"\u006b` + strconv.Itoa(i) + `":"` + strings.Repeat("v", pad) + `",`)
+		}
+		b.WriteString(forgedTail + "}")
+	case "quoted-colons": // key ends inside strings: the exact count with the strings taken out
+		b.WriteString("{")
+		for i := 0; b.Len() < size; i++ {
+			b.WriteString(`"q` + strconv.Itoa(i) + `":"\":\":\":\":",`)
+		}
+		b.WriteString(forgedTail + "}")
+	case "deep-nesting":
+		depth := 9998
+		b.WriteString(`{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `,"blob":"` + strings.Repeat("a", size-2*depth) + `",` + forgedTail + `}`)
+	case "form-fields": // 999 fields, each long
+		ct = "application/x-www-form-urlencoded"
+		pad := size/999 - 16
+		for i := 0; i < 996; i++ {
+			b.WriteString("f" + strconv.Itoa(i) + "=" + strings.Repeat("v", pad) + "&")
+		}
+		b.WriteString("timestamp=1&nonce=1&signature=" + strings.Repeat("0", 40))
+	case "form-typed-json": // JSON sent as a form: read as one too, 999 pairs
+		ct = "application/x-www-form-urlencoded"
+		pad := size/999 - 16
+		b.WriteString(`{"event":"x","blob":"`)
+		for i := 0; i < 998; i++ {
+			b.WriteString("+%20x" + strings.Repeat("v", pad) + "=1&")
+		}
+		b.WriteString(`",` + forgedTail + `}`)
+	}
+	return []byte(b.String()), ct
+}
+
+// BenchHostile measures ServeHTTP on a HostileShapes body of about 1 MB.
+func BenchHostile(b *testing.B, build Builder, shape string) {
+	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
+	h, err := build(b, BaseConfig(), next, UniqueName("bench-hostile"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, ct := hostileBody(shape, 1<<20-4096)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		rw := httptest.NewRecorder()
+		h.ServeHTTP(rw, req)
+		if rw.Code != http.StatusUnauthorized && rw.Code != http.StatusBadRequest {
+			b.Fatalf("%s: %d, want 401 or 400: %s", shape, rw.Code, rw.Body)
+		}
+	}
 }

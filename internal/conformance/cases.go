@@ -59,6 +59,8 @@ func Cases(now time.Time, secretsFile string) []Case {
 		zegotest.Secret, sec, "7257784982359218206")
 	aiAgent := zegotest.New("ai_agent.json", zegotest.Secret, ms)
 	shifted := digitShift(now)
+	toNow := map[int]shiftPair{1: shiftToNow(now, 1), 2: shiftToNow(now, 2), 3: shiftToNow(now, 3), 4: shiftToNow(now, 4)}
+	msShift := shiftMillisToNonce(now)
 	collide := signed(`{"event":"x","task_id":"a","TaskId":"b","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
 	injected := signed(`{"event":"x","publish_name":"a\r\nX-Evil: 1\u0000","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
 	kinds := signed(`{"event":"x","RoomID":"r1","live":true,"gone":null,"data":{"k":"v"},"list":[1,"two",null,false],"mixed":[{"a":1}],"verified":"false","Rejection":"none","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
@@ -295,6 +297,16 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Store:  true,
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
 			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 401, Code: "stale_timestamp"}}},
+		{Desc: "the hostile review's digit shift: a seconds callback whose nonce's last 3 digits, moved before its timestamp, read as now in milliseconds: stale on a seconds route",
+			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
+			Steps:  []Step{withBody(rejected(401, "stale_timestamp"), toNow[3].original), withBody(rejected(401, "stale_timestamp"), toNow[3].moved)}},
+		{Desc: "the same with 1, 2 and 4 digits moved: stale",
+			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
+			Steps: []Step{withBody(rejected(401, "stale_timestamp"), toNow[1].moved), withBody(rejected(401, "stale_timestamp"), toNow[2].moved),
+				withBody(rejected(401, "stale_timestamp"), toNow[4].moved)}},
+		{Desc: "a milliseconds callback with its timestamp's last digits moved to the nonce: stale on a milliseconds route",
+			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}, "timestampUnit": "milliseconds"},
+			Steps:  []Step{withBody(ok(nil), msShift.original), withBody(rejected(401, "stale_timestamp"), msShift.moved)}},
 		{Desc: "the same signed triple with another body, once delivered: 409 signature_reused, not forwarded",
 			Store: true,
 			Steps: []Step{
@@ -431,6 +443,49 @@ func reusePair(sec string) reuse {
 }
 
 type shiftPair struct{ original, moved []byte }
+
+// shiftToNow returns the hostile review's digit shift for the clock reading now: a
+// callback in seconds whose nonce ends with the first k digits of now in milliseconds
+// and whose timestamp is the rest of them, signed with zegotest.OtherSecret (which
+// sorts first), and the same signature over the nonce without those k digits and a
+// 13-digit timestamp they start: now, read as milliseconds.
+func shiftToNow(now time.Time, k int) shiftPair {
+	ms := zegotest.Millis(now)
+	head, ts := ms[:k], ms[k:]
+	// The nonce must sort after the secret and before both timestamps, so that the
+	// signed string stays secret+nonce+timestamp: the first prefix that does.
+	for _, prefix := range []string{"002", "0012", "0011300", "10", "0"} {
+		nonce := prefix + strings.Repeat("3", 16-len(prefix)) + head
+		sig := zegotest.Sign(zegotest.OtherSecret, ts, nonce)
+		if zegotest.Sign(zegotest.OtherSecret, head+ts, nonce[:len(nonce)-k]) != sig {
+			continue
+		}
+		tpl := zegotest.Template("mix_stop.json")
+		return shiftPair{original: zegotest.FillSigned(tpl, ts, nonce, sig), moved: zegotest.FillSigned(tpl, head+ts, nonce[:len(nonce)-k], sig)}
+	}
+	panic("conformance: no digit-shifted pair shares a signature at " + ms)
+}
+
+// shiftMillisToNonce returns a callback in milliseconds, signed with zegotest.OtherSecret,
+// and the same signature with three of the timestamp's digits moved into the nonce: a
+// 10-digit timestamp. The last three go to the front of a nonce that sorts after the
+// timestamp or, where that would change the order, the first three to the end of one
+// that sorts before it.
+func shiftMillisToNonce(now time.Time) shiftPair {
+	ms := zegotest.Millis(now)
+	tpl := zegotest.Template("mix_stop.json")
+	shapes := []struct{ nonce, moved, movedNonce string }{
+		{"999" + strings.Repeat("1", 16), ms[:len(ms)-3], ms[len(ms)-3:] + "999" + strings.Repeat("1", 16)},
+		{"002" + strings.Repeat("1", 16), ms[3:], "002" + strings.Repeat("1", 16) + ms[:3]},
+	}
+	for _, sh := range shapes {
+		sig := zegotest.Sign(zegotest.OtherSecret, ms, sh.nonce)
+		if zegotest.Sign(zegotest.OtherSecret, sh.moved, sh.movedNonce) == sig {
+			return shiftPair{original: zegotest.FillSigned(tpl, ms, sh.nonce, sig), moved: zegotest.FillSigned(tpl, sh.moved, sh.movedNonce, sig)}
+		}
+	}
+	panic("conformance: no millisecond digit shift shares a signature at " + ms)
+}
 
 // digitShift returns a callback in seconds and the same signature over a millisecond
 // timestamp that took the nonce's first three digits. With a secret that sorts first
