@@ -82,7 +82,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 	appIDCaps := signed(`{"AppID":"123","EventType":10001,"Nonce":"{{nonce}}","Timestamp":"{{timestamp}}","Signature":"{{signature}}"}`, sec)
 	appidTitle := signed(`{"Appid":"123","Event":"transcode_start","Nonce":"{{nonce}}","Timestamp":"{{timestamp}}","Signature":"{{signature}}"}`, sec)
 
-	return []Case{
+	return append([]Case{
 		{Desc: "valid mix_start: forwarded byte for byte with its fields as headers",
 			Steps: one(mix(), ok(map[string][]string{
 				"X-Zego-Verified":         {"true"},
@@ -384,7 +384,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 				withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}}, "X-Zego-Rejection"), mixAgain),
 				withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"duplicate"}, "X-Zego-Duplicate": {"true"}}), mixAgain),
 			}},
-	}
+	}, ReadingCases(now)...)
 }
 
 // CaseAt returns case i of the table, signed now: the time-sensitive rows hold only

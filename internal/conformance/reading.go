@@ -1,0 +1,143 @@
+package conformance
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+)
+
+// ReadingCases are the shapes of request that a backend could read otherwise than the
+// middleware (another event, other signed fields), found by putting PHP and Node
+// backends behind it, and their neighbours; and the genuine shapes, which both must
+// read alike. Each is signed with a fresh triple: a body forgery, which the unsigned
+// body allows, so what a row checks is that the forgery cannot pass the events list or
+// make the headers lie. A row that forwards expects mix_start to be announced, the
+// event the middleware checked.
+func ReadingCases(now time.Time) []Case {
+	sec := zegotest.Seconds(now)
+	form := "application/x-www-form-urlencoded"
+	signedForm := func(extra string) []byte {
+		return zegotest.Fill("appid=111111&event=mix_start&task_id=111111%3A1111&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}"+extra,
+			zegotest.Secret, sec, zegotest.Nonce())
+	}
+	// other is a second signed triple that a smuggled reading would carry.
+	otherTS, otherNonce := sec, zegotest.Nonce()
+	otherSig := zegotest.Sign(zegotest.Secret, otherTS, otherNonce)
+	smuggled := "&event=room_login&signature=" + otherSig + "&timestamp=" + otherTS + "&nonce=" + otherNonce + "&"
+	jsonWith := func(note string) []byte {
+		return zegotest.Fill(`{"appid":"111111","event":"mix_start","note":"`+note+`","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
+			zegotest.Secret, sec, zegotest.Nonce())
+	}
+	mix := func() []byte { return zegotest.New("mix_start.json", zegotest.Secret, sec).Body }
+	announced := map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"111111"}, "X-Zego-Verified": {"true"}}
+	allow := map[string]any{"events": []string{"mix_start"}}
+	step := func(body []byte, headers map[string][]string, status int, code string) []Step {
+		st := Step{Req: Request{Body: body, Header: headers}, Status: status, Code: code}
+		if status == http.StatusOK {
+			st.Forwarded = true
+			st.Got = announced
+		}
+		return []Step{st}
+	}
+	ct := func(v string) map[string][]string { return map[string][]string{"Content-Type": {v}} }
+	with := func(h map[string][]string, k, v string) map[string][]string {
+		out := map[string][]string{k: {v}}
+		for name, vs := range h {
+			out[name] = vs
+		}
+		return out
+	}
+
+	var deflated, gzipped bytes.Buffer
+	fw, _ := flate.NewWriter(&deflated, flate.BestCompression)
+	_, _ = fw.Write(signedForm(""))
+	_ = fw.Close()
+	gw := gzip.NewWriter(&gzipped)
+	_, _ = gw.Write(mix())
+	_ = gw.Close()
+	multipartBody := signedForm("\r\n--b\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\nroom_login\r\n--b--\r\n")
+	manyFields := func(n int) []byte {
+		var b strings.Builder
+		for i := 0; i < n-6; i++ {
+			b.WriteString("f" + strconv.Itoa(i) + "=1&")
+		}
+		return zegotest.Fill(b.String()+"appid=111111&event=mix_start&task_id=1&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}",
+			zegotest.Secret, sec, zegotest.Nonce())
+	}
+
+	return []Case{
+		// Genuine shapes, which every backend must read as the middleware did.
+		{Desc: "genuine JSON callback", Config: allow, Steps: step(mix(), ct("application/json"), 200, "")},
+		{Desc: "genuine form callback", Config: allow, Steps: step(signedForm(""), ct(form), 200, "")},
+		{Desc: "genuine URL-encoded JSON callback, sent as a form", Config: allow,
+			Steps: step([]byte(url.QueryEscape(string(mix()))), ct(form), 200, "")},
+		{Desc: "genuine JSON callback with Content-Encoding: identity", Config: allow,
+			Steps: step(mix(), with(ct("application/json"), "Content-Encoding", "identity"), 200, "")},
+		{Desc: "genuine form callback with a charset", Config: allow, Steps: step(signedForm(""), ct(form+"; charset=UTF-8"), 200, "")},
+
+		// The kind of body, decided by its bytes; headers that say otherwise are refused.
+		{Desc: "a UTF-8 BOM before '{' (Express strips it and reads JSON): 400", Config: allow,
+			Steps: step(append([]byte("\xef\xbb\xbf"), mix()...), ct("application/json"), 400, "malformed_body")},
+		{Desc: "a UTF-8 BOM before a form: 400", Config: allow,
+			Steps: step(append([]byte("\xef\xbb\xbf"), signedForm("")...), ct(form), 400, "malformed_body")},
+		{Desc: "Content-Encoding: deflate over a form (Express inflates it): 415", Config: allow,
+			Steps: step(deflated.Bytes(), with(ct("application/json"), "Content-Encoding", "deflate"), 415, "unsupported_media_type")},
+		{Desc: "Content-Encoding: gzip: 415", Config: allow,
+			Steps: step(gzipped.Bytes(), with(ct("application/json"), "Content-Encoding", "gzip"), 415, "unsupported_media_type")},
+		{Desc: "Content-Encoding: identity, gzip: 415", Config: allow,
+			Steps: step(mix(), with(ct("application/json"), "Content-Encoding", "identity, gzip"), 415, "unsupported_media_type")},
+		{Desc: "multipart/form-data whose preamble is a form (PHP reads the parts): 415", Config: allow,
+			Steps: step(multipartBody, ct("multipart/form-data; boundary=b"), 415, "unsupported_media_type")},
+		{Desc: "multipart/mixed: 415", Config: allow, Steps: step(signedForm(""), ct("multipart/mixed; boundary=b"), 415, "unsupported_media_type")},
+		{Desc: "JSON sent as a form whose string holds another event and signed triple ($_POST reads them): 400", Config: allow,
+			Steps: step(jsonWith(smuggled), ct(form), 400, "malformed_body")},
+		{Desc: "the same JSON sent as application/json: forwarded, read as JSON everywhere", Config: allow,
+			Steps: step(jsonWith(smuggled), ct("application/json"), 200, "")},
+		{Desc: "JSON sent as a form whose string holds +event=: 400", Config: allow,
+			Steps: step(jsonWith("&+event=room_login&"), ct(form), 400, "malformed_body")},
+		{Desc: "JSON sent as a form whose string holds %65vent=: 400", Config: allow,
+			Steps: step(jsonWith("&%65vent=room_login&"), ct(form), 400, "malformed_body")},
+		{Desc: "JSON sent as a form whose string holds EventType[]=: 400", Config: allow,
+			Steps: step(jsonWith("&EventType[]=9&"), ct(form), 400, "malformed_body")},
+		{Desc: "JSON sent as a form whose string holds &other=1 only: forwarded", Config: allow,
+			Steps: step(jsonWith("&other=1&x"), ct(form), 200, "")},
+		{Desc: "URL-encoded JSON sent as a form with raw '&event=' after a string opens: 400", Config: allow,
+			Steps: step([]byte("%7B%22note%22%3A%22"+smuggled+"%22%2C"+strings.TrimPrefix(url.QueryEscape(string(mix())), "%7B")), ct(form), 400, "malformed_body")},
+
+		// Form names as PHP reads them, after event=mix_start.
+		{Desc: "form: +event=room_login (PHP drops the leading space): 400", Config: allow,
+			Steps: step(signedForm("&+event=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: %20event=room_login: 400", Config: allow, Steps: step(signedForm("&%20event=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: event%00x=room_login (PHP cuts at the NUL): 400", Config: allow,
+			Steps: step(signedForm("&event%00x=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: event[]=room_login: 400", Config: allow, Steps: step(signedForm("&event[]=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: event[a]=room_login: 400", Config: allow, Steps: step(signedForm("&event[a]=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: event[=room_login (PHP reads event_): 400 all the same", Config: allow,
+			Steps: step(signedForm("&event[=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: a second signed set with leading spaces: 400", Config: allow,
+			Steps: step(signedForm("&+signature="+otherSig+"&+timestamp="+otherTS+"&+nonce="+otherNonce), ct(form), 400, "malformed_body")},
+		{Desc: "form: time.stamp (PHP: time_stamp, not a named field): forwarded", Config: allow,
+			Steps: step(signedForm("&time.stamp=1"), ct(form), 200, "")},
+		{Desc: "form: app.id (PHP: app_id, the app id's spelling): 400", Config: allow,
+			Steps: step(signedForm("&app.id=999"), ct(form), 400, "malformed_body")},
+		{Desc: "form: EVENT=room_login (another case): 400", Config: allow, Steps: step(signedForm("&EVENT=room_login"), ct(form), 400, "malformed_body")},
+
+		// Field counts: what PHP's max_input_vars and Node's querystring read, no more.
+		{Desc: "form of 1 001 fields, the named ones last: 400", Config: allow, Steps: step(manyFields(1001), ct(form), 400, "malformed_body")},
+		{Desc: "form of 1 000 fields, the named ones last: forwarded, and read whole by PHP and Node", Config: allow,
+			Steps: step(manyFields(1000), ct(form), 200, "")},
+
+		// Header names as CGI and PHP read them.
+		{Desc: "task.id, App.Id and Room.ID beside task_id, appid and RoomID: no header for either of each pair", Config: allow,
+			Steps: []Step{{Req: Request{Body: zegotest.Fill(`{"appid":"111111","App.Id":"999","event":"mix_start","task_id":"111111:1111","task.id":"999:9","RoomID":"r","Room.ID":"x","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
+				zegotest.Secret, sec, zegotest.Nonce())},
+				Status: 200, Forwarded: true, Got: announced, NotGot: []string{"X-Zego-Task-Id", "X-Zego-Room-Id", "X-Zego-App-Id", "X-Zego-Task.id"}}}},
+	}
+}

@@ -1,0 +1,338 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
+)
+
+// Real backends behind the middleware: PHP (its built-in server, running ZEGO's own
+// verification sample) and Node (its standard library only, Express's json() behaviour
+// included). Each answers what it read of a forwarded request; the tests hold that
+// against the X-Zego-* headers the middleware wrote. A missing php or node fails the
+// test (the README's test command installs them).
+
+// backendProc is one backend process serving on 127.0.0.1.
+type backendProc struct {
+	name string
+	url  string
+}
+
+// startBackend runs the command with the port appended where "{port}" stands, and waits
+// until it answers.
+func startBackend(t *testing.T, name string, args ...string) backendProc {
+	t.Helper()
+	bin, err := exec.LookPath(args[0])
+	if err != nil {
+		t.Fatalf("%s is not installed (Debian: apt-get install php-cli nodejs): %v", args[0], err)
+	}
+	addr := freeAddr(t)
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "{port}", port)
+	}
+	cmd := exec.Command(bin, args[1:]...)
+	cmd.Dir = filepath.Join(traefikload.RepoRoot(), "test", "backends")
+	cmd.Env = append(os.Environ(), "ZEGO_CALLBACK_SECRET="+zegotest.Secret)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s backend's output:\n%s", name, logs.String())
+		}
+	})
+	url := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Post(url+"/ready", "application/json", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return backendProc{name: name, url: url}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s backend does not answer on %s: %v\n%s", name, url, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// report is what a backend answers: the X-Zego-* headers as it sees them, and each
+// reading of the body (nil where that reading found nothing).
+type report struct {
+	Backend  string                    `json:"backend"`
+	Headers  map[string]any            `json:"headers"`
+	Readings map[string]map[string]any `json:"readings"`
+	Checks   map[string]*bool          `json:"checks"`
+}
+
+// readingRow is a row sent to both backends.
+type readingRow struct {
+	desc    string
+	genuine bool
+	make    func() conformance.Case
+}
+
+// TestBackendsReadWhatTheMiddlewareRead sends the one-reading table and every documented
+// callback through Traefik into a PHP and a Node backend. Each row's answers are
+// checked as in the behaviour table; for each forwarded request, every reading each
+// backend makes of the body (PHP's $_POST and json_decode, Node's JSON.parse, Express's
+// json(), querystring and URLSearchParams) must find the event, app id, timestamp and
+// nonce the middleware announced, or none; each X-Zego-* header a backend sees must be
+// one a body field gives; and ZEGO's own PHP check must pass on every genuine callback.
+func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
+	backends := []backendProc{
+		startBackend(t, "php", "php", "-d", "max_input_vars=1000", "-S", "127.0.0.1:{port}", "reader.php"),
+		startBackend(t, "node", "node", "reader.js", "{port}"),
+	}
+	var rows []readingRow
+	now := time.Now()
+	for i, c := range conformance.ReadingCases(now) {
+		i := i
+		rows = append(rows, readingRow{desc: c.Desc, genuine: strings.HasPrefix(c.Desc, "genuine"),
+			make: func() conformance.Case { return conformance.ReadingCases(time.Now())[i] }})
+	}
+	for _, cr := range conformance.CorpusRows() {
+		cr := cr
+		rows = append(rows, readingRow{desc: cr.Case(now).Desc, genuine: true, make: func() conformance.Case { return cr.Case(time.Now()) }})
+	}
+	var routes []traefiktest.Route
+	for i, r := range rows {
+		for _, b := range backends {
+			routes = append(routes, traefiktest.Route{Name: fmt.Sprintf("%s%d", b.name, i), Backend: b.url, Plugin: config(r.make().Config)})
+		}
+	}
+	tr := traefiktest.Start(t, routes, traefiktest.Options{})
+	for i, r := range rows {
+		i, r := i, r
+		t.Run(r.desc, func(t *testing.T) {
+			for _, b := range backends {
+				c := r.make()
+				for j, st := range c.Steps {
+					label := fmt.Sprintf("%s, request %d", b.name, j+1)
+					resp := postRequest(t, tr.URL+"/"+fmt.Sprintf("%s%d", b.name, i)+"/callback", st.Req)
+					if resp.status != st.Status {
+						t.Errorf("%s: status %d, want %d: %.200s", label, resp.status, st.Status, resp.body)
+					}
+					if resp.status != http.StatusOK {
+						continue
+					}
+					// Whatever the row expects, a request that reached the backend must be
+					// read as the middleware read it.
+					var rep report
+					dec := json.NewDecoder(bytes.NewReader(resp.body))
+					dec.UseNumber()
+					if err := dec.Decode(&rep); err != nil || rep.Backend != b.name {
+						t.Errorf("%s: not the backend's report: %s", label, resp.body)
+						continue
+					}
+					checkReport(t, label, rep, st.Req.Body, r.genuine)
+				}
+			}
+		})
+	}
+}
+
+type answer2 struct {
+	status int
+	body   []byte
+}
+
+// postRequest sends one request as the table describes it.
+func postRequest(t *testing.T, url string, r conformance.Request) answer2 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(r.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return answer2{status: resp.StatusCode, body: body}
+}
+
+// namedHeader is, for each spelling of a named field, the header (as CGI names it) that
+// announces it.
+var namedHeader = map[string]string{
+	"event": "HTTP_X_ZEGO_EVENT", "Event": "HTTP_X_ZEGO_EVENT", "EventType": "HTTP_X_ZEGO_EVENT", "event_type": "HTTP_X_ZEGO_EVENT",
+	"timestamp": "HTTP_X_ZEGO_TIMESTAMP", "Timestamp": "HTTP_X_ZEGO_TIMESTAMP",
+	"nonce": "HTTP_X_ZEGO_NONCE", "Nonce": "HTTP_X_ZEGO_NONCE",
+	"appid": "HTTP_X_ZEGO_APPID", "Appid": "HTTP_X_ZEGO_APPID",
+	"AppId": "HTTP_X_ZEGO_APP_ID", "AppID": "HTTP_X_ZEGO_APP_ID", "app_id": "HTTP_X_ZEGO_APP_ID",
+}
+
+// cgiName is a header's name as CGI and PHP read it.
+func cgiName(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return "HTTP_" + string(b)
+}
+
+// checkReport holds a backend's readings against the headers it saw.
+func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bool) {
+	t.Helper()
+	headers := map[string]string{}
+	for name, v := range rep.Headers {
+		s, ok := v.(string)
+		if !ok {
+			t.Errorf("%s: header %s = %v, not one value", label, name, v)
+			continue
+		}
+		if rep.Backend == "node" {
+			// Node reads header bytes as Latin-1: turn its text back into the bytes.
+			name = cgiName(name)
+			b := make([]byte, 0, len(s))
+			for _, r := range s {
+				b = append(b, byte(r))
+			}
+			s = string(b)
+		}
+		headers[name] = s
+	}
+	if headers["HTTP_X_ZEGO_VERIFIED"] != "true" {
+		t.Errorf("%s: X-Zego-Verified = %q at the backend", label, headers["HTTP_X_ZEGO_VERIFIED"])
+	}
+	read := 0
+	for reading, fields := range rep.Readings {
+		if fields == nil {
+			continue
+		}
+		for spelling, header := range namedHeader {
+			v, ok := fields[spelling]
+			if !ok {
+				continue
+			}
+			read++
+			announced, ok := headers[header]
+			if !ok {
+				t.Errorf("%s: %s reads %s=%v; the middleware announced none (%s)", label, reading, spelling, v, header)
+				continue
+			}
+			if !sameValue(v, announced) {
+				t.Errorf("%s: %s reads %s=%v; the middleware announced %s=%q", label, reading, spelling, v, header, announced)
+			}
+		}
+	}
+	if read == 0 {
+		t.Errorf("%s: no reading of the backend found a named field: %v", label, rep.Readings)
+	}
+	// Every X-Zego-* header the backend sees is one a top-level field of the body gives,
+	// with that field's value.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(sent, &fields) == nil {
+		allowed := map[string]string{"HTTP_X_ZEGO_VERIFIED": "true"}
+		for h, values := range conformance.ExpectedHeaders(fields) {
+			allowed[cgiName(h)] = strings.Join(values, ", ")
+		}
+		for name, raw := range fields {
+			if raw[0] == '[' {
+				allowed[cgiName(conformance.ExpectedHeaderName(name))] = "*"
+			}
+		}
+		for name, v := range headers {
+			want, ok := allowed[name]
+			switch {
+			case !ok:
+				t.Errorf("%s: the backend sees %s=%q, which no field of the body gives", label, name, v)
+			case want != "*" && want != v:
+				t.Errorf("%s: the backend sees %s=%q, the body's field says %q", label, name, v, want)
+			}
+		}
+	}
+	if genuine && rep.Backend == "php" {
+		passed := false
+		for reading, ok := range rep.Checks {
+			if ok == nil {
+				continue
+			}
+			if !*ok {
+				t.Errorf("%s: ZEGO's PHP check fails on the %s reading of a genuine callback", label, reading)
+			}
+			passed = true
+		}
+		if !passed {
+			t.Errorf("%s: no reading of PHP's could run ZEGO's check on a genuine callback", label)
+		}
+	}
+}
+
+// sameValue compares what a backend read with the header's text: a string exactly, a
+// number as the backend's number type holds it (Node's doubles round 19 digits).
+func sameValue(v any, header string) bool {
+	switch v := v.(type) {
+	case string:
+		return v == header
+	case json.Number:
+		if v.String() == header {
+			return true
+		}
+		a, err1 := v.Float64()
+		b, err2 := strconv.ParseFloat(header, 64)
+		return err1 == nil && err2 == nil && a == b
+	case bool:
+		return strconv.FormatBool(v) == header
+	}
+	return false
+}
+
+// lockedBuffer collects a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
