@@ -2,11 +2,16 @@
 GO ?= go
 TEST_TIMEOUT ?= 45m
 
-.PHONY: test unit traefik-tests traefik demo bench soak fmt-check vet lint verify clean
+.PHONY: test deps unit traefik-tests traefik demo bench soak fmt-check vet lint verify
 
 ## test: every test: unit tests with -race, the interpreter tests, the config-decoding
-## tests and the end-to-end tests against a real Traefik (built once and cached)
-test: fmt-check vet unit traefik-tests
+## tests and the end-to-end tests against a real Traefik (built once and cached). On a
+## fresh machine it installs what it needs first (as root, with apt-get) or says what.
+test: deps fmt-check vet unit traefik-tests
+
+## deps: gcc, redis-server, php-cli and nodejs, installed where missing
+deps:
+	@./scripts/test-deps
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -56,6 +61,3 @@ lint:
 
 ## verify: formatting, vet, lint and every test
 verify: lint test
-
-clean:
-	rm -rf bin .demo
