@@ -1,3 +1,6 @@
+//go:build !yaegi
+// +build !yaegi
+
 package zegocallback_test
 
 import (

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,7 +294,7 @@ func FuzzAnnotate(f *testing.F) {
 					t.Fatalf("header %s value %q holds a control byte or is too long", name, v)
 				}
 			}
-			if !slices.Equal(vs, want[name]) {
+			if !equalStrings(vs, want[name]) {
 				t.Fatalf("header %s = %q, want %q", name, vs, want[name])
 			}
 		}
@@ -305,7 +304,7 @@ func FuzzAnnotate(f *testing.F) {
 		if len(h) != len(want)+2 {
 			t.Fatalf("%d field headers %v, want %d: %v", len(h)-2, h, len(want), want)
 		}
-		if !slices.Equal(h[b.verified], []string{"true"}) || h[b.duplicate] != nil || h[b.rejection] != nil {
+		if !equalStrings(h[b.verified], []string{"true"}) || h[b.duplicate] != nil || h[b.rejection] != nil {
 			t.Fatalf("a field set the middleware's own header: %v", h)
 		}
 
@@ -313,7 +312,7 @@ func FuzzAnnotate(f *testing.F) {
 		again := http.Header{}
 		annotate(b, again, cb)
 		for name, vs := range want {
-			if !slices.Equal(again[name], vs) {
+			if !equalStrings(again[name], vs) {
 				t.Fatalf("second annotate gave %s = %q, the first %q", name, again[name], vs)
 			}
 		}

@@ -6,7 +6,6 @@ package zegotest
 
 import (
 	"crypto/sha1" //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
-	"embed"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -22,18 +21,15 @@ const Secret = "5f2b1d9c8e7a4b3c2d1e0f9a8b7c6d5e"
 // OtherSecret is a second valid-looking secret, for rotation and forgery cases.
 const OtherSecret = "00112233445566778899aabbccddeeff"
 
-//go:embed callbacks
-var callbacks embed.FS
-
-// Template returns a sample callback body (callbacks/<name>) with {{timestamp}},
+// Template returns a sample callback body (see templates) with {{timestamp}},
 // {{nonce}} and {{signature}} where the signed values go. It panics on an unknown name:
 // the names are the test's own.
 func Template(name string) string {
-	b, err := callbacks.ReadFile("callbacks/" + name)
-	if err != nil {
+	t, ok := templates[name]
+	if !ok {
 		panic(fmt.Sprintf("zegotest: no sample callback %q", name))
 	}
-	return string(b)
+	return t
 }
 
 // Sign is ZEGO's signature: SHA-1 of secret, timestamp and nonce sorted as strings and

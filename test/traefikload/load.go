@@ -16,12 +16,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/mitchellh/mapstructure"
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
+	"github.com/traefik/yaegi/stdlib/syscall"
+	"github.com/traefik/yaegi/stdlib/unrestricted"
 	"gopkg.in/yaml.v3"
 )
 
@@ -268,12 +272,63 @@ func (p *Plugin) Build(ctx context.Context, config map[string]any, next http.Han
 	return p.NewHandler(ctx, next, cfg, name)
 }
 
-// Eval evaluates an expression in the plugin's interpreter, for tests that time or probe
-// one exported piece.
-func (p *Plugin) Eval(t interface{ Fatal(...any) }, expr string) reflect.Value {
-	v, err := p.interp.Eval(expr)
+// UnitTests loads the plugin package's own tests, its _test.go files but those built
+// with the yaegi tag excluded (the behaviour table's runners, benchmarks and the
+// source checks, which run natively and through Build already), into an interpreter,
+// laid out under goPath, and returns them: the same tests as go test runs, interpreted as Traefik interprets
+// the plugin. Besides the standard library, the interpreter has syscall and the
+// unrestricted os/exec the tests' Redis helper needs; the plugin's own code uses
+// neither (TestNoYaegiTraps and the real Traefik hold it to the standard library).
+func UnitTests(root, goPath string) ([]testing.InternalTest, error) {
+	mod, err := ModulePath(root)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return v
+	m, err := ReadManifest(root)
+	if err != nil {
+		return nil, err
+	}
+	dst := filepath.Join(goPath, "src", filepath.FromSlash(mod))
+	for _, dir := range []string{strings.TrimPrefix(strings.TrimPrefix(m.Import, mod), "/"), "internal", "testdata"} {
+		if err := copyTree(filepath.Join(root, dir), filepath.Join(dst, dir)); err != nil {
+			return nil, err
+		}
+	}
+	if err := copyFile(filepath.Join(root, "go.mod"), filepath.Join(dst, "go.mod")); err != nil {
+		return nil, err
+	}
+	i := interp.New(interp.Options{GoPath: goPath, BuildTags: []string{"yaegi"}, Env: os.Environ(), Stdout: Log, Stderr: Log})
+	for _, syms := range []interp.Exports{stdlib.Symbols, syscall.Symbols, unrestricted.Symbols} {
+		if err := i.Use(syms); err != nil {
+			return nil, err
+		}
+	}
+	if err := i.EvalTest(m.Import); err != nil {
+		return nil, err
+	}
+	var tests []testing.InternalTest
+	for name, sym := range i.Symbols(m.Import)[m.Import] {
+		if fn, ok := sym.Interface().(func(*testing.T)); ok && strings.HasPrefix(name, "Test") {
+			tests = append(tests, testing.InternalTest{Name: name, F: fn})
+		}
+	}
+	sort.Slice(tests, func(a, b int) bool { return tests[a].Name < tests[b].Name })
+	return tests, nil
+}
+
+// copyTree copies the regular files under from to to.
+func copyTree(from, to string) error {
+	return filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		return copyFile(p, filepath.Join(to, rel))
+	})
 }
