@@ -110,13 +110,15 @@ func bodyHeaders(h http.Header) (bool, error) {
 	if len(types) == 1 && types[0] == "application/json" {
 		return false, nil
 	}
+	// Anywhere in the value, whatever surrounds it: readers trim different characters
+	// (Node's trim drops a no-break space that Go's keeps).
 	form := false
 	for _, v := range types {
-		v = strings.ToLower(strings.TrimSpace(v))
-		if strings.HasPrefix(v, "multipart/") {
+		v = strings.ToLower(v)
+		if strings.Contains(v, "multipart/") {
 			return false, errUnsupportedMedia
 		}
-		if strings.HasPrefix(v, "application/x-www-form-urlencoded") {
+		if strings.Contains(v, "x-www-form-urlencoded") {
 			form = true
 		}
 	}

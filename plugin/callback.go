@@ -22,8 +22,16 @@ type Callback struct {
 	Event string
 	AppID string
 	// Fields holds every top-level field of the body as raw JSON. A form body's values
-	// are turned into JSON strings (arrays of strings for a repeated key).
+	// are turned into JSON strings (arrays of strings for a repeated key) once it
+	// verified (see annotate).
 	Fields map[string]json.RawMessage
+	// form is a form body's values; doc a JSON body's document (URL-decoded for a
+	// URL-encoded one); walkKeys says its keys still need the exact check; formTyped
+	// that its Content-Type is a form's. checkReading uses them.
+	form      url.Values
+	doc       []byte
+	walkKeys  bool
+	formTyped bool
 	// names are the spellings the body uses for the named fields, "" where absent.
 	names [namedCount]string
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
@@ -66,16 +74,6 @@ var namedSpellings = [...]struct {
 	{"appid", fieldAppID}, {"AppId", fieldAppID}, {"Appid", fieldAppID}, {"AppID", fieldAppID}, {"app_id", fieldAppID},
 }
 
-// namedByLowerName maps each spelling, lower-cased, to its field: what a name that a
-// backend might read as a named field is compared with.
-var namedByLowerName = func() map[string]int {
-	m := make(map[string]int, len(namedSpellings))
-	for _, sp := range namedSpellings {
-		m[strings.ToLower(sp.name)] = sp.field
-	}
-	return m
-}()
-
 // The errors of ParseCallback, made once: building one on a hot path would cost the
 // path of every callback (see ServeHTTP).
 var (
@@ -95,38 +93,53 @@ func fieldError(i int, what string) error {
 	return fmt.Errorf("%w: %s %s", ErrMalformedBody, [namedCount]string{"signature", "timestamp", "nonce", "event", "app id"}[i], what)
 }
 
-// ParseCallback parses a callback body. Its first byte after JSON white space tells its
-// kind: '{' is a JSON object, "%7B" (either case) a URL-encoded JSON document, anything
-// else an application/x-www-form-urlencoded form (ZEGO's form mode). The error wraps
+// ParseCallback parses a callback body and checks that every common backend reads it
+// as the middleware does. Its first byte after JSON white space tells its kind: '{' is a
+// JSON object, "%7B" (either case) a URL-encoded JSON document, anything else an
+// application/x-www-form-urlencoded form (ZEGO's form mode). The error wraps
 // ErrMalformedBody when the body is none of these, holds a key twice, has a named field
 // under two spellings, misses a signed field or has it empty, or has a timestamp that
-// is not a whole number.
+// is not a whole number, or when a backend could read it otherwise (see checkReading).
 func ParseCallback(body []byte) (*Callback, error) {
-	return parseCallback(body, false)
-}
-
-// parseCallback is ParseCallback for a body whose Content-Type may be a form type: a
-// JSON body sent so is also read as PHP and Node read a form, and refused if that
-// reading finds a named field (see formReadingNames).
-func parseCallback(body []byte, formTyped bool) (*Callback, error) {
-	if len(body) == 0 || body[0] != '{' || formTyped {
-		return parseOtherBody(body, formTyped)
+	cb, err := parseCallback(body, false)
+	if err == nil {
+		err = checkReading(cb, body)
 	}
-	fields, plain, err := parseJSONObject(body)
 	if err != nil {
 		return nil, err
 	}
-	return newCallback(fields, plain)
+	if cb.Fields == nil {
+		cb.Fields = formFields(cb.form)
+	}
+	return cb, nil
 }
 
-// parseOtherBody is parseCallback for a body that does not start with '{', or whose
-// Content-Type is a form type.
+// parseCallback reads a body as far as checking its signature needs, with compiled
+// passes only: whatever its bytes, an unsigned body costs in proportion to them. The
+// checks that take a loop of interpreted code (a key walk, a form's fields) wait for
+// checkReading, once the signature holds. formTyped says the Content-Type is a form's.
+func parseCallback(body []byte, formTyped bool) (*Callback, error) {
+	if len(body) == 0 || body[0] != '{' {
+		return parseOtherBody(body, formTyped)
+	}
+	fields, plain, walk, err := decodeJSONObject(body)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := newCallback(fields, nil, plain)
+	if err != nil {
+		return nil, err
+	}
+	cb.doc = body
+	cb.walkKeys = walk
+	cb.formTyped = formTyped
+	return cb, nil
+}
+
+// parseOtherBody is parseCallback for a body that does not start with '{'.
 func parseOtherBody(body []byte, formTyped bool) (*Callback, error) {
 	start := len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
 	rest := body[start:]
-	var fields map[string]json.RawMessage
-	plain := false
-	var err error
 	switch {
 	case len(body) == 0:
 		return nil, errEmptyBody
@@ -135,33 +148,107 @@ func parseOtherBody(body []byte, formTyped bool) (*Callback, error) {
 		// two readings of one body can differ.
 		return nil, errBOM
 	case len(rest) > 0 && rest[0] == '{':
-		fields, plain, err = parseJSONObject(body)
 	case len(rest) >= 3 && rest[0] == '%' && rest[1] == '7' && (rest[2] == 'B' || rest[2] == 'b'):
-		fields, plain, err = parseEncodedJSON(body)
+		doc, err := url.QueryUnescape(string(body))
+		if err != nil {
+			return nil, errBadEncoding
+		}
+		body = []byte(doc)
 	default:
-		formTyped = false // a form is read as one already
-		fields, err = parseForm(body)
+		values, err := parseForm(body)
+		if err != nil {
+			return nil, err
+		}
+		return newCallback(nil, values, false)
 	}
-	if err == nil && formTyped {
-		err = formReadingNames(body)
-	}
+	fields, plain, walk, err := decodeJSONObject(body)
 	if err != nil {
 		return nil, err
 	}
-	return newCallback(fields, plain)
+	cb, err := newCallback(fields, nil, plain)
+	if err != nil {
+		return nil, err
+	}
+	cb.doc = body
+	cb.walkKeys = walk
+	cb.formTyped = formTyped
+	return cb, nil
 }
+
+// checkReading finishes what parseCallback left for a callback whose signature holds
+// (and for reportOnly): the checks that loop, and those that compare the body with
+// other readings of it, so that a backend reads the event and the signed fields the
+// middleware checked:
+//   - a JSON object's keys, walked when counting could not vouch for them;
+//   - a JSON body sent with a form's Content-Type, read as backends read a form;
+//   - a body URL-decoded whole, as ZEGO's callback pages tell backends to do, which must
+//     read as the same JSON (or as no JSON at all).
+func checkReading(cb *Callback, body []byte) error {
+	if cb.walkKeys {
+		if err := keysUnique(cb.doc, cb.Fields); err != nil {
+			return err
+		}
+		cb.walkKeys = false
+	}
+	if cb.formTyped && cb.form == nil {
+		if err := formNamesInJSON(body); err != nil {
+			return err
+		}
+	}
+	urlEncodedJSON := cb.form == nil && !bytes.Equal(cb.doc, body)
+	if !urlEncodedJSON && bytes.ContainsAny(body, "%+") {
+		return checkURLDecoded(cb, body)
+	}
+	return nil
+}
+
+// checkURLDecoded refuses a body that, URL-decoded whole, is a JSON object whose named
+// fields differ from the middleware's reading. (A URL-encoded JSON document is read that
+// way already.)
+func checkURLDecoded(cb *Callback, body []byte) error {
+	decoded := []byte(urlDecoder.Replace(string(body)))
+	if rest := bytes.TrimLeft(decoded, " \t\r\n"); len(rest) == 0 || rest[0] != '{' {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(decoded, &fields) != nil || fields == nil {
+		return nil // no JSON to read there: a backend reads nothing, not something else
+	}
+	other, err := newCallback(fields, nil, false)
+	if err != nil || other.names != cb.names || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
+		other.Nonce != cb.Nonce || other.Event != cb.Event || other.AppID != cb.AppID {
+		return errURLDecodedDiffers
+	}
+	return nil
+}
+
+var errURLDecodedDiffers = fmt.Errorf("%w: URL-decoded, the body reads as other named fields", ErrMalformedBody)
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// newCallback reads the named fields of a parsed body, in one loop rather than a helper
-// per field: under Yaegi each call costs more than the work it would do.
-func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, error) {
-	cb := &Callback{Fields: fields, plain: plain}
+// newCallback reads the named fields of a parsed body, its JSON fields or its form's
+// values, in one loop rather than a helper per field: under Yaegi each call costs more
+// than the work it would do. A named field's text must be one that every reader and a
+// header carry alike: printable ASCII, no space at either end, and a number written as
+// plain digits (an event or app id number at most 15 of them, which JavaScript and PHP
+// read exactly).
+func newCallback(fields map[string]json.RawMessage, form url.Values, plain bool) (*Callback, error) {
+	cb := &Callback{Fields: fields, form: form, plain: plain}
 	var texts [namedCount]string
 	for i := 0; i < len(namedSpellings); i++ {
 		name := namedSpellings[i].name
 		field := namedSpellings[i].field
-		raw, found := fields[name]
+		var raw json.RawMessage
+		found := false
+		if form == nil {
+			raw, found = fields[name]
+		} else if vs, ok := form[name]; ok {
+			found = true
+			if len(vs) > 1 {
+				return nil, fieldError(field, "is present twice")
+			}
+			texts[field] = vs[0]
+		}
 		if !found {
 			continue
 		}
@@ -169,10 +256,16 @@ func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, erro
 			return nil, fieldError(field, "is present under two spellings")
 		}
 		cb.names[field] = name
-		if raw[0] == '"' && plain {
+		if form != nil {
+		} else if raw[0] == '"' && plain {
 			texts[field] = string(raw[1 : len(raw)-1])
-		} else if texts[field], found = fieldText(raw); !found && field != fieldAppID {
+		} else if texts[field], found = fieldText(raw); !found {
 			return nil, fieldError(field, "is not a string or a number")
+		} else if raw[0] != '"' && (strings.Trim(texts[field], "0123456789") != "" || field >= fieldEvent && len(texts[field]) > 15) {
+			return nil, fieldError(field, "is a number that is not a plain integer")
+		}
+		if t := texts[field]; strings.Trim(t, printableASCII) != "" || t != "" && (t[0] == ' ' || t[len(t)-1] == ' ') {
+			return nil, fieldError(field, "holds a character a header cannot carry as it is")
 		}
 	}
 	for i := 0; i < fieldEvent; i++ {
@@ -198,6 +291,9 @@ func newCallback(fields map[string]json.RawMessage, plain bool) (*Callback, erro
 	return cb, nil
 }
 
+// printableASCII is what a named field's text may hold.
+const printableASCII = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+
 // wholeButLarge reports whether a timestamp ParseUint refused is only too large: it
 // stops at the first overflow, before any junk that follows the digits.
 func wholeButLarge(timestamp string, err error) bool {
@@ -209,15 +305,6 @@ func wholeButLarge(timestamp string, err error) bool {
 func fieldText(raw json.RawMessage) (string, bool) {
 	text, kind := scalarText(raw)
 	return text, kind == kindString || kind == kindNumber
-}
-
-// parseEncodedJSON decodes a URL-encoded JSON document ("%7B%22appid%22...").
-func parseEncodedJSON(body []byte) (map[string]json.RawMessage, bool, error) {
-	doc, err := url.QueryUnescape(string(body))
-	if err != nil {
-		return nil, false, errBadEncoding
-	}
-	return parseJSONObject([]byte(doc))
 }
 
 // The kinds of a raw JSON value.

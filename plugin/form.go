@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
 
-// Forms, as ZEGO's form mode sends them and as backends read them. PHP, the language of
-// ZEGO's own verification sample, reads a form's names its own way: it drops leading
-// spaces, cuts a name at a NUL, reads '.' and ' ' as '_', and takes "name[...]" as
-// "name" (an array); the last of two values wins. A form whose names PHP would read as a
-// named field under another spelling than the middleware read is refused, so that the
-// backend reads the event and the signed fields the middleware checked.
+// Forms, as ZEGO's form mode sends them and as backends read them. Backends read a
+// form's names their own ways: PHP drops leading spaces, cuts a name at a NUL, reads '.'
+// and ' ' as '_', takes "name[...]" as "name" and an unclosed "name[x" as "name_x";
+// Express's extended parser (qs) takes "[name]" as "name"; letter case may be folded. A
+// form whose names any of them would read as a named field under another spelling than
+// the middleware read is refused, so that the backend reads the event and the signed
+// fields the middleware checked. Every check here is a compiled pass over the body:
+// they run before the signature is known.
 
 // maxFormFields bounds a form's fields: PHP's max_input_vars and Node's querystring stop
 // at 1 000, and a field past it would be seen here and missed by the backend.
@@ -22,14 +25,12 @@ const maxFormFields = 1000
 
 var (
 	errTooManyFields = fmt.Errorf("%w: more than %d form fields", ErrMalformedBody, maxFormFields)
-	errFormAlias     = fmt.Errorf("%w: a form name that PHP reads as a named field", ErrMalformedBody)
+	errFormAlias     = fmt.Errorf("%w: a form name that a backend reads as a named field", ErrMalformedBody)
 	errFormInJSON    = fmt.Errorf("%w: a JSON body sent as a form holds a named field when read as one", ErrMalformedBody)
 )
 
-// parseForm decodes a form body into the same shape as a JSON one: each value becomes a
-// JSON string, a repeated key an array of strings (so a signed field sent twice is not a
-// scalar and is refused).
-func parseForm(body []byte) (map[string]json.RawMessage, error) {
+// parseForm decodes a form body: its values by name, checked as above.
+func parseForm(body []byte) (url.Values, error) {
 	if bytes.Count(body, ampersand) >= maxFormFields {
 		return nil, errTooManyFields
 	}
@@ -37,34 +38,75 @@ func parseForm(body []byte) (map[string]json.RawMessage, error) {
 	if err != nil {
 		return nil, errNotForm
 	}
+	if !utf8.ValidString(urlDecoder.Replace(string(body))) {
+		return nil, errNotUTF8
+	}
+	if formAlias(body, true) {
+		return nil, errFormAlias
+	}
+	return values, nil
+}
+
+// formFields turns a form's values into the shape of a JSON body's fields: each value a
+// JSON string, a repeated name an array of strings. It runs once the callback verified,
+// or for reportOnly's annotation.
+func formFields(values url.Values) map[string]json.RawMessage {
 	fields := make(map[string]json.RawMessage, len(values))
 	for k, vs := range values {
-		if !utf8.ValidString(k) {
-			return nil, errNotUTF8
-		}
-		if _, exact := spellingOf[k]; !exact && phpNamed(k) {
-			return nil, errFormAlias
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return nil, errNotUTF8
-			}
-		}
 		var raw []byte
 		if len(vs) == 1 {
-			raw, err = json.Marshal(vs[0])
+			raw, _ = json.Marshal(vs[0])
 		} else {
-			raw, err = json.Marshal(vs)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: form value", ErrMalformedBody)
+			raw, _ = json.Marshal(vs)
 		}
 		fields[k] = raw
 	}
-	return fields, nil
+	return fields
 }
 
 var ampersand = []byte("&")
+
+// namedInForm finds, in a form decoded by formNameDecoder, a name that a backend reads as
+// a named field: after '&' (or at the start) and leading spaces, one of the spellings in
+// any letter case with any of ' ', '.', '_' or '[' where a word ends, followed by the end
+// of the name ('=', '&', '[', a NUL, or the end of the body); or, as qs reads it, one of
+// them between brackets. Group 1 is the leading spaces, 2 the name, 3 what ends it.
+var namedInForm = regexp.MustCompile(`(?i)(?:^|&)( *)(\[?(?:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]?)([=&\[\x00]|$)`)
+
+// formAlias reports whether a form's names hold a named field that a backend reads under
+// another name than the middleware: any name that reads as one, when exactAllowed is
+// false (a JSON body sent as a form); one not written exactly as a spelling, else.
+func formAlias(body []byte, exactAllowed bool) bool {
+	// Each '&' doubled: a match that ends at one leaves the other to start the next.
+	decoded := strings.ReplaceAll(formNameDecoder.Replace(string(body)), "&", "&&")
+	// At most a few named fields: more matches than spellings is a repeat, refused.
+	matches := namedInForm.FindAllStringSubmatchIndex(decoded, len(namedSpellings)+1)
+	if len(matches) > len(namedSpellings) {
+		return true
+	}
+	for i := 0; i < len(matches); i++ {
+		m := matches[i]
+		if !exactAllowed || m[3] > m[2] || !spellingOf[decoded[m[4]:m[5]]] || m[7] > m[6] && decoded[m[6]] != '=' && decoded[m[6]] != '&' {
+			return true
+		}
+	}
+	return false
+}
+
+// formNamesInJSON reads a JSON body, whose Content-Type says it is a form, the way PHP's
+// $_POST, Node's querystring and URLSearchParams and Express's qs would, and reports
+// whether that reading finds a named field. A genuine callback, raw or URL-encoded JSON,
+// yields none; a body that does could make the backend read another event or other
+// signed fields than the middleware checked.
+func formNamesInJSON(body []byte) error {
+	if bytes.Count(body, ampersand) >= maxFormFields {
+		return errTooManyFields
+	}
+	if formAlias(body, false) {
+		return errFormInJSON
+	}
+	return nil
+}
 
 // spellingOf holds the named fields' spellings exactly.
 var spellingOf = func() map[string]bool {
@@ -75,82 +117,29 @@ var spellingOf = func() map[string]bool {
 	return m
 }()
 
-// phpDots is how PHP reads '.' and ' ' in a form name.
-var phpDots = strings.NewReplacer(".", "_", " ", "_")
+// urlDecoder decodes as PHP's urldecode and Node's querystring.unescape do: '+' is a
+// space, %XX a byte (either case), and a '%' that starts no escape stays as it is. One
+// compiled pass, whatever the body. formNameDecoder is the same but keeps %26 ('&'),
+// since a form is split at its raw '&' before its names are decoded.
+var (
+	urlDecoder      = newURLDecoder(true)
+	formNameDecoder = newURLDecoder(false)
+)
 
-// phpNamed reports whether PHP would read the decoded form name k as one of the named
-// fields, in any letter case (a backend may fold it). Every step is a compiled call.
-func phpNamed(k string) bool {
-	k = strings.TrimLeft(k, " ")
-	if i := strings.IndexAny(k, "\x00["); i >= 0 {
-		k = k[:i]
-	}
-	// The spellings are 5 to 10 bytes long.
-	if len(k) < 5 || len(k) > 10 {
-		return false
-	}
-	_, named := namedByLowerName[strings.ToLower(phpDots.Replace(k))]
-	return named
-}
-
-// formReadingNames reads a JSON body, whose Content-Type says it is a form, the way PHP's
-// $_POST, Node's querystring and URLSearchParams would: pairs split at '&', the name
-// before the first '=', URL-decoded leniently. A genuine callback, raw or URL-encoded
-// JSON, yields no named field so; a body that does could make the backend read another
-// event or other signed fields than the middleware checked.
-func formReadingNames(body []byte) error {
-	s := string(body)
-	if strings.Count(s, "&") >= maxFormFields {
-		return errTooManyFields
-	}
-	for s != "" {
-		pair := s
-		if i := strings.IndexByte(s, '&'); i >= 0 {
-			pair = s[:i]
-			s = s[i+1:]
-		} else {
-			s = ""
-		}
-		if i := strings.IndexByte(pair, '='); i >= 0 {
-			pair = pair[:i]
-		}
-		if phpNamed(lenientFormName(pair)) {
-			return errFormInJSON
+func newURLDecoder(ampersand bool) *strings.Replacer {
+	const hexDigits = "0123456789abcdefABCDEF"
+	pairs := []string{"+", " "}
+	for i := 0; i < len(hexDigits); i++ {
+		for j := 0; j < len(hexDigits); j++ {
+			hi := hexDigits[i]
+			lo := hexDigits[j]
+			b := string([]byte{unhex(hi)<<4 | unhex(lo)})
+			if b != "&" || ampersand {
+				pairs = append(pairs, string([]byte{'%', hi, lo}), b)
+			}
 		}
 	}
-	return nil
-}
-
-// lenientFormName decodes a form name as PHP does: '+' is a space, %XX a byte, and a '%'
-// that starts no escape stays as it is. Only the start of a long name is decoded: a
-// named field is at most 10 bytes, each written in at most 3, after leading spaces.
-func lenientFormName(k string) string {
-	if !strings.ContainsAny(k, "+%") {
-		return k
-	}
-	k = strings.TrimLeft(strings.ReplaceAll(k, "%20", "+"), "+")
-	if len(k) > 40 {
-		k = k[:40]
-	}
-	if d, err := url.QueryUnescape(k); err == nil {
-		return d
-	}
-	out := make([]byte, 0, len(k))
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c == '+' {
-			c = ' '
-		} else if c == '%' && i+2 < len(k) && isHex(k[i+1]) && isHex(k[i+2]) {
-			c = unhex(k[i+1])<<4 | unhex(k[i+2])
-			i += 2
-		}
-		out = append(out, c)
-	}
-	return string(out)
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	return strings.NewReplacer(pairs...)
 }
 
 func unhex(c byte) byte {

@@ -30,13 +30,18 @@ type refCallback struct {
 	form  url.Values                 // a form body's values
 }
 
-// referenceParse is the README's step 4 with encoding/json and net/url only: nil and the
-// reason when the body is to be refused.
+// referenceParse is the README's step 5 with encoding/json and net/url only: nil and the
+// reason when the body is to be refused. formTyped says the Content-Type is a form's.
 func referenceParse(body []byte) (*refCallback, string) {
+	return referenceParseAs(body, false)
+}
+
+func referenceParseAs(body []byte, formTyped bool) (*refCallback, string) {
 	ref := &refCallback{}
 	present := map[string]bool{}
-	value := map[string]any{} // string, json.Number, or something else
+	value := map[string]any{} // string, json.Number, []string, or something else
 	rest := bytes.TrimLeft(body, " \t\r\n")
+	urlJSON := false
 	switch {
 	case len(body) == 0:
 		return nil, "empty"
@@ -45,6 +50,7 @@ func referenceParse(body []byte) (*refCallback, string) {
 	case len(rest) > 0 && rest[0] == '{' || bytes.HasPrefix(rest, []byte("%7B")) || bytes.HasPrefix(rest, []byte("%7b")):
 		doc := body
 		if rest[0] == '%' {
+			urlJSON = true
 			s, err := url.QueryUnescape(string(body))
 			if err != nil {
 				return nil, "bad URL encoding"
@@ -54,27 +60,18 @@ func referenceParse(body []byte) (*refCallback, string) {
 		if !utf8.Valid(doc) {
 			return nil, "not UTF-8"
 		}
-		if err := json.Unmarshal(doc, &ref.json); err != nil || ref.json == nil {
-			return nil, "not a JSON object"
-		}
-		if duplicateKey(doc) {
-			return nil, "a key twice"
-		}
 		if countAllKeys(doc) > 10000 {
 			return nil, "more than 10 000 keys"
 		}
-		if topKeys, escaped := topLevelKeys(doc); topKeys > 1000 && escaped {
-			return nil, "more than 1 000 top-level keys, one written with an escape"
+		if err := json.Unmarshal(doc, &ref.json); err != nil || ref.json == nil {
+			return nil, "not a JSON object"
 		}
 		for k, raw := range ref.json {
 			present[k] = true
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.UseNumber()
-			var v any
-			if err := dec.Decode(&v); err != nil {
-				return nil, "undecodable value"
-			}
-			value[k] = v
+			value[k] = decodeNumber(raw)
+		}
+		if formTyped && (bytes.Count(body, []byte("&")) >= 1000 || referenceFormNamed(body, false)) {
+			return nil, "a JSON body sent as a form names a field when read as one"
 		}
 	default:
 		if bytes.Count(body, []byte("&")) >= 1000 {
@@ -88,9 +85,6 @@ func referenceParse(body []byte) (*refCallback, string) {
 			if !utf8.ValidString(k) {
 				return nil, "not UTF-8"
 			}
-			if referencePHPAlias(k) {
-				return nil, "a form name PHP reads as a named field"
-			}
 			for _, v := range vs {
 				if !utf8.ValidString(v) {
 					return nil, "not UTF-8"
@@ -103,43 +97,130 @@ func referenceParse(body []byte) (*refCallback, string) {
 				value[k] = vs // a repeated key is not a scalar
 			}
 		}
+		if referenceFormNamed(body, true) {
+			return nil, "a form name a backend reads as a named field"
+		}
 		ref.form = values
 	}
+	names, texts, why := referenceNamed(present, value)
+	if why != "" {
+		return nil, why
+	}
+	ref.names, ref.texts = names, texts
+	if !allDigits(ref.texts[1]) {
+		return nil, "timestamp not a whole number"
+	}
+	// What needs a walk of the keys comes after the named fields (the middleware looks
+	// once the signature holds; the reference accepts or refuses alike).
+	if ref.json != nil {
+		doc := body
+		if urlJSON {
+			s, _ := url.QueryUnescape(string(body))
+			doc = []byte(s)
+		}
+		if duplicateKey(doc) {
+			return nil, "a key twice"
+		}
+		if topKeys, escaped := topLevelKeys(doc); topKeys > 1000 && escaped {
+			return nil, "more than 1 000 top-level keys, one written with an escape"
+		}
+	}
+	// URL-decoded whole, as ZEGO's pages tell backends, the body reads as the same
+	// named fields, or as no JSON object at all.
+	if !urlJSON && bytes.ContainsAny(body, "%+") {
+		decoded := referenceURLDecode(string(body))
+		var fields map[string]json.RawMessage
+		if r := strings.TrimLeft(decoded, " \t\r\n"); r != "" && r[0] == '{' && json.Unmarshal([]byte(decoded), &fields) == nil && fields != nil {
+			p, v := map[string]bool{}, map[string]any{}
+			for k, raw := range fields {
+				p[k] = true
+				v[k] = decodeNumber(raw)
+			}
+			if n, t, why := referenceNamed(p, v); why != "" || n != ref.names || t != ref.texts {
+				return nil, "URL-decoded, the body reads as other named fields"
+			}
+		}
+	}
+	return ref, ""
+}
+
+// decodeNumber decodes a raw JSON value with numbers kept as their text.
+func decodeNumber(raw json.RawMessage) any {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}
+
+// referenceNamed reads the named fields: each under one spelling at most; a string or a
+// number (a number as plain digits, an event's or app id's at most 15), printable ASCII
+// without a space at either end; the signed ones present and not empty.
+func referenceNamed(present map[string]bool, value map[string]any) ([len(refNames)]string, [len(refNames)]string, string) {
+	var names, texts [len(refNames)]string
 	for i, spellings := range refNames {
 		for _, name := range spellings {
 			if !present[name] {
 				continue
 			}
-			if ref.names[i] != "" {
-				return nil, spellings[0] + " under two spellings"
+			if names[i] != "" {
+				return names, texts, spellings[0] + " under two spellings"
 			}
-			ref.names[i] = name
+			names[i] = name
 		}
-		name := ref.names[i]
+		name := names[i]
 		if name == "" {
 			if i < 3 {
-				return nil, spellings[0] + " missing"
+				return names, texts, spellings[0] + " missing"
 			}
 			continue
 		}
 		switch v := value[name].(type) {
 		case string:
-			ref.texts[i] = v
+			texts[i] = v
 		case json.Number:
-			ref.texts[i] = v.String()
+			texts[i] = v.String()
+			if !allDigits(texts[i]) || i >= 3 && len(texts[i]) > 15 {
+				return names, texts, spellings[0] + " a number that is not a plain integer"
+			}
 		default:
-			if i < 4 {
-				return nil, spellings[0] + " not a string or a number"
+			return names, texts, spellings[0] + " not a string or a number"
+		}
+		t := texts[i]
+		for j := 0; j < len(t); j++ {
+			if t[j] < 0x20 || t[j] > 0x7e {
+				return names, texts, spellings[0] + " not printable ASCII"
 			}
 		}
-		if i < 3 && ref.texts[i] == "" {
-			return nil, spellings[0] + " empty"
+		if t != "" && (t[0] == ' ' || t[len(t)-1] == ' ') {
+			return names, texts, spellings[0] + " with a space at an end"
+		}
+		if i < 3 && t == "" {
+			return names, texts, spellings[0] + " empty"
 		}
 	}
-	if !allDigits(ref.texts[1]) {
-		return nil, "timestamp not a whole number"
+	return names, texts, ""
+}
+
+// referenceURLDecode decodes as PHP's urldecode: '+' a space, %XX a byte, a lone '%'
+// itself.
+func referenceURLDecode(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]):
+			v, _ := hex.DecodeString(s[i+1 : i+3])
+			b = append(b, v[0])
+			i += 2
+		default:
+			b = append(b, c)
+		}
 	}
-	return ref, ""
+	return string(b)
 }
 
 // topLevelKeys counts an object's top-level keys as written, and reports whether one is
@@ -167,39 +248,66 @@ func topLevelKeys(doc []byte) (int, bool) {
 	return n, escaped
 }
 
-// referenceFormNamed reads a body as PHP's $_POST would: pairs split at '&', the name
-// before the first '=', '+' as a space, %XX as its byte and a '%' that starts no escape
-// as itself; then reports whether a name reads as a named field (referencePHPAlias, or
-// the spelling itself).
-func referenceFormNamed(body []byte) bool {
-	for _, pair := range strings.Split(string(body), "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		var b []byte
-		for i := 0; i < len(name); i++ {
-			switch c := name[i]; {
-			case c == '+':
-				b = append(b, ' ')
-			case c == '%' && i+2 < len(name) && isHexDigit(name[i+1]) && isHexDigit(name[i+2]):
-				v, _ := hex.DecodeString(name[i+1 : i+3])
-				b = append(b, v[0])
-				i += 2
-			default:
-				b = append(b, c)
-			}
+// referenceFormNamed reads a body as PHP's $_POST, Node and Express's qs would: parts
+// split at '&', a name up to the first '=', decoded as urldecode does (a decoded '='
+// ends it too), then after leading spaces: a spelling of a named field in any letter
+// case, with ' ', '.', '_' or '[' between its words (event type, app id), or one
+// between brackets as qs reads it, ending the name or followed by '[' or a NUL (PHP
+// cuts there). With exactAllowed, a name that is exactly a spelling passes; more such
+// names than there are spellings are refused.
+func referenceFormNamed(body []byte, exactAllowed bool) bool {
+	found := 0
+	for _, part := range strings.Split(string(body), "&") {
+		name, _, _ := strings.Cut(part, "=")
+		name, _, _ = strings.Cut(referenceURLDecode(name), "=")
+		trimmed := strings.TrimLeft(name, " ")
+		bracketed := strings.HasPrefix(trimmed, "[")
+		core := strings.TrimPrefix(trimmed, "[")
+		rest, ok := cutSpelling(core)
+		if !ok {
+			continue
 		}
-		decoded := string(b)
+		rest = strings.TrimPrefix(rest, "]")
+		if rest != "" && rest[0] != '[' && rest[0] != 0 {
+			continue
+		}
+		found++
+		exact := false
 		for _, spellings := range refNames {
 			for _, s := range spellings {
-				if decoded == s {
-					return true
-				}
+				exact = exact || name == s
 			}
 		}
-		if referencePHPAlias(decoded) {
+		if !exactAllowed || !exact || bracketed && !exact {
 			return true
 		}
 	}
-	return false
+	return found > 15
+}
+
+// cutSpelling cuts a named field's spelling, in any case and with any separator
+// between its words, from the front of s.
+func cutSpelling(s string) (string, bool) {
+	lower := strings.ToLower(s)
+	best := -1
+	for _, w := range []string{"signature", "timestamp", "nonce", "event", "appid"} {
+		if strings.HasPrefix(lower, w) && len(w) > best {
+			best = len(w)
+		}
+	}
+	for _, two := range [][2]string{{"event", "type"}, {"app", "id"}} {
+		n := len(two[0])
+		if strings.HasPrefix(lower, two[0]) && len(lower) > n && strings.HasPrefix(lower[n+1:], two[1]) && strings.ContainsRune(" ._[", rune(lower[n])) && n+1+len(two[1]) > best {
+			best = n + 1 + len(two[1])
+		}
+		if strings.HasPrefix(lower, two[0]+two[1]) && n+len(two[1]) > best {
+			best = n + len(two[1])
+		}
+	}
+	if best < 0 {
+		return s, false
+	}
+	return s[best:], true
 }
 
 func isHexDigit(c byte) bool {
@@ -237,40 +345,6 @@ func countAllKeys(doc []byte) int {
 		}
 		expectKey = len(inObject) > 0 && inObject[len(inObject)-1]
 	}
-}
-
-// referencePHPAlias restates how PHP reads a decoded form name (leading spaces dropped,
-// cut at a NUL or a '[', '.' and ' ' as '_') and reports whether that reading is a named
-// field's spelling, in any case, while the name itself is not one exactly.
-func referencePHPAlias(k string) bool {
-	for _, spellings := range refNames {
-		for _, s := range spellings {
-			if k == s {
-				return false
-			}
-		}
-	}
-	name := strings.TrimLeft(k, " ")
-	if i := strings.IndexByte(name, 0); i >= 0 {
-		name = name[:i]
-	}
-	if i := strings.IndexByte(name, '['); i >= 0 {
-		name = name[:i]
-	}
-	name = strings.Map(func(r rune) rune {
-		if r == '.' || r == ' ' {
-			return '_'
-		}
-		return r
-	}, name)
-	for _, spellings := range refNames {
-		for _, s := range spellings {
-			if strings.EqualFold(name, s) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // duplicateKey walks a JSON object's top level with json.Decoder's tokens.

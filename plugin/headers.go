@@ -160,7 +160,8 @@ func writeNamed(b *headerBuilder, h http.Header, cb *Callback) {
 	texts := [namedCount]string{"", cb.Timestamp, cb.Nonce, cb.Event, cb.AppID}
 	for i := fieldTimestamp; i < namedCount; i++ {
 		text := texts[i]
-		if text == "" || !b.named[i] || len(text) > b.maxValueBytes {
+		// Present but empty is written empty: the backend reads "" there too.
+		if cb.names[i] == "" || !b.named[i] || len(text) > b.maxValueBytes {
 			continue
 		}
 		value := []string{headerValue(text)}
@@ -179,6 +180,9 @@ func writeNamed(b *headerBuilder, h http.Header, cb *Callback) {
 // TaskId) leave it out: the backend could not tell which one it got. It runs for every
 // field of every callback, so its loop does the usual case only (see ServeHTTP on why).
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
+	if cb.Fields == nil && cb.form != nil {
+		cb.Fields = formFields(cb.form)
+	}
 	writeNamed(b, h, cb)
 	fields := cb.Fields
 	if b.selected != nil || len(fields) > b.maxFields {

@@ -24,32 +24,41 @@ var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKe
 // whether the body's strings are plain: without escapes or DEL, their texts lie between
 // their quotes.
 func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
+	fields, plain, walk, err := decodeJSONObject(body)
+	if err == nil && walk {
+		err = keysUnique(body, fields)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return fields, plain, nil
+}
+
+// decodeJSONObject is parseJSONObject with compiled passes only: walk says that a
+// repeated key is not ruled out yet, and keysUnique must look.
+func decodeJSONObject(body []byte) (map[string]json.RawMessage, bool, bool, error) {
 	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
 	// from encoding/json, which replaces them, and two such keys could then differ there
 	// but collide here.
 	if !utf8.Valid(body) {
-		return nil, false, errNotUTF8
+		return nil, false, false, errNotUTF8
 	}
 	// Every key is followed by a colon: one count bounds the keys of any usual body.
 	if bytes.Count(body, colon) > maxKeys {
 		if err := countKeys(body); err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
 	}
 	// Unmarshal checks the whole text is one valid JSON value.
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil || fields == nil {
-		return nil, false, errNotObject
+		return nil, false, false, errNotObject
 	}
 	plain := !bytes.ContainsAny(body, "\\\x7f")
 	// As many key ends as decoded keys means none was dropped as a duplicate (nor
 	// nested), when every key end was counted: no escape, no white space before a colon.
-	if !plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body) {
-		if err := keysUnique(body, fields); err != nil {
-			return nil, false, err
-		}
-	}
-	return fields, plain, nil
+	walk := !plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body)
+	return fields, plain, walk, nil
 }
 
 // maxWalkedKeys bounds the top-level keys walked one by one (keysUniqueSlow): only a

@@ -84,7 +84,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if m.redis == nil {
 		claim, err = claimMemory(m.mem, cb.key, cb.digest, cb.receivedMs, m.s.inFlightMs)
 	} else {
-		claim, cb.claim, err = claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs)
+		claim, cb.claim, err = claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
 	}
 	if claim != claimed || err != nil {
 		refuseSeen(m, rw, req, cb, body, claim, err)
@@ -131,10 +131,15 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := checkReading(cb, body); err != nil {
+		return err
+	}
 	sum := sha256.Sum256(body)
 	cb.digest = binary.BigEndian.Uint64(sum[:8])
 	if m.s.bodyInKey {
-		key += string(sum[:8])
+		// One of 16 places per triple, by the body: two bodies are two callbacks (unless
+		// they share a place, 1 time in 16), and a captured triple carries 16 at most.
+		key += string(rune('a' + cb.digest%16))
 	}
 	cb.key = key
 	cb.receivedMs = m.now().UnixMilli()

@@ -74,9 +74,10 @@ func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
 }
 
 // claimMemory marks key in flight from nowMs with the body's digest, unless an unexpired
-// entry holds it: delivered, or in flight for less than inFlightMs. Then it changes
-// nothing and says what it found; a different digest there is reused. A forgotten or
-// lapsed claim is claimed anew, whatever its body, as its Redis key would have gone.
+// entry holds it. The first body claimed under a key owns it for as long as the entry
+// lasts: another body is reused, whatever the entry's state. The same body finds it
+// delivered, or in flight for less than inFlightMs (then nothing changes); a failed or
+// lapsed claim is claimed anew.
 func claimMemory(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
 	s.mu.Lock()
 	if nowMs >= s.nextSweep {
@@ -84,7 +85,8 @@ func claimMemory(s *memoryStore, key string, digest uint64, nowMs, inFlightMs in
 	}
 	e, known := s.entries[key]
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
-	if known && at+s.ttlMs > nowMs && (state == entryDelivered || state == entryInFlight && at+inFlightMs > nowMs) ||
+	live := known && at+s.ttlMs > nowMs
+	if live && (e.digest != digest || state == entryDelivered || state == entryInFlight && at+inFlightMs > nowMs) ||
 		!known && len(s.entries) >= s.capacity {
 		// Seen and unexpired, or no room: nothing changes.
 		s.mu.Unlock()
@@ -129,9 +131,9 @@ func confirmMemory(s *memoryStore, key string, digest uint64) {
 	s.mu.Unlock()
 }
 
-// forgetMemory lets key be claimed again, if it is still in flight under the claim made
-// at claimedMs. The entry keeps its time and its place in the queue, so that the queue
-// holds each key once.
+// forgetMemory lets key be claimed again by the same body, if it is still in flight under
+// the claim made at claimedMs. The entry keeps its time, its digest and its place in
+// the queue, so that the queue holds each key once.
 func forgetMemory(s *memoryStore, key string, claimedMs int64) {
 	s.mu.Lock()
 	if e, known := s.entries[key]; known && e.v == claimedMs<<entryStateBits|entryInFlight {

@@ -227,11 +227,19 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 	if got, _ := claimMemory(s, "k", 1, t0+90000, inFlightMs); got != delivered {
 		t.Errorf("a delivered callback lapsed: %v, want delivered", got)
 	}
-	// A lapsed claim is claimed by any body, as its Redis key would have expired.
+	// The first body owns the key: another body is refused after a lapsed claim or a
+	// failed delivery too, so that a forged body cannot take the genuine one's place.
 	if got, _ := claimMemory(s, "other", 1, t0, inFlightMs); got != claimed {
 		t.Fatal(got)
 	}
-	if got, _ := claimMemory(s, "other", 2, t0+inFlightMs, inFlightMs); got != claimed {
-		t.Errorf("another body after the claim lapsed: %v, want claimed", got)
+	if got, _ := claimMemory(s, "other", 2, t0+inFlightMs, inFlightMs); got != reused {
+		t.Errorf("another body after the claim lapsed: %v, want reused", got)
+	}
+	forgetMemory(s, "other", t0)
+	if got, _ := claimMemory(s, "other", 2, t0+inFlightMs+1, inFlightMs); got != reused {
+		t.Errorf("another body after a failed delivery: %v, want reused", got)
+	}
+	if got, _ := claimMemory(s, "other", 1, t0+inFlightMs+2, inFlightMs); got != claimed {
+		t.Errorf("the same body after a failed delivery: %v, want claimed", got)
 	}
 }

@@ -37,7 +37,7 @@ type redisConn struct {
 // middleware instance that uses them (see sharedRedisPool).
 type redisPool struct {
 	s       *redisSettings
-	token   string        // "inflight:<random>:", the start of this pool's claim values
+	token   string        // "<random>-", the start of this pool's claim tokens
 	seq     atomic.Uint64 // numbers the claims: token+seq is unique to one claim
 	mu      sync.Mutex
 	idle    []*redisConn    // reused last in, first out

@@ -59,7 +59,7 @@ func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 	if proxy.conns.Load() != 2 {
 		t.Fatalf("%d connections through the proxy, want 2", proxy.conns.Load())
 	}
-	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
+	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "i:") {
 		t.Fatalf("key holds %q", v)
 	}
 	mustClaimRedis(t, p, k, 60000, inFlight) // a real duplicate is still one
@@ -175,7 +175,7 @@ func TestRedisRestart(t *testing.T) {
 		k := redisTestKey("while down " + string(rune('a'+round)))
 		for i := 0; i < 3; i++ {
 			start := time.Now()
-			_, _, err := claimRedis(p, k, testDigest, 60000)
+			_, _, err := claimRedis(p, k, testDigest, 60000, 600000)
 			if err == nil || !strings.Contains(err.Error(), "redis "+srv.Addr+": ") {
 				t.Fatalf("claim while Redis is down: %v", err)
 			}
@@ -209,7 +209,7 @@ func TestRedisUnreachable(t *testing.T) {
 		l.Close()
 		p := testRedisPool(t, testRedisSettings(t, addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 		start := time.Now()
-		_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000)
+		_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000, 600000)
 		if err == nil || !strings.Contains(err.Error(), "redis "+addr+": dial: ") || !strings.Contains(err.Error(), "refused") {
 			t.Fatalf("claim: %v; want a refused dial", err)
 		}
@@ -231,7 +231,7 @@ func TestRedisUnreachable(t *testing.T) {
 				c.Password = password
 			}))
 			start := time.Now()
-			_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000)
+			_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000, 600000)
 			d := time.Since(start)
 			if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
 				t.Fatalf("claim: %v; want a timeout", err)

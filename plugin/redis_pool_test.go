@@ -42,7 +42,7 @@ func TestRedisPoolBound(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, _, err := claimRedis(p, redisTestKey("bound"+strconv.Itoa(i)), testDigest, 60000); err != nil {
+			if _, _, err := claimRedis(p, redisTestKey("bound"+strconv.Itoa(i)), testDigest, 60000, 600000); err != nil {
 				errs <- err
 			}
 		}(i)
@@ -94,7 +94,7 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 	ops := takeAll(p)
 	start := time.Now()
-	_, _, err := claimRedis(p, redisTestKey("busy"), testDigest, 60000)
+	_, _, err := claimRedis(p, redisTestKey("busy"), testDigest, 60000, 600000)
 	d := time.Since(start)
 	if !errors.Is(err, errRedisBusy) || !strings.HasPrefix(err.Error(), "redis "+srv.Addr+": no free connection: all 32 busy") {
 		t.Fatalf("claim with every connection taken: %v", err)
@@ -111,7 +111,7 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	ops = takeAll(p)
 	done := make(chan error, 1)
 	go func() {
-		r, _, err := claimRedis(p, redisTestKey("waited"), testDigest, 60000)
+		r, _, err := claimRedis(p, redisTestKey("waited"), testDigest, 60000, 600000)
 		if err == nil && r != claimed {
 			err = fmt.Errorf("claim = %d, want claimed", r)
 		}
@@ -150,7 +150,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	srv.MustDo("CLIENT", "PAUSE", "8000", "WRITE")
 	done := make(chan error, 1)
 	go func() {
-		r, _, err := claimRedis(p, redisTestKey("k1"), testDigest, 60000)
+		r, _, err := claimRedis(p, redisTestKey("k1"), testDigest, 60000, 600000)
 		if err == nil && r != claimed {
 			err = fmt.Errorf("claim = %d, want claimed", r)
 		}
@@ -273,13 +273,13 @@ func TestRedisTLS(t *testing.T) {
 		"another CA":       func(c *RedisConfig) { c.TLSCAFile = redistest.NewTLSFiles(t).CAFile },
 		"the system roots": func(c *RedisConfig) {},
 	} {
-		_, _, err := claimRedis(tlsPool(edit), k, testDigest, 60000)
+		_, _, err := claimRedis(tlsPool(edit), k, testDigest, 60000, 600000)
 		if err == nil || !strings.Contains(err.Error(), "redis "+srv.Addr+": dial: ") || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("%s: %v; want a certificate error", desc, err)
 		}
 	}
 	plain := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "tls-pw"; c.Timeout = "1s" }))
-	if _, _, err := claimRedis(plain, k, testDigest, 60000); err == nil {
+	if _, _, err := claimRedis(plain, k, testDigest, 60000, 600000); err == nil {
 		t.Error("plain connection to a TLS server: no error")
 	}
 }

@@ -23,13 +23,8 @@ const redisNil = '_'
 // expects: the connection is dropped.
 var errRedisProtocol = errors.New("malformed reply")
 
-// redisSetCommand encodes SET key value NX|XX PX ttl, and redisKeyCommand GET key or
-// DEL key, each with one compiled call: under Yaegi, appendRedisCommand's loop costs
-// about 20 µs for six arguments, fmt.Appendf 2 to 4.
-func redisSetCommand(key, value, cond, ttl string) []byte {
-	return fmt.Appendf(nil, "*6\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\n%s\r\n$2\r\nPX\r\n$%d\r\n%s\r\n",
-		len(key), key, len(value), value, cond, len(ttl), ttl)
-}
+// The store's commands are each encoded with one compiled call: under Yaegi,
+// appendRedisCommand's loop costs about 20 µs for six arguments, fmt.Appendf 2 to 4.
 
 // redisSetPXCommand encodes SET key value PX ttl.
 func redisSetPXCommand(key, value, ttl string) []byte {
@@ -41,10 +36,6 @@ func redisSetPXCommand(key, value, ttl string) []byte {
 func redisEvalCommand(script, key, arg string) []byte {
 	return fmt.Appendf(nil, "*5\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
 		len(script), script, len(key), key, len(arg), arg)
-}
-
-func redisKeyCommand(name, key string) []byte {
-	return fmt.Appendf(nil, "*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(name), name, len(key), key)
 }
 
 // appendRedisCommand encodes a command as RESP: an array of bulk strings. It serves
@@ -101,4 +92,10 @@ func readRedisReply(r *bufio.Reader) (byte, string, error) {
 		return '$', string(buf[:size]), nil
 	}
 	return 0, "", fmt.Errorf("%w: unexpected reply type %q", errRedisProtocol, kind)
+}
+
+// redisClaimCommand encodes EVAL redisClaimScript 1 key value digest inFlight ttl.
+func redisClaimCommand(key, value, digest, inFlight, ttl string) []byte {
+	return fmt.Appendf(nil, "*8\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+		len(redisClaimScript), redisClaimScript, len(key), key, len(value), value, len(digest), digest, len(inFlight), inFlight, len(ttl), ttl)
 }

@@ -38,10 +38,10 @@ func TestReadRedisReply(t *testing.T) {
 		t.Errorf("appendRedisCommand = %q", got)
 	}
 	for _, tc := range []struct{ got, want []byte }{
-		{redisSetCommand("zego-callback:00ff", "inflight:ab:1", "NX", "60000"), appendRedisCommand(nil, "SET", "zego-callback:00ff", "inflight:ab:1", "NX", "PX", "60000")},
-		{redisSetCommand("k", "delivered", "XX", "1"), appendRedisCommand(nil, "SET", "k", "delivered", "XX", "PX", "1")},
-		{redisKeyCommand("GET", "zego-callback:00ff"), appendRedisCommand(nil, "GET", "zego-callback:00ff")},
-		{redisKeyCommand("DEL", ""), appendRedisCommand(nil, "DEL", "")},
+		{redisSetPXCommand("zego-callback:00ff", "d:ab", "60000"), appendRedisCommand(nil, "SET", "zego-callback:00ff", "d:ab", "PX", "60000")},
+		{redisEvalCommand(redisForgetScript, "k", "i:ab-1:cd"), appendRedisCommand(nil, "EVAL", redisForgetScript, "1", "k", "i:ab-1:cd")},
+		{redisClaimCommand("k", "i:ab-1:cd", "cd", "20000", "605000"), appendRedisCommand(nil, "EVAL", redisClaimScript, "1", "k", "i:ab-1:cd", "cd", "20000", "605000")},
+		{redisClaimCommand("", "", "", "", ""), appendRedisCommand(nil, "EVAL", redisClaimScript, "1", "", "", "", "", "")},
 	} {
 		if string(tc.got) != string(tc.want) {
 			t.Errorf("command %q, want %q", tc.got, tc.want)

@@ -6,108 +6,108 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
 
 // The Redis replay store keeps the memory store's states in one key per callback, so
-// that every Traefik replica that shares the Redis shares them:
+// that every Traefik replica that shares the Redis shares them. Each step is one atomic
+// command; the claim is a short Lua script, since it reads the state, Redis's clock and
+// the body's digest before it writes:
 //
-//	claim:   SET <key> inflight:<token>:<digest> NX PX <inFlightTimeout>   OK: claimed
-//	         else GET <key>     the same digest: in flight or delivered; another: reused
-//	deliver: SET <key> delivered:<digest> PX <ttl>
-//	fail:    EVAL <delete the key if it still holds our claim> 1 <key> <claim>
+//	claim:   EVAL redisClaimScript 1 <key> i:<claim>:<digest> <digest> <inFlightTimeout> <ttl>
+//	deliver: SET <key> d:<digest> PX <ttl>
+//	fail:    EVAL redisForgetScript 1 <key> i:<claim>:<digest>
 //
 // The key is the configured prefix then the hex of the callback's key (its signature).
-// A claim lives for inFlightTimeout only: one whose owner died (a replica killed
-// mid-delivery, a reply lost, Redis failing before the settlement) lapses on its own,
-// and ZEGO's next retry is claimed anew. A delivery sets the delivered state with the
-// full lifetime whatever became of its claim; a failed one deletes its own claim and
-// never another replica's, which the token tells apart.
+// A key lives for the store's whole lifetime and keeps the digest of the body first
+// claimed under it: another body is reused whatever the state, so that a forged body
+// cannot take the place of a genuine one whose delivery failed or whose claim lapsed.
+// A claim is in flight for inFlightTimeout, by Redis's clock: one whose owner died (a
+// replica killed mid-delivery, a reply lost, Redis failing before the settlement)
+// lapses, and ZEGO's next retry is claimed anew. A delivery sets the delivered state
+// whatever became of its claim; a failed one marks its own claim failed, never another
+// replica's, which the claim's token tells apart.
 
-// redisDeliveredPrefix starts the value of a delivered callback's key; a bare
-// "delivered" is one written by a version that kept no digest.
-const redisDeliveredPrefix = "delivered"
+// redisClaimScript claims KEYS[1] for the value ARGV[1] (i:<claim>:<digest>) with the
+// digest ARGV[2], a claim lasting ARGV[3] ms in a key lasting ARGV[4] ms. It answers
+// claimed, inflight, delivered or reused. A value of another shape (another version's)
+// counts as in flight, or delivered when it says so.
+const redisClaimScript = `local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call("GET", KEYS[1])
+if not v then
+  redis.call("SET", KEYS[1], ARGV[1] .. ":" .. now, "PX", ARGV[4])
+  return "claimed"
+end
+local digest = string.match(v, "^d:(.*)$")
+if digest then
+  if digest == ARGV[2] then return "delivered" end
+  return "reused"
+end
+local state, claim, at = string.match(v, "^([if]):([^:]*):[^:]*:(%d+)$")
+if not state then
+  if string.sub(v, 1, 9) == "delivered" then return "delivered" end
+  return "inflight"
+end
+if string.match(v, "^[if]:[^:]*:([^:]*):") ~= ARGV[2] then return "reused" end
+if state == "i" then
+  if ARGV[1] == "i:" .. claim .. ":" .. ARGV[2] then return "claimed" end
+  if now - tonumber(at) < tonumber(ARGV[3]) then return "inflight" end
+end
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl < 1 then ttl = tonumber(ARGV[4]) end
+redis.call("SET", KEYS[1], ARGV[1] .. ":" .. now, "PX", ttl)
+return "claimed"`
 
-// redisForgetScript deletes KEYS[1] if it holds ARGV[1]: one atomic step, in Redis and
-// Valkey alike.
-const redisForgetScript = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
+// redisForgetScript marks KEYS[1] failed if it still holds the claim ARGV[1], keeping its
+// digest and its lifetime.
+const redisForgetScript = `local v = redis.call("GET", KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ":" then
+  local ttl = redis.call("PTTL", KEYS[1])
+  if ttl > 0 then redis.call("SET", KEYS[1], "f" .. string.sub(v, 2), "PX", ttl) end
+  return 1
+end
+return 0`
 
-// claimRedis marks key in flight for inFlightMs with the body's digest (hex), unless Redis
-// holds it already: then it changes nothing and says what it found. It returns the
-// claim's value, the token its settlement needs.
+// claimRedis claims key for inFlightMs with the body's digest (hex), in a key that lasts
+// ttlMs, and says what it found. It returns the claim's value, the token its settlement
+// needs.
 //
 // Each claim writes a value of its own, the pool's token, a number and the digest: when
-// a SET NX reached Redis but its reply was lost with the connection, redisExec sends it
-// again on a new connection, which finds the key taken; the GET then shows our own
-// value, and the claim is ours.
-func claimRedis(p *redisPool, key, digest string, inFlightMs int64) (claimResult, string, error) {
-	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
-	value := p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
-	set := redisSetCommand(rkey, value, "NX", strconv.FormatInt(inFlightMs, 10))
+// the script ran but its reply was lost with the connection, redisExec sends it again on
+// a new connection, and the script recognises its own claim.
+func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (claimResult, string, error) {
+	value := "i:" + p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
+	cmd := redisClaimCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), value, digest, strconv.FormatInt(inFlightMs, 10), strconv.FormatInt(ttlMs, 10))
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
 		return claimed, "", err
 	}
-	// A key that expires or is deleted between SET NX and GET is claimed again, once.
-	for try := 0; try < 2; try++ {
-		kind, _, err := redisExec(p, &op, "SET", set)
-		if err != nil {
-			endRedis(p, &op)
-			return claimed, "", err
-		}
-		if kind == '+' {
-			endRedis(p, &op)
-			return claimed, value, nil
-		}
-		if kind != redisNil {
-			endRedis(p, &op)
-			return claimed, "", fmt.Errorf("redis %s: SET NX: unexpected reply of type %q", p.s.address, kind)
-		}
-		kind, found, err := redisExec(p, &op, "GET", redisKeyCommand("GET", rkey))
-		if err != nil {
-			endRedis(p, &op)
-			return claimed, "", err
-		}
-		if kind == '$' {
-			endRedis(p, &op)
-			return redisFound(p, found, value, digest)
-		}
-	}
+	kind, found, err := redisExec(p, &op, "EVAL", cmd)
 	endRedis(p, &op)
-	return claimed, "", fmt.Errorf("redis %s: SET NX: the key vanished twice while it was claimed", p.s.address)
-}
-
-// redisFound reads the value a claim found in the key: its own (a retried SET NX whose
-// first reply was lost), a delivery or another claim, and whether its digest is ours.
-// Values written by a version that kept no digest count as the same body.
-func redisFound(p *redisPool, found, value, digest string) (claimResult, string, error) {
-	if found == value {
-		return claimed, value, nil
+	if err != nil {
+		return claimed, "", err
 	}
-	// inflight:<pool>:<seq>:<digest> and delivered:<digest>; before digests were kept,
-	// inflight:<pool>:<seq> and delivered.
-	state := inFlight
-	withDigest := strings.Count(found, ":") == 3
-	if strings.HasPrefix(found, redisDeliveredPrefix) {
-		state = delivered
-		withDigest = len(found) > len(redisDeliveredPrefix)
-	} else if !strings.HasPrefix(found, "inflight:") {
-		// Not the key in the message: it holds the callback's signature, which stays
-		// out of the logs.
-		return claimed, "", fmt.Errorf("redis %s: GET: a key of this store holds a value it does not write", p.s.address)
+	if kind == '$' {
+		switch found {
+		case "claimed":
+			return claimed, value, nil
+		case "inflight":
+			return inFlight, "", nil
+		case "delivered":
+			return delivered, "", nil
+		case "reused":
+			return reused, "", nil
+		}
 	}
-	if withDigest && found[strings.LastIndexByte(found, ':')+1:] != digest {
-		return reused, "", nil
-	}
-	return state, "", nil
+	return claimed, "", fmt.Errorf("redis %s: EVAL: an answer the claim does not give (%q)", p.s.address, kind)
 }
 
 // confirmRedis marks key delivered with the body's digest for ttlMs from now, whatever
 // became of the claim (lapsed, or taken over by a retry through another replica).
 func confirmRedis(p *redisPool, key, digest string, ttlMs int64) error {
-	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), redisDeliveredPrefix+":"+digest, strconv.FormatInt(ttlMs, 10))
+	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), "d:"+digest, strconv.FormatInt(ttlMs, 10))
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
 		return err
@@ -117,7 +117,7 @@ func confirmRedis(p *redisPool, key, digest string, ttlMs int64) error {
 	return err
 }
 
-// forgetRedis lets key be claimed again, if it still holds our claim.
+// forgetRedis lets key be claimed again by the same body, if it still holds our claim.
 func forgetRedis(p *redisPool, key, claim string) error {
 	cmd := redisEvalCommand(redisForgetScript, p.s.keyPrefix+hex.EncodeToString([]byte(key)), claim)
 	var op redisOp
@@ -183,7 +183,7 @@ func releaseRedisUser(p *redisPool) {
 func newRedisPool(s *redisSettings) *redisPool {
 	return &redisPool{
 		s:     s,
-		token: "inflight:" + redisTokenPrefix() + ":",
+		token: redisTokenPrefix() + "-",
 	}
 }
 

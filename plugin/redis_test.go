@@ -66,7 +66,7 @@ func lastClaim(key string) string {
 // mustClaimRedis claims key with testDigest, its claim lasting inFlightMs.
 func mustClaimRedis(t *testing.T, p *redisPool, key string, inFlightMs int64, want claimResult) {
 	t.Helper()
-	got, token, err := claimRedis(p, key, testDigest, inFlightMs)
+	got, token, err := claimRedis(p, key, testDigest, inFlightMs, 600000)
 	if err != nil {
 		t.Fatalf("claimRedis: %v", err)
 	}
@@ -97,21 +97,24 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 	const ttl = 60000
 
 	mustClaimRedis(t, p, k, ttl, claimed)
-	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "inflight:") {
-		t.Fatalf("claimed key holds %q, want inflight:...", v)
+	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "i:") {
+		t.Fatalf("claimed key holds %q, want i:...", v)
 	}
 	mustClaimRedis(t, p, k, ttl, inFlight)
 	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.MustDo("EXISTS", redisKeyOf(k)); n != int64(0) {
-		t.Fatalf("EXISTS after forget = %v", n)
+	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "f:") || !strings.Contains(v, ":"+testDigest+":") {
+		t.Fatalf("key after a failed delivery holds %q, want f:...:%s:... (the digest kept)", v, testDigest)
+	}
+	if got, _, _ := claimRedis(p, k, "another-body", ttl, ttl); got != reused {
+		t.Fatalf("another body after a failed delivery: %v, want reused", got)
 	}
 	mustClaimRedis(t, p, k, ttl, claimed) // ZEGO's retry after a failed delivery
 	if err := confirmRedis(p, k, testDigest, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if v := srv.MustDo("GET", redisKeyOf(k)); v != "delivered:"+testDigest {
+	if v := srv.MustDo("GET", redisKeyOf(k)); v != "d:"+testDigest {
 		t.Fatalf("confirmed key holds %v", v)
 	}
 	if ms, _ := srv.MustDo("PTTL", redisKeyOf(k)).(int64); ms <= ttl-5000 || ms > ttl {
@@ -120,7 +123,7 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 	mustClaimRedis(t, p, k, ttl, delivered)
 	mustClaimRedis(t, p, k, ttl, delivered)
 
-	// A failed delivery deletes its own claim only: not a delivery, not another claim.
+	// A failed delivery marks its own claim only: not a delivery, not another claim.
 	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
 		t.Fatal(err)
 	}
@@ -157,38 +160,55 @@ func TestRedisExpiry(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
 	k := redisTestKey("expiry")
-	waitGone := func() time.Duration {
+	waitGone := func() {
 		t.Helper()
-		start := time.Now()
 		for i := 0; i < 300; i++ {
 			if srv.MustDo("EXISTS", redisKeyOf(k)) == int64(0) {
-				return time.Since(start)
+				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		t.Fatal("the key did not expire within 3 s")
-		return 0
+	}
+	claim := func(inFlightMs, ttlMs int64, want claimResult) {
+		t.Helper()
+		got, token, err := claimRedis(p, k, testDigest, inFlightMs, ttlMs)
+		if err != nil || got != want {
+			t.Fatalf("claimRedis = %v, %v; want %v", got, err, want)
+		}
+		if token != "" {
+			claimsMade.Store(k, token)
+		}
 	}
 
+	// A claim lapses after its in-flight time, by Redis's clock; the key, with the body's
+	// digest, lasts the store's lifetime.
 	start := time.Now()
-	mustClaimRedis(t, p, k, 500, claimed)
-	mustClaimRedis(t, p, k, 500, inFlight)
-	waitGone()
-	if d := time.Since(start); d < 450*time.Millisecond {
-		t.Fatalf("an in-flight claim of 500 ms expired after %v", d)
+	claim(300, 1000, claimed)
+	claim(300, 1000, inFlight)
+	for time.Since(start) < 350*time.Millisecond {
+		time.Sleep(10 * time.Millisecond)
 	}
-	mustClaimRedis(t, p, k, 500, claimed)
+	if got, _, _ := claimRedis(p, k, "another-body", 300, 1000); got != reused {
+		t.Fatalf("another body after the claim lapsed: %v, want reused", got)
+	}
+	claim(300, 1000, claimed) // the same body: claimed anew
+	waitGone()
+	if d := time.Since(start); d < 950*time.Millisecond {
+		t.Fatalf("a key of 1 s expired after %v", d)
+	}
+	claim(300, 1000, claimed)
 
 	start = time.Now()
 	if err := confirmRedis(p, k, testDigest, 500); err != nil {
 		t.Fatal(err)
 	}
-	mustClaimRedis(t, p, k, 500, delivered)
+	claim(300, 1000, delivered)
 	waitGone()
 	if d := time.Since(start); d < 450*time.Millisecond {
 		t.Fatalf("a delivery remembered for 500 ms expired after %v", d)
 	}
-	mustClaimRedis(t, p, k, 500, claimed)
+	claim(300, 1000, claimed)
 }
 
 func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
@@ -205,7 +225,7 @@ func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				r, _, err := claimRedis(p, k, testDigest, 60000)
+				r, _, err := claimRedis(p, k, testDigest, 60000, 600000)
 				switch {
 				case err != nil:
 					failed.Add(1)
@@ -233,7 +253,7 @@ func TestRedisAuth(t *testing.T) {
 	const password = "pw-Zq81-never-in-errors"
 	srv := redistest.Start(t, redistest.Options{
 		Password: password,
-		Users:    []string{"zego on >user-pw-7yq ~zego-callback:* +set +get +del +eval +select"},
+		Users:    []string{"zego on >user-pw-7yq ~zego-callback:* +set +get +eval +pttl +time +select"},
 	})
 	k := redisTestKey("auth")
 
@@ -280,7 +300,7 @@ func TestRedisAuth(t *testing.T) {
 				c.Password = tc.password
 			}))
 			for _, err := range []error{
-				func() error { _, _, err := claimRedis(p, k, testDigest, 60000); return err }(),
+				func() error { _, _, err := claimRedis(p, k, testDigest, 60000, 600000); return err }(),
 				confirmRedis(p, k, testDigest, 60000),
 				forgetRedis(p, k, lastClaim(k)),
 			} {
@@ -322,7 +342,7 @@ func TestRedisSelect(t *testing.T) {
 	mustClaimRedis(t, db1, k, 60000, delivered)
 
 	bad := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "select-pw"; c.DB = 999 }))
-	_, _, err := claimRedis(bad, k, testDigest, 60000)
+	_, _, err := claimRedis(bad, k, testDigest, 60000, 600000)
 	if err == nil || !strings.Contains(err.Error(), "SELECT: ERR") {
 		t.Fatalf("claim with db 999: %v; want a SELECT error", err)
 	}

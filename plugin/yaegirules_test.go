@@ -56,6 +56,10 @@ import (
 
 var errs = [2]error{errors.New("a"), errors.New("b")}
 
+var pairA, pairB = two()
+
+func two() (int, int) { return 1, 2 }
+
 type T struct{}
 
 func (T) UnmarshalJSON([]byte) error { return nil }
@@ -82,6 +86,7 @@ func traps(s []int, err error) (int, int) {
 	for _, c := range []chan int{} {
 		_ = c
 	}
+	_, _ = pairA, pairB
 	select {
 	case <-time.After(time.Second):
 	}
@@ -96,7 +101,7 @@ func traps(s []int, err error) (int, int) {
 	problems := strings.Join(yaegiTraps(t, fset, []*ast.File{f}), "\n")
 	for _, want := range []string{"range over an integer", "min and max builtins", "slices.Sort", "atomic.Pointer",
 		"errors.As", "a goroutine", "time.NewTicker", "literal nil", "loop variable v", "builtin call (len)",
-		"UnmarshalJSON", "errors kept in an array", "time.AfterFunc: a timer not stopped", "a select statement", "slice of channels"} {
+		"UnmarshalJSON", "errors kept in an array", "time.AfterFunc: a timer not stopped", "a select statement", "slice of channels", "from one call of several results"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("the rules missed %q; they reported:\n%s", want, problems)
 		}
@@ -195,6 +200,11 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 				}
 				checkTimersStopped(n, report)
 			case *ast.ValueSpec:
+				if len(n.Names) > 1 && len(n.Values) == 1 {
+					if obj, ok := info.Defs[n.Names[0]].(*types.Var); ok && obj.Parent() == obj.Pkg().Scope() {
+						report(n, "package-level variables from one call of several results: Yaegi v0.16.1 reads the call as returning none; declare them apart")
+					}
+				}
 				for _, name := range n.Names {
 					if obj, ok := info.Defs[name].(*types.Var); ok && obj.Parent() == obj.Pkg().Scope() {
 						if arr, ok := obj.Type().Underlying().(*types.Array); ok && types.Identical(arr.Elem(), types.Universe.Lookup("error").Type()) {

@@ -1,8 +1,11 @@
 package conformance
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +69,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 	kinds := signed(`{"event":"x","RoomID":"r1","live":true,"gone":null,"data":{"k":"v"},"list":[1,"two",null,false],"mixed":[{"a":1}],"verified":"false","Rejection":"none","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)
 
 	msUnit := map[string]any{"timestampUnit": "milliseconds"}
-	reuse, reuse2, reuse3, reuse4 := reusePair(sec), reusePair(sec), reusePair(sec), reusePair(sec)
+	reuse, reuse2, reuse3, reuse4 := reusePair(sec), reusePair(sec), reusePairApart(sec), reusePair(sec)
 	spaced := append([]byte("\r\n\n \t"), mix()...)
 	spacedEncoded := append([]byte("\n "), url.QueryEscape(string(mix()))...)
 	// A JSON body after a newline, whose string holds what a form reading would take for
@@ -327,10 +330,14 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Config: map[string]any{"replayKey": "signatureAndBody"},
 			Steps: []Step{
 				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"2222"}}), reuse3.first),
-				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"forged-room"}}), reuse3.other),
+				withBody(ok(nil), reuse3.other),
 				{Req: Request{Body: reuse3.first}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 				{Req: Request{Body: reuse3.other}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 			}},
+		{Desc: "replayKey signatureAndBody: a captured triple carries 16 bodies at most, one per place (the body's SHA-256, its first 8 bytes, modulo 16)",
+			Store:  true,
+			Config: map[string]any{"replayKey": "signatureAndBody"},
+			Steps:  manyBodies(sec, 40)},
 		{Desc: "reportOnly: another body under a delivered triple is forwarded, marked signature_reused",
 			Store:  true,
 			Config: map[string]any{"reportOnly": true},
@@ -436,6 +443,44 @@ func bothSpellings(now time.Time) []byte {
 
 // reuse is a callback and another body signed with the same triple.
 type reuse struct{ first, other []byte }
+
+// reusePairApart is a reusePair whose two bodies fall in different places of
+// replayKey signatureAndBody.
+func reusePairApart(sec string) reuse {
+	first := zegotest.New("mix_start.json", zegotest.Secret, sec).Body
+	for i := 0; ; i++ {
+		other := bodyWithField(first, "channel_id", "forged-room-"+strconv.Itoa(i))
+		if bodyPlace(other) != bodyPlace(first) {
+			return reuse{first: first, other: other}
+		}
+	}
+}
+
+// bodyPlace is where replayKey signatureAndBody puts a body among a triple's 16 places,
+// as the README states it.
+func bodyPlace(body []byte) uint64 {
+	sum := sha256.Sum256(body)
+	return binary.BigEndian.Uint64(sum[:8]) % 16
+}
+
+// manyBodies sends n bodies under one triple: each forwarded if its place is free, else
+// 409 signature_reused; then each forwarded one again, acknowledged.
+func manyBodies(sec string, n int) []Step {
+	first := zegotest.New("mix_start.json", zegotest.Secret, sec).Body
+	var steps, replays []Step
+	taken := map[uint64]bool{}
+	for i := 0; i < n; i++ {
+		body := bodyWithField(first, "channel_id", "room-"+strconv.Itoa(i))
+		if p := bodyPlace(body); taken[p] {
+			steps = append(steps, Step{Req: Request{Body: body}, Status: 409, Code: "signature_reused"})
+		} else {
+			taken[p] = true
+			steps = append(steps, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
+			replays = append(replays, Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
+		}
+	}
+	return append(steps, replays...)
+}
 
 func reusePair(sec string) reuse {
 	first := zegotest.New("mix_start.json", zegotest.Secret, sec).Body

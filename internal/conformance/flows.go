@@ -36,6 +36,8 @@ func Flows() []Flow {
 		{Desc: "another body under a triple in flight gets 409 signature_reused, and never a 2xx",
 			Backend: heldBackend, Run: runReusedInFlight},
 		{Desc: "50 concurrent copies: exactly one reaches the backend", Run: runConcurrent},
+		{Desc: "after the genuine body's delivery failed, a forged body under its triple is refused and the genuine retry gets through",
+			Backend: func() *Backend { return &Backend{Plan: []Answer{{Status: http.StatusBadGateway}}} }, Run: runForgedAfterFailure},
 		{Desc: "a claim lapses after inFlightTimeout: the next copy is forwarded, and the first owner's failure does not undo it",
 			Config: map[string]any{"inFlightTimeout": "1s"},
 			Backend: func() *Backend {
@@ -126,6 +128,15 @@ func runConcurrent(t *testing.T, srv *Server) {
 	if n := len(srv.Backend.Calls()); n != 1 {
 		t.Errorf("the backend got %d of %d concurrent copies, want exactly 1", n, copies)
 	}
+}
+
+func runForgedAfterFailure(t *testing.T, srv *Server) {
+	genuine := freshMix()
+	forged := bodyWithField(genuine, "channel_id", "forged-room")
+	CheckStep(t, "the genuine callback, the backend fails", srv, Step{Req: Request{Body: genuine}, Status: http.StatusBadGateway, Forwarded: true})
+	CheckStep(t, "a forged body under its triple", srv, Step{Req: Request{Body: forged}, Status: http.StatusConflict, Code: "signature_reused"})
+	CheckStep(t, "ZEGO's retry of the genuine one", srv, Step{Req: Request{Body: genuine}, Status: http.StatusOK, Forwarded: true})
+	CheckStep(t, "the forged body again", srv, Step{Req: Request{Body: forged}, Status: http.StatusConflict, Code: "signature_reused"})
 }
 
 // runLapse holds the first copy at the backend past inFlightTimeout (1s): a copy sent

@@ -111,6 +111,44 @@ func ReadingCases(now time.Time) []Case {
 		{Desc: "URL-encoded JSON sent as a form with raw '&event=' after a string opens: 400", Config: allow,
 			Steps: step([]byte("%7B%22note%22%3A%22"+smuggled+"%22%2C"+strings.TrimPrefix(url.QueryEscape(string(mix())), "%7B")), ct(form), 400, "malformed_body")},
 
+		// Bodies that URL-decode whole (as ZEGO's pages tell backends to do) into other JSON.
+		{Desc: "raw JSON whose string, URL-decoded, closes and opens fields (event, a second triple): 400", Config: allow,
+			Steps: step(jsonWith("%22,%22event%22:%22room_login%22,%22signature%22:%22"+otherSig+"%22,%22timestamp%22:%22"+otherTS+"%22,%22nonce%22:%22"+otherNonce), ct("application/json"), 400, "malformed_body")},
+		{Desc: "raw JSON with a key %65vent, event once URL-decoded: 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":"111111","event":"mix_start","%65vent":"room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
+				zegotest.Secret, sec, zegotest.Nonce()), ct("application/json"), 400, "malformed_body")},
+		{Desc: "raw JSON with %20 and + in a value, the same fields once URL-decoded: forwarded", Config: allow,
+			Steps: step(jsonWith("100%25+sure%20of%20it"), ct("application/json"), 200, "")},
+		{Desc: "a form whose text, URL-decoded whole, is JSON naming room_login: 400", Config: allow,
+			Steps: step([]byte("+"+url.QueryEscape(`{"event":"room_login","signature":"`+otherSig+`","timestamp":"`+otherTS+`","nonce":"`+otherNonce+`","x":"`)+"="+
+				string(signedForm("&y="+url.QueryEscape(`"}`)))), ct(form), 400, "malformed_body")},
+		{Desc: "a Content-Type of a no-break space then the form type, JSON holding &event=: 400", Config: allow,
+			Steps: step(jsonWith(smuggled), ct("\xa0"+form), 400, "malformed_body")},
+		{Desc: "a Content-Type with the form type inside its parameters: read as a form too", Config: allow,
+			Steps: step(jsonWith(smuggled), ct("application/json; x=x-www-form-urlencoded"), 400, "malformed_body")},
+
+		// Named fields' values that no header carries as they are, or that readers read
+		// otherwise.
+		{Desc: "an empty event: forwarded with X-Zego-Event empty, as the backends read it",
+			Steps: []Step{{Req: Request{Body: zegotest.Fill(`{"appid":"111111","event":"","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
+				zegotest.Secret, sec, zegotest.Nonce())}, Status: 200, Forwarded: true, Got: map[string][]string{"X-Zego-Event": {""}, "X-Zego-Appid": {"111111"}}}}},
+		{Desc: "an app id with a space before it: 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":" 222222","event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce()), nil, 400, "malformed_body")},
+		{Desc: "an event holding a tab: 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":"1","event":"mix_start\t","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce()), nil, 400, "malformed_body")},
+		{Desc: "an event holding a NUL: 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":"1","event":"mix\u0000start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce()), nil, 400, "malformed_body")},
+		{Desc: "an app id of 1e400 (Infinity to JavaScript and PHP): 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":1e400,"event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce()), nil, 400, "malformed_body")},
+		{Desc: "an app id of 111111.0: 400", Config: allow,
+			Steps: step(zegotest.Fill(`{"appid":111111.0,"event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce()), nil, 400, "malformed_body")},
+		{Desc: "an app id as an array, or null: 400", Config: allow,
+			Steps: []Step{
+				{Req: Request{Body: zegotest.Fill(`{"appid":["222222"],"event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce())}, Status: 400, Code: "malformed_body"},
+				{Req: Request{Body: zegotest.Fill(`{"appid":null,"event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, zegotest.Secret, sec, zegotest.Nonce())}, Status: 400, Code: "malformed_body"},
+			}},
+		{Desc: "form: appid twice: 400", Config: allow, Steps: step(signedForm("&appid=222222"), ct(form), 400, "malformed_body")},
+
 		// Form names as PHP reads them, after event=mix_start.
 		{Desc: "form: +event=room_login (PHP drops the leading space): 400", Config: allow,
 			Steps: step(signedForm("&+event=room_login"), ct(form), 400, "malformed_body")},
@@ -128,6 +166,17 @@ func ReadingCases(now time.Time) []Case {
 		{Desc: "form: app.id (PHP: app_id, the app id's spelling): 400", Config: allow,
 			Steps: step(signedForm("&app.id=999"), ct(form), 400, "malformed_body")},
 		{Desc: "form: EVENT=room_login (another case): 400", Config: allow, Steps: step(signedForm("&EVENT=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: [event]=room_login (Express's qs reads event): 400", Config: allow, Steps: step(signedForm("&[event]=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: %5Bevent%5D=room_login: 400", Config: allow, Steps: step(signedForm("&%5Bevent%5D=room_login"), ct(form), 400, "malformed_body")},
+		{Desc: "form: app[id=999999 (PHP reads app_id): 400", Config: allow, Steps: step(signedForm("&app[id=999999"), ct(form), 400, "malformed_body")},
+		{Desc: "form: App[Id=999999: 400", Config: allow, Steps: step(signedForm("&App[Id=999999"), ct(form), 400, "malformed_body")},
+		{Desc: "form: appid without '=' right before +event= (one '&' ends the first and starts the second): 400", Config: allow,
+			Steps: step(zegotest.Fill("event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}&appid&+event=room_login",
+				zegotest.Secret, sec, zegotest.Nonce()), ct(form), 400, "malformed_body")},
+		{Desc: "JSON sent as a form whose string holds &[event]=: 400", Config: allow,
+			Steps: step(jsonWith("&[event]=room_login&"), ct(form), 400, "malformed_body")},
+		{Desc: "JSON sent as a form whose string holds &app[id=: 400", Config: allow,
+			Steps: step(jsonWith("&app[id=999999&"), ct(form), 400, "malformed_body")},
 
 		// Field counts: what PHP's max_input_vars and Node's querystring read, no more.
 		{Desc: "form of 1 001 fields, the named ones last: 400", Config: allow, Steps: step(manyFields(1001), ct(form), 400, "malformed_body")},

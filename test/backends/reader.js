@@ -45,6 +45,30 @@ function safeUnescape(text) {
   }
 }
 
+// What Express's urlencoded({extended: true}) (the qs parser, Express 4's default) makes
+// of a form's names at the top level: a name's part before its first '[' bracket, or,
+// when it starts with one, what the first pair of brackets holds. The values as
+// querystring gives them.
+function qsTopLevel(text) {
+  const out = {};
+  for (const [name, value] of Object.entries(querystring.parse(text))) {
+    let top = name;
+    const open = name.indexOf('[');
+    if (open === 0) {
+      const close = name.indexOf(']');
+      if (close > 0) top = name.slice(1, close);
+    } else if (open > 0 && name.indexOf(']', open) > open) {
+      top = name.slice(0, open);
+    }
+    if (top in out) {
+      out[top] = [].concat(out[top], value);
+    } else {
+      out[top] = top === name ? value : [].concat(value);
+    }
+  }
+  return out;
+}
+
 function nonEmpty(obj) {
   return obj && Object.keys(obj).length > 0 ? obj : null;
 }
@@ -70,6 +94,7 @@ const server = http.createServer((req, res) => {
       urljson: tryParse(safeUnescape(text)),
       querystring: isForm ? nonEmpty(Object.assign({}, querystring.parse(text))) : null,
       urlsearchparams: isForm ? nonEmpty(Object.fromEntries(new URLSearchParams(text))) : null,
+      qs: isForm ? nonEmpty(qsTopLevel(text)) : null,
     };
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ backend: 'node', headers, readings }));
