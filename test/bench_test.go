@@ -1,6 +1,9 @@
 package test
 
 import (
+	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
@@ -28,4 +31,20 @@ func BenchmarkInterpretedHostile(b *testing.B) {
 // BenchmarkInterpretedIdleClients is BenchmarkIdleClients through Yaegi.
 func BenchmarkInterpretedIdleClients(b *testing.B) {
 	conformance.BenchIdleClients(b, yaegiBuild, 100)
+}
+
+// BenchmarkInterpretedPieces runs the plugin's BenchmarkPiece functions through Yaegi:
+// what each piece of a genuine callback's path costs interpreted.
+func BenchmarkInterpretedPieces(b *testing.B) {
+	if _, err := traefikload.UnitTests(traefikload.RepoRoot(), b.TempDir()); err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, 0)
+	for name := range traefikload.Benchmarks() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b.Run(strings.TrimPrefix(name, "BenchmarkPiece"), traefikload.Benchmarks()[name])
+	}
 }

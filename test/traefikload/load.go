@@ -311,10 +311,20 @@ func UnitTests(root, goPath string) ([]testing.InternalTest, error) {
 		if fn, ok := sym.Interface().(func(*testing.T)); ok && strings.HasPrefix(name, "Test") {
 			tests = append(tests, testing.InternalTest{Name: name, F: fn})
 		}
+		if fn, ok := sym.Interface().(func(*testing.B)); ok && strings.HasPrefix(name, "BenchmarkPiece") {
+			tests = append(tests, testing.InternalTest{Name: name, F: func(t *testing.T) {}})
+			benchmarks[name] = fn
+		}
 	}
 	sort.Slice(tests, func(a, b int) bool { return tests[a].Name < tests[b].Name })
 	return tests, nil
 }
+
+// benchmarks are the plugin's BenchmarkPiece functions UnitTests loaded, interpreted.
+var benchmarks = map[string]func(*testing.B){}
+
+// Benchmarks returns the interpreted BenchmarkPiece functions UnitTests loaded.
+func Benchmarks() map[string]func(*testing.B) { return benchmarks }
 
 // copyTree copies the regular files under from to to.
 func copyTree(from, to string) error {
