@@ -32,8 +32,9 @@ type Callback struct {
 	doc       []byte
 	walkKeys  bool
 	formTyped bool
-	// names are the spellings the body uses for the named fields, "" where absent.
-	names [namedCount]string
+	// eventName and appIDName are the spellings the body uses for the event and the app
+	// id, "" where absent.
+	eventName, appIDName string
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
 	// string's text is then what lies between its quotes, free of control bytes.
 	plain bool
@@ -215,7 +216,7 @@ func checkURLDecoded(cb *Callback, body []byte) error {
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
 	other, err := newCallback(fields, nil, false)
-	if err != nil || other.names != cb.names || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
+	if err != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
 		other.Nonce != cb.Nonce || other.Event != cb.Event || other.AppID != cb.AppID {
 		return errURLDecodedDiffers
 	}
@@ -227,54 +228,43 @@ var errURLDecodedDiffers = fmt.Errorf("%w: URL-decoded, the body reads as other 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // newCallback reads the named fields of a parsed body, its JSON fields or its form's
-// values, in one loop rather than a helper per field: under Yaegi each call costs more
-// than the work it would do. A named field's text must be one that every reader and a
-// header carry alike: printable ASCII, no space at either end, and a number written as
-// plain digits (an event or app id number at most 15 of them, which JavaScript and PHP
-// read exactly).
+// values, with a lookup per spelling (under Yaegi, cheaper than walking the body's
+// names: the spellings are held in plain slices, not in structs). A named field's text
+// must be one that every reader and a header carry alike: printable ASCII, no space at
+// either end, and a number written as plain digits (an event or app id number at most
+// 15 of them, which JavaScript and PHP read exactly).
 func newCallback(fields map[string]json.RawMessage, form url.Values, plain bool) (*Callback, error) {
-	cb := &Callback{Fields: fields, form: form, plain: plain}
-	var texts [namedCount]string
-	for i := 0; i < len(namedSpellings); i++ {
-		name := namedSpellings[i].name
-		field := namedSpellings[i].field
-		var raw json.RawMessage
-		found := false
-		if form == nil {
-			raw, found = fields[name]
-		} else if vs, ok := form[name]; ok {
-			found = true
-			if len(vs) > 1 {
-				return nil, fieldError(field, "is present twice")
-			}
-			texts[field] = vs[0]
+	texts := make([]string, namedCount)
+	names := make([]string, namedCount)
+	if form != nil {
+		if err := namedFormTexts(form, texts, names); err != nil {
+			return nil, err
 		}
+	}
+	for i := 0; i < len(spellingNames) && form == nil; i++ {
+		raw, found := fields[spellingNames[i]]
 		if !found {
 			continue
 		}
-		if cb.names[field] != "" {
+		field := spellingFields[i]
+		if names[field] != "" {
 			return nil, fieldError(field, "is present under two spellings")
 		}
-		cb.names[field] = name
-		if form != nil {
-		} else if raw[0] == '"' && plain {
+		names[field] = spellingNames[i]
+		if raw[0] == '"' && plain {
 			texts[field] = string(raw[1 : len(raw)-1])
-		} else if texts[field], found = fieldText(raw); !found {
-			return nil, fieldError(field, "is not a string or a number")
-		} else if raw[0] != '"' && (strings.Trim(texts[field], "0123456789") != "" || field >= fieldEvent && len(texts[field]) > 15) {
-			return nil, fieldError(field, "is a number that is not a plain integer")
-		}
-		if t := texts[field]; strings.Trim(t, printableASCII) != "" || t != "" && (t[0] == ' ' || t[len(t)-1] == ' ') {
-			return nil, fieldError(field, "holds a character a header cannot carry as it is")
+		} else if text, err := namedJSONText(raw, field); err != nil {
+			return nil, err
+		} else {
+			texts[field] = text
 		}
 	}
-	for i := 0; i < fieldEvent; i++ {
-		if cb.names[i] == "" {
-			return nil, fieldError(i, "is missing")
-		}
-		if texts[i] == "" {
-			return nil, fieldError(i, "is empty")
-		}
+	// All the texts at once, between separators, in a few compiled calls.
+	joined := strings.Join(texts, "\x01")
+	if texts[fieldSignature] == "" || texts[fieldTimestamp] == "" || texts[fieldNonce] == "" ||
+		strings.Trim(joined, printableASCII+"\x01") != "" || strings.Contains(joined, " \x01") || strings.Contains(joined, "\x01 ") ||
+		joined[0] == ' ' || joined[len(joined)-1] == ' ' {
+		return nil, namedTextError(texts)
 	}
 	// A whole number: digits only, no sign, no exponent, no space. One too large for
 	// 64 bits is still whole; the freshness check rejects it as stale.
@@ -282,14 +272,89 @@ func newCallback(fields map[string]json.RawMessage, form url.Values, plain bool)
 	if err != nil && !wholeButLarge(texts[fieldTimestamp], err) {
 		return nil, errTimestampNotWhole
 	}
-	cb.Signature = texts[fieldSignature]
-	cb.Timestamp = texts[fieldTimestamp]
-	cb.Nonce = texts[fieldNonce]
-	cb.Event = texts[fieldEvent]
-	cb.AppID = texts[fieldAppID]
-	cb.timestamp = ts
-	return cb, nil
+	return &Callback{
+		Signature: texts[fieldSignature], Timestamp: texts[fieldTimestamp], Nonce: texts[fieldNonce],
+		Event: texts[fieldEvent], AppID: texts[fieldAppID], eventName: names[fieldEvent], appIDName: names[fieldAppID],
+		Fields: fields, form: form, plain: plain, timestamp: ts,
+	}, nil
 }
+
+// namedTextError says which named field's text newCallback refuses: built only then.
+func namedTextError(texts []string) error {
+	for i := 0; i < namedCount; i++ {
+		t := texts[i]
+		if i < fieldEvent && t == "" {
+			return fieldError(i, "is missing or empty")
+		}
+		if t != "" && (strings.Trim(t, printableASCII) != "" || t[0] == ' ' || t[len(t)-1] == ' ') {
+			return fieldError(i, "holds a character a header cannot carry as it is")
+		}
+	}
+	return fmt.Errorf("%w: a named field", ErrMalformedBody)
+}
+
+// namedFormTexts is newCallback's lookup for a form: one value per named field.
+func namedFormTexts(form url.Values, texts, names []string) error {
+	for i := 0; i < len(spellingNames); i++ {
+		vs, found := form[spellingNames[i]]
+		if !found {
+			continue
+		}
+		field := spellingFields[i]
+		if names[field] != "" {
+			return fieldError(field, "is present under two spellings")
+		}
+		if len(vs) > 1 {
+			return fieldError(field, "is present twice")
+		}
+		names[field] = spellingNames[i]
+		texts[field] = vs[0]
+	}
+	return nil
+}
+
+// namedJSONText is the text of a named field that is not a plain string: a string with
+// escapes, or a number written as plain digits (an event's or app id's at most 15).
+func namedJSONText(raw json.RawMessage, field int) (string, error) {
+	text, kind := scalarText(raw)
+	switch {
+	case kind == kindString:
+		return text, nil
+	case kind != kindNumber:
+		return "", fieldError(field, "is not a string or a number")
+	case strings.Trim(text, "0123456789") != "" || field >= fieldEvent && len(text) > 15:
+		return "", fieldError(field, "is a number that is not a plain integer")
+	}
+	return text, nil
+}
+
+// spellingNames and spellingFields are namedSpellings in two plain slices, for the
+// request path.
+var (
+	spellingNames = func() []string {
+		out := make([]string, 0, len(namedSpellings))
+		for _, sp := range namedSpellings {
+			out = append(out, sp.name)
+		}
+		return out
+	}()
+	spellingFields = func() []int {
+		out := make([]int, 0, len(namedSpellings))
+		for _, sp := range namedSpellings {
+			out = append(out, sp.field)
+		}
+		return out
+	}()
+)
+
+// spellingField maps each spelling to its named field.
+var spellingField = func() map[string]int {
+	m := make(map[string]int, len(namedSpellings))
+	for _, sp := range namedSpellings {
+		m[sp.name] = sp.field
+	}
+	return m
+}()
 
 // printableASCII is what a named field's text may hold.
 const printableASCII = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"

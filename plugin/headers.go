@@ -47,10 +47,14 @@ type headerBuilder struct {
 	duplicate     string
 	rejection     string
 	event         string // the event's header, whatever the event's spelling
+	eventType     string // the header of EventType and event_type
+	timestamp     string
+	nonce         string
+	// withTimestamp and the like say which named fields the fields option selects.
+	withTimestamp, withNonce, withEvent, withAppID bool
 	maxFields     int
 	maxValueBytes int
 	selected      map[string]bool // the fields option; nil means every field
-	named         [namedCount]bool
 	reserved      map[string]bool // the headers only the named fields and the middleware write
 	spellingName  map[string]string
 	names         atomic.Value // map[string]string: field name -> header name ("" = not copied)
@@ -64,6 +68,9 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		duplicate:     http.CanonicalHeaderKey(prefix + headerDuplicate),
 		rejection:     http.CanonicalHeaderKey(prefix + headerRejection),
 		event:         http.CanonicalHeaderKey(prefix + "Event"),
+		eventType:     http.CanonicalHeaderKey(prefix + "Event-Type"),
+		timestamp:     http.CanonicalHeaderKey(prefix + "Timestamp"),
+		nonce:         http.CanonicalHeaderKey(prefix + "Nonce"),
 		maxFields:     maxFields,
 		maxValueBytes: maxValueBytes,
 		reserved:      make(map[string]bool),
@@ -88,21 +95,27 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		// loop over the fields skips it.
 		b.spellingName[sp.name] = fieldHeaderName(b, sp.name)
 		b.reserved[b.spellingName[sp.name]] = true
-		names[sp.name] = ""
+		names[sp.name] = notCopied
 	}
-	for i := range b.named {
-		b.named[i] = len(fields) == 0
-	}
-	if len(fields) > 0 {
+	all := len(fields) == 0
+	b.withTimestamp, b.withNonce, b.withEvent, b.withAppID = all, all, all, all
+	if !all {
 		b.selected = make(map[string]bool, len(fields))
 		for _, f := range fields {
-			if _, isNamed := spellingOf[f]; isNamed {
-				// Any spelling selects the named field, whatever the body's spelling.
-				b.named[namedSpellingField(f)] = true
-				continue
+			// Any spelling selects the named field, whatever the body's spelling.
+			switch field, isNamed := spellingField[f]; {
+			case !isNamed:
+				b.selected[f] = true
+				names[f] = cachedName(headerName(b, f))
+			case field == fieldTimestamp:
+				b.withTimestamp = true
+			case field == fieldNonce:
+				b.withNonce = true
+			case field == fieldEvent:
+				b.withEvent = true
+			case field == fieldAppID:
+				b.withAppID = true
 			}
-			b.selected[f] = true
-			names[f] = headerName(b, f)
 		}
 	}
 	delete(b.reserved, "")
@@ -110,15 +123,6 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	return b
 }
 
-// namedSpellingField is the named field a spelling belongs to.
-func namedSpellingField(name string) int {
-	for _, sp := range namedSpellings {
-		if sp.name == name {
-			return sp.field
-		}
-	}
-	return -1
-}
 
 // stripPrefixed removes every header whose name starts with the prefix, read without
 // regard to case and with each character other than a letter or digit read as '-':
@@ -153,24 +157,6 @@ func hasNormPrefix(name, norm string) bool {
 	return true
 }
 
-// writeNamed writes the named fields' headers from the texts the checks used: the event
-// under the prefix's Event whatever its spelling (and under its own name, such as
-// Event-Type, too), the app id, the timestamp and the nonce under their own names.
-func writeNamed(b *headerBuilder, h http.Header, cb *Callback) {
-	texts := [namedCount]string{"", cb.Timestamp, cb.Nonce, cb.Event, cb.AppID}
-	for i := fieldTimestamp; i < namedCount; i++ {
-		text := texts[i]
-		// Present but empty is written empty: the backend reads "" there too.
-		if cb.names[i] == "" || !b.named[i] || len(text) > b.maxValueBytes {
-			continue
-		}
-		value := []string{headerValue(text)}
-		h[b.spellingName[cb.names[i]]] = value
-		if i == fieldEvent {
-			h[b.event] = value
-		}
-	}
-}
 
 // annotate adds the callback's fields to h: each top-level scalar but the signature as
 // one header, each array of scalars as one header line per element. Nested objects,
@@ -179,46 +165,114 @@ func writeNamed(b *headerBuilder, h http.Header, cb *Callback) {
 // always yields the same headers. Two fields that map to one header name (task_id and
 // TaskId) leave it out: the backend could not tell which one it got. It runs for every
 // field of every callback, so its loop does the usual case only (see ServeHTTP on why).
+// The named fields come first, from the texts the checks used (printable ASCII, which a
+// header carries as it is): the event under the prefix's Event whatever its spelling
+// (and under Event-Type too for EventType and event_type), the app id under its
+// spelling's name, the timestamp and the nonce under theirs.
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	if cb.Fields == nil && cb.form != nil {
 		cb.Fields = formFields(cb.form)
 	}
-	writeNamed(b, h, cb)
+	max := b.maxValueBytes
+	if b.withTimestamp && cb.Timestamp != "" && len(cb.Timestamp) <= max {
+		h[b.timestamp] = []string{cb.Timestamp}
+	}
+	if b.withNonce && cb.Nonce != "" && len(cb.Nonce) <= max {
+		h[b.nonce] = []string{cb.Nonce}
+	}
+	if b.withEvent && cb.eventName != "" && len(cb.Event) <= max {
+		event := []string{cb.Event}
+		h[b.event] = event
+		if len(cb.eventName) > len("event") {
+			h[b.eventType] = event
+		}
+	}
+	if b.withAppID && cb.appIDName != "" && len(cb.AppID) <= max {
+		h[b.spellingName[cb.appIDName]] = []string{cb.AppID}
+	}
 	fields := cb.Fields
 	if b.selected != nil || len(fields) > b.maxFields {
 		fields = consideredFields(b, fields)
 	}
 	names, _ := b.names.Load().(map[string]string)
-	plain, max := cb.plain, b.maxValueBytes
-	// dropped holds the names to take out at the end: those two fields claimed, and the
-	// claims of fields that added nothing (null, an object, too long), kept until then so
-	// that a second field for the same name is seen as a collision in any order.
-	var dropped, texts []string
-	// Keys only, and two-valued lookups: under Yaegi both allocate less than the
-	// alternatives, for every field of every callback.
-	for field := range fields {
-		header, known := names[field]
-		if !known {
+	plain := cb.plain
+	before := len(h)
+	// written counts the fields that claim a header, placeholders those whose value adds
+	// none (null, an object, too long): each claims its name all the same, with a nil
+	// value, so that h grows by exactly written unless two fields share a name.
+	written, placeholders := 0, 0
+	var texts []string
+	for field, raw := range fields {
+		header := names[field]
+		if header == "" {
 			header = learnHeaderName(b, field)
 		}
-		raw, _ := fields[field]
-		if _, taken := h[header]; taken {
-			dropped = append(dropped, header)
-		} else if header == "" {
-		} else if raw[0] == '"' && plain && len(raw)-2 <= max && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
+		if header == notCopied {
+			continue
+		}
+		written++
+		if raw[0] == '"' && plain && len(raw)-2 <= max && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
 			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
 			h[header] = []string{string(raw[1 : len(raw)-1])}
 		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
 			!bytes.Contains(raw, quoteSpace) && !bytes.Contains(raw, spaceQuote) && json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			h[header] = texts
-		} else if !addOtherValue(h, header, raw, max) {
+		} else if !addOtherValue(h, header, raw, max, plain) {
 			h[header] = nil
-			dropped = append(dropped, header)
+			placeholders++
 		}
 	}
-	for _, header := range dropped {
-		delete(h, header)
+	if len(h)-before != written {
+		// The names learned in this call are in the cache now, not in names.
+		names, _ = b.names.Load().(map[string]string)
+		annotateCollided(b, h, fields, names, plain)
+	} else if placeholders > 0 {
+		dropPlaceholders(h)
+	}
+}
+
+// annotateCollided is annotate for a body in which two fields map to one header name
+// (task_id and TaskId): it takes every field's header out again and writes the others,
+// leaving out each name that two fields claim, whatever their values.
+func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.RawMessage, names map[string]string, plain bool) {
+	// A name the cache could not take (it is full) is derived again.
+	headerOf := func(field string) string {
+		header, known := names[field]
+		if !known {
+			header = cachedName(headerName(b, field))
+		}
+		if header == notCopied {
+			return ""
+		}
+		return header
+	}
+	claims := make(map[string]int, len(fields))
+	for field := range fields {
+		if header := headerOf(field); header != "" {
+			delete(h, header)
+			claims[header]++
+		}
+	}
+	for field, raw := range fields {
+		header := headerOf(field)
+		if header == "" || claims[header] > 1 {
+			continue
+		}
+		if raw[0] == '"' && plain && len(raw)-2 <= b.maxValueBytes && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
+			h[header] = []string{string(raw[1 : len(raw)-1])}
+		} else {
+			addOtherValue(h, header, raw, b.maxValueBytes, plain)
+		}
+	}
+}
+
+// dropPlaceholders takes out the names that fields whose values add nothing claimed.
+func dropPlaceholders(h http.Header) {
+	for name, values := range h {
+		if values == nil {
+			delete(h, name)
+		}
 	}
 }
 
@@ -234,9 +288,16 @@ var (
 )
 
 // addOtherValue is annotate for the other values: numbers, booleans, strings with
-// escapes, arrays that are not plain strings. It reports whether it added a header:
-// objects, null, empty arrays and values over the bound add none.
-func addOtherValue(h http.Header, header string, raw json.RawMessage, max int) bool {
+// escapes or a space at an end, arrays. It reports whether it added a header: objects,
+// null, empty arrays and values over the bound add none.
+func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, plain bool) bool {
+	var texts []string
+	if raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
+		!bytes.Contains(raw, quoteSpace) && !bytes.Contains(raw, spaceQuote) && json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+		// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
+		h[header] = texts
+		return true
+	}
 	if c := raw[0]; c == '{' || c == 'n' {
 		return false
 	} else if c != '"' && c != '[' {
@@ -345,10 +406,23 @@ func headerValue(s string) string {
 	return sb.String()
 }
 
-// learnHeaderName derives a field's header name and caches it, up to maxCachedNames.
+// notCopied is what the cache of header names holds for a field that is not copied: ""
+// is a field not seen yet, so that one lookup tells both.
+const notCopied = "-"
+
+// cachedName is a header name as the cache holds it.
+func cachedName(header string) string {
+	if header == "" {
+		return notCopied
+	}
+	return header
+}
+
+// learnHeaderName derives a field's header name and caches it, up to maxCachedNames; it
+// returns it as the cache holds it (notCopied for a field that is not copied).
 // The cache is copied on write, so that reads on the request path take no lock.
 func learnHeaderName(b *headerBuilder, field string) string {
-	header := headerName(b, field)
+	header := cachedName(headerName(b, field))
 	b.namesMu.Lock()
 	old, _ := b.names.Load().(map[string]string)
 	if len(old) < maxCachedNames {

@@ -120,3 +120,17 @@ func TestNameCacheIsBounded(t *testing.T) {
 		t.Errorf("cache holds %d names, bound %d", n, maxCachedNames)
 	}
 }
+
+// TestAnnotateCollisionWithAFullCache: two fields that map to one header are both left
+// out even when the cache of header names is full and learns neither.
+func TestAnnotateCollisionWithAFullCache(t *testing.T) {
+	b := newHeaderBuilder("X-Zego-", nil, 64, 1024)
+	for i := 0; len(b.names.Load().(map[string]string)) < maxCachedNames; i++ {
+		annotate(b, http.Header{}, &Callback{Fields: map[string]json.RawMessage{"filler" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)): json.RawMessage(`"1"`)}, plain: true})
+	}
+	h := http.Header{}
+	annotate(b, h, &Callback{Fields: map[string]json.RawMessage{"room_key": json.RawMessage(`"a"`), "RoomKey": json.RawMessage(`"b"`)}, plain: true})
+	if v, ok := h["X-Zego-Room-Key"]; ok {
+		t.Errorf("X-Zego-Room-Key = %q with a full cache, want none", v)
+	}
+}

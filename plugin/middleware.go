@@ -1,11 +1,13 @@
 package zegocallback
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"time"
 )
@@ -105,9 +107,13 @@ func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
 		}
 		failure = ErrMethodNotAllowed
 	}
-	formTyped, err := bodyHeaders(req.Header)
-	if err != nil {
-		return inspectUnsupported(m, req, failure, err)
+	// JSON, as ZEGO sends it by default, needs no look at the other headers.
+	formTyped := false
+	var err error
+	if types := req.Header["Content-Type"]; len(types) != 1 || types[0] != "application/json" || req.Header["Content-Encoding"] != nil {
+		if formTyped, err = bodyHeaders(req.Header); err != nil {
+			return inspectUnsupported(m, req, failure, err)
+		}
 	}
 	body, err := readBody(req, m.s.maxBodyBytes)
 	if err != nil {
@@ -131,8 +137,11 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := checkReading(cb, body); err != nil {
-		return err
+	// What parsing left to check once the signature holds, when there is any.
+	if cb.walkKeys || cb.formTyped || bytes.ContainsAny(body, "%+") {
+		if err := checkReading(cb, body); err != nil {
+			return err
+		}
 	}
 	sum := sha256.Sum256(body)
 	cb.digest = binary.BigEndian.Uint64(sum[:8])
@@ -153,28 +162,33 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 }
 
 // forward sends a verified, claimed callback on, annotated, and settles its claim on the
-// backend's answer.
+// backend's answer. The backend answers into a compiled recorder, and the answer is then
+// copied to the client: a callback's answer is small, and every call Traefik's proxy would
+// make on an interpreted writer crosses Yaegi's reflection bridge.
 func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte) {
 	req.Header[m.s.headers.verified] = []string{"true"}
 	annotate(m.s.headers, req.Header, cb)
 	setBody(req, body)
-	rec := &statusRecorder{ResponseWriter: rw}
-	// Deferred so that a panic in the chain (http.ErrAbortHandler when a client or the
-	// backend goes away mid-answer) still settles the claim instead of leaving it in
-	// flight, which would turn ZEGO's retries away until it expired.
-	defer settle(m, cb, rec)
-	m.next.ServeHTTP(rec, req)
-	rec.returned = true
+	answer := httptest.NewRecorder()
+	answer.Code = 0 // stays 0 until the backend writes a status
+	// Deferred so that a panic in the chain (http.ErrAbortHandler when the backend goes
+	// away mid-answer) still settles the claim instead of leaving it in flight, which
+	// would turn ZEGO's retries away until it lapsed.
+	returned := false
+	defer settle(m, cb, answer, &returned)
+	m.next.ServeHTTP(answer, req)
+	returned = true
+	relayAnswer(rw, answer)
 }
 
-// settle records the outcome of a delivery: a 2xx keeps the callback as delivered
-// (a handler that wrote nothing gets net/http's 200); anything else forgets it, so that
-// ZEGO's retry gets through.
-func settle(m *Middleware, cb *Callback, rec *statusRecorder) {
-	delivered := rec.status/100 == 2 || rec.status == 0 && rec.returned
+// settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
+// handler that returned without writing gets net/http's 200); anything else forgets it,
+// so that ZEGO's retry gets through.
+func settle(m *Middleware, cb *Callback, answer *httptest.ResponseRecorder, returned *bool) {
+	ok := answer.Code/100 == 2 || answer.Code == 0 && *returned
 	if m.redis != nil {
-		settleRedis(m, cb, delivered)
-	} else if delivered {
+		settleRedis(m, cb, ok)
+	} else if ok {
 		confirmMemory(m.mem, cb.key, cb.digest)
 	} else {
 		forgetMemory(m.mem, cb.key, cb.receivedMs)

@@ -1,7 +1,10 @@
 package test
 
 import (
+	"context"
 	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -47,4 +50,28 @@ func BenchmarkInterpretedPieces(b *testing.B) {
 	for _, name := range names {
 		b.Run(strings.TrimPrefix(name, "BenchmarkPiece"), traefikload.Benchmarks()[name])
 	}
+}
+
+// BenchmarkInterpretedBaseline is BenchmarkInterpretedServeHTTP for the plugin as it was
+// at the git revision in $ZEGO_BENCH_BASELINE, in the same run: side by side.
+func BenchmarkInterpretedBaseline(b *testing.B) {
+	rev := os.Getenv("ZEGO_BENCH_BASELINE")
+	if rev == "" {
+		b.Skip("set ZEGO_BENCH_BASELINE to a git revision to compare with")
+	}
+	root, err := traefikload.Baseline(traefikload.RepoRoot(), rev, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := traefikload.Load(root, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	build := func(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error) {
+		return p.Build(context.Background(), config, next, name)
+	}
+	b.Run("new", func(b *testing.B) { conformance.BenchServeHTTP(b, build, conformance.BenchNew, nil) })
+	b.Run("new-3-fields", func(b *testing.B) {
+		conformance.BenchServeHTTP(b, build, conformance.BenchNew, map[string]any{"fields": []string{"event", "appid", "task_id"}})
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -341,4 +342,47 @@ func copyTree(from, to string) error {
 		}
 		return copyFile(p, filepath.Join(to, rel))
 	})
+}
+
+// BaselineModule is the module path a baseline copy of the plugin gets, so that Traefik
+// can load it beside the plugin itself.
+const BaselineModule = "github.com/zegocallback/traefik-zego-callback-baseline"
+
+// Baseline writes the plugin as it was at git revision rev (go.mod, .traefik.yml and the
+// package) into dir, under BaselineModule, and returns dir: what a benchmark measures
+// side by side with the plugin as it is.
+func Baseline(root, rev, dir string) (string, error) {
+	archive := exec.Command("git", "-C", root, "archive", rev, "go.mod", ".traefik.yml", "plugin")
+	untar := exec.Command("tar", "-x", "-C", dir)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	untar.Stdin = pipe
+	var stderr strings.Builder
+	archive.Stderr, untar.Stderr = &stderr, &stderr
+	if err := untar.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %v: %s", rev, err, stderr.String())
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("untar %s: %v: %s", rev, err, stderr.String())
+	}
+	mod, err := ModulePath(root)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range []string{"go.mod", ".traefik.yml"} {
+		p := filepath.Join(dir, f)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), mod, BaselineModule)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
