@@ -39,26 +39,26 @@ const controlBytes = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x
 // write one header are both left out. The headers of the named fields (event, app id,
 // timestamp, nonce) carry the values the checks used, and no other field can write them.
 type headerBuilder struct {
-	prefix        string // as configured
-	normPrefix    string // lower case, each character but a letter or digit read as '-'
-	letterAt      int    // the place of the prefix's last letter, -1 if it has none
-	letter        byte   // that letter in lower case
-	verified      string // canonical names of the middleware's own headers
-	duplicate     string
-	rejection     string
-	event         string // the event's header, whatever the event's spelling
-	eventType     string // the header of EventType and event_type
-	timestamp     string
-	nonce         string
+	prefix     string // as configured
+	normPrefix string // lower case, each character but a letter or digit read as '-'
+	letterAt   int    // the place of the prefix's last letter, -1 if it has none
+	letter     byte   // that letter in lower case
+	verified   string // canonical names of the middleware's own headers
+	duplicate  string
+	rejection  string
+	event      string // the event's header, whatever the event's spelling
+	eventType  string // the header of EventType and event_type
+	timestamp  string
+	nonce      string
 	// withTimestamp and the like say which named fields the fields option selects.
 	withTimestamp, withNonce, withEvent, withAppID bool
-	maxFields     int
-	maxValueBytes int
-	selected      map[string]bool // the fields option; nil means every field
-	reserved      map[string]bool // the headers only the named fields and the middleware write
-	spellingName  map[string]string
-	names         atomic.Value // map[string]string: field name -> header name ("" = not copied)
-	namesMu       sync.Mutex
+	maxFields                                      int
+	maxValueBytes                                  int
+	selected                                       map[string]bool // the fields option; nil means every field
+	reserved                                       map[string]bool // the headers only the named fields and the middleware write
+	spellingName                                   map[string]string
+	names                                          atomic.Value // map[string]string: field name -> header name ("" = not copied)
+	namesMu                                        sync.Mutex
 }
 
 func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes int) *headerBuilder {
@@ -123,7 +123,6 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	return b
 }
 
-
 // stripPrefixed removes every header whose name starts with the prefix, read without
 // regard to case and with each character other than a letter or digit read as '-':
 // CGI, PHP and nginx with underscores_in_headers read X_Zego.Verified as
@@ -156,7 +155,6 @@ func hasNormPrefix(name, norm string) bool {
 	}
 	return true
 }
-
 
 // annotate adds the callback's fields to h: each top-level scalar but the signature as
 // one header, each array of scalars as one header line per element. Nested objects,
