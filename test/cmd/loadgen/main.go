@@ -41,6 +41,7 @@ var routes = []string{"bare", "passthrough", "zego", "zego-3"}
 var (
 	profileRoute string
 	pingURL      string
+	baseline     string
 )
 
 func main() {
@@ -49,6 +50,7 @@ func main() {
 	concs := flag.String("conc", "16,64", "concurrency levels")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up per route before the first round")
 	flag.StringVar(&profileRoute, "profile", "", "write a CPU profile of Traefik (profile-<route>.pprof) during this route's first run")
+	flag.StringVar(&baseline, "baseline", "", "also drive the plugin as it was at this git revision (routes base and base-3), side by side")
 	flag.Parse()
 	r := &runner{}
 	defer r.cleanup()
@@ -86,14 +88,27 @@ func run(r *runner, duration time.Duration, rounds int, concs []int, warmup time
 	backend := "http://" + upstream.Addr().String()
 	cfg := map[string]any{"secrets": []string{zegotest.Secret}}
 	three := map[string]any{"secrets": []string{zegotest.Secret}, "fields": []string{"event", "appid", "task_id"}}
-	tr := traefiktest.Start(r, []traefiktest.Route{
+	traefikRoutes := []traefiktest.Route{
 		{Name: "bare", Backend: backend},
 		{Name: "passthrough", Backend: backend, Plugins: map[string]map[string]any{"passthrough": {}}},
 		{Name: "zego", Backend: backend, Plugin: cfg},
 		{Name: "zego-3", Backend: backend, Plugin: three},
-	}, traefiktest.Options{Debug: profileRoute != "", LocalPlugins: map[string]traefiktest.LocalPlugin{
+	}
+	locals := map[string]traefiktest.LocalPlugin{
 		"passthrough": {Dir: filepath.Join(traefikload.RepoRoot(), "test", "passthrough"), Module: "github.com/zegocallback/passthrough"},
-	}})
+	}
+	if baseline != "" {
+		dir, err := traefikload.Baseline(traefikload.RepoRoot(), baseline, r.TempDir())
+		if err != nil {
+			return err
+		}
+		locals["zegobase"] = traefiktest.LocalPlugin{Dir: dir, Module: traefikload.BaselineModule}
+		traefikRoutes = append(traefikRoutes,
+			traefiktest.Route{Name: "base", Backend: backend, Plugins: map[string]map[string]any{"zegobase": cfg}},
+			traefiktest.Route{Name: "base-3", Backend: backend, Plugins: map[string]map[string]any{"zegobase": three}})
+		routes = append(routes, "base", "base-3")
+	}
+	tr := traefiktest.Start(r, traefikRoutes, traefiktest.Options{Debug: profileRoute != "", LocalPlugins: locals})
 
 	pingURL = tr.PingURL
 	client := &http.Client{Transport: &http.Transport{
@@ -204,7 +219,11 @@ func report(results []result, concs []int, rounds int) {
 	}
 	fmt.Printf("\n| conc | ratio | per round | median |\n|---|---|---|---|\n")
 	for _, conc := range concs {
-		for _, pair := range [][2]string{{"zego", "bare"}, {"zego", "passthrough"}, {"zego-3", "bare"}, {"zego-3", "passthrough"}, {"passthrough", "bare"}} {
+		pairs := [][2]string{{"zego", "bare"}, {"zego", "passthrough"}, {"zego-3", "bare"}, {"zego-3", "passthrough"}, {"passthrough", "bare"}}
+		if baseline != "" {
+			pairs = append(pairs, [2]string{"base", "bare"}, [2]string{"base-3", "bare"}, [2]string{"zego", "base"}, [2]string{"zego-3", "base-3"})
+		}
+		for _, pair := range pairs {
 			var ratios []float64
 			var parts []string
 			for round := 1; round <= rounds; round++ {
