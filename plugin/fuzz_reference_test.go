@@ -414,59 +414,54 @@ func checkFieldsAgree(t *testing.T, cb *Callback, want *refCallback) {
 	}
 }
 
-// referenceHeaders restates the README's header rules. The named fields (event, app
-// id, timestamp, nonce) give their headers from their texts: the event as the prefix's
-// Event whatever its spelling, and under its own name too; with the fields option, when
-// it names any spelling of them. The other fields considered (those of the fields
-// option, then the first maxFields by name, the signature aside) are each named by
-// referenceHeaderName; names two fields share, and the names only the middleware and
-// the named fields write, left out; a scalar's text (a string decoded, a number as
+// referenceHeaders restates the README's header rules. The fields considered: the named
+// ones (event, app id, timestamp, nonce, in any spelling) when present and selected by
+// the fields option (any spelling selects), then the others of the fields option, or the
+// first maxFields by name, the signature aside. Each is named by referenceHeaderName; a
+// name two fields share is left out, and so are the names only the middleware and the
+// named fields write, for the others. A scalar's text (a string decoded, a number as
 // written, true or false) when it is at most maxValue bytes, an array of scalars'
-// elements (nulls skipped) when its JSON is at most maxValue bytes; control bytes as %XX.
+// elements (nulls skipped) when its JSON is at most maxValue bytes; control bytes and
+// edge spaces as %XX. The event under EventType or event_type is also the prefix's Event.
 func referenceHeaders(prefix string, ref *refCallback, fields map[string]json.RawMessage, selected []string, maxFields, maxValue int) map[string][]string {
 	out := map[string][]string{}
 	reserved := map[string]bool{}
 	for _, own := range []string{"Verified", "Duplicate", "Rejection", "Event", "Signature"} {
 		reserved[http.CanonicalHeaderKey(prefix+own)] = true
 	}
-	named := map[string]bool{}
-	for _, spellings := range refNames {
+	namedField := map[string]int{}
+	for i, spellings := range refNames {
 		for _, s := range spellings {
-			named[s] = true
+			namedField[s] = i
 			reserved[referenceHeaderName(prefix, s)] = true
 		}
 	}
-	if ref != nil {
-		for i := 1; i < len(refNames); i++ {
-			text := ref.texts[i]
+	var considered, others []string
+	for field := range fields {
+		if i, named := namedField[field]; named {
 			chosen := selected == nil
 			for _, s := range refNames[i] {
 				chosen = chosen || containsString(selected, s)
 			}
-			if text == "" || !chosen || len(text) > maxValue {
-				continue
+			if i > 0 && chosen {
+				considered = append(considered, field)
 			}
-			out[referenceHeaderName(prefix, ref.names[i])] = []string{percentControls(text)}
-			if i == 3 {
-				out[http.CanonicalHeaderKey(prefix+"Event")] = []string{percentControls(text)}
-			}
+		} else if selected == nil || containsString(selected, field) {
+			others = append(others, field)
 		}
 	}
-	var names []string
-	for field := range fields {
-		if (selected == nil || containsString(selected, field)) && !named[field] {
-			names = append(names, field)
-		}
+	sort.Strings(others)
+	if len(others) > maxFields {
+		others = others[:maxFields]
 	}
-	sort.Strings(names)
-	if len(names) > maxFields {
-		names = names[:maxFields]
-	}
+	considered = append(considered, others...)
 	byHeader := map[string][]string{}
-	for _, field := range names {
-		if header := referenceHeaderName(prefix, field); header != "" && !reserved[header] {
-			byHeader[header] = append(byHeader[header], field)
+	for _, field := range considered {
+		header := referenceHeaderName(prefix, field)
+		if _, named := namedField[field]; header == "" || !named && reserved[header] {
+			continue
 		}
+		byHeader[header] = append(byHeader[header], field)
 	}
 	for header, names := range byHeader {
 		if len(names) > 1 {
@@ -499,6 +494,11 @@ func referenceHeaders(prefix string, ref *refCallback, fields map[string]json.Ra
 		}
 		if s, kind := referenceText(v); kind == "scalar" && len(s) <= maxValue {
 			out[header] = []string{percentControls(s)}
+		}
+	}
+	if ref != nil && (ref.names[3] == "EventType" || ref.names[3] == "event_type") {
+		if v, ok := out[referenceHeaderName(prefix, ref.names[3])]; ok {
+			out[http.CanonicalHeaderKey(prefix+"Event")] = v
 		}
 	}
 	return out

@@ -91,11 +91,16 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	}
 	names := make(map[string]string)
 	for _, sp := range namedSpellings {
-		// A named field's header is written from the checked value (writeNamed): the
-		// loop over the fields skips it.
+		// A named field's header is its own name's, which no other field may write: the
+		// loop over the fields writes it like any other, and its text is the one the
+		// checks used (a plain string's, a number's digits, or a string's decoded
+		// printable ASCII, which headerValue leaves as it is).
 		b.spellingName[sp.name] = fieldHeaderName(b, sp.name)
 		b.reserved[b.spellingName[sp.name]] = true
-		names[sp.name] = notCopied
+		names[sp.name] = b.spellingName[sp.name]
+		if sp.field == fieldSignature {
+			names[sp.name] = notCopied
+		}
 	}
 	all := len(fields) == 0
 	b.withTimestamp, b.withNonce, b.withEvent, b.withAppID = all, all, all, all
@@ -163,31 +168,13 @@ func hasNormPrefix(name, norm string) bool {
 // always yields the same headers. Two fields that map to one header name (task_id and
 // TaskId) leave it out: the backend could not tell which one it got. It runs for every
 // field of every callback, so its loop does the usual case only (see ServeHTTP on why).
-// The named fields come first, from the texts the checks used (printable ASCII, which a
-// header carries as it is): the event under the prefix's Event whatever its spelling
-// (and under Event-Type too for EventType and event_type), the app id under its
-// spelling's name, the timestamp and the nonce under theirs.
+// The named fields' headers carry the texts the checks used (see newHeaderBuilder), and
+// the event is also under the prefix's Event whatever its spelling.
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	if cb.Fields == nil && cb.form != nil {
 		cb.Fields = formFields(cb.form)
 	}
 	max := b.maxValueBytes
-	if b.withTimestamp && cb.Timestamp != "" && len(cb.Timestamp) <= max {
-		h[b.timestamp] = []string{cb.Timestamp}
-	}
-	if b.withNonce && cb.Nonce != "" && len(cb.Nonce) <= max {
-		h[b.nonce] = []string{cb.Nonce}
-	}
-	if b.withEvent && cb.eventName != "" && len(cb.Event) <= max {
-		event := []string{cb.Event}
-		h[b.event] = event
-		if len(cb.eventName) > len("event") {
-			h[b.eventType] = event
-		}
-	}
-	if b.withAppID && cb.appIDName != "" && len(cb.AppID) <= max {
-		h[b.spellingName[cb.appIDName]] = []string{cb.AppID}
-	}
 	fields := cb.Fields
 	if b.selected != nil || len(fields) > b.maxFields {
 		fields = consideredFields(b, fields)
@@ -200,20 +187,25 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	// value, so that h grows by exactly written unless two fields share a name.
 	written, placeholders := 0, 0
 	var texts []string
-	for field, raw := range fields {
-		header := names[field]
-		if header == "" {
+	// Keys only, and a two-valued lookup: under Yaegi both allocate less than the
+	// alternatives, for every field of every callback. (The value of a miss is not
+	// read: see the Yaegi trap rules.)
+	for field := range fields {
+		header, known := names[field]
+		if !known {
 			header = learnHeaderName(b, field)
 		}
 		if header == notCopied {
 			continue
 		}
 		written++
-		if raw[0] == '"' && plain && len(raw)-2 <= max && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
-			// A plain string, as most of ZEGO's fields are: its text lies between its quotes.
+		raw := fields[field]
+		if raw[0] == '"' && plain && len(raw)-2 <= max {
+			// A plain string, as most of ZEGO's fields are: its text lies between its
+			// quotes, and has no space at either end.
 			h[header] = []string{string(raw[1 : len(raw)-1])}
 		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
-			!bytes.Contains(raw, quoteSpace) && !bytes.Contains(raw, spaceQuote) && json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			h[header] = texts
 		} else if !addOtherValue(h, header, raw, max, plain) {
@@ -227,6 +219,12 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 		annotateCollided(b, h, fields, names, plain)
 	} else if placeholders > 0 {
 		dropPlaceholders(h)
+	}
+	// EventType and event_type also give the prefix's Event.
+	if len(cb.eventName) > len("event") {
+		if event, ok := h[b.eventType]; ok {
+			h[b.event] = event
+		}
 	}
 }
 
@@ -257,7 +255,7 @@ func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.Ra
 		if header == "" || claims[header] > 1 {
 			continue
 		}
-		if raw[0] == '"' && plain && len(raw)-2 <= b.maxValueBytes && raw[1] != ' ' && raw[len(raw)-2] != ' ' {
+		if raw[0] == '"' && plain && len(raw)-2 <= b.maxValueBytes {
 			h[header] = []string{string(raw[1 : len(raw)-1])}
 		} else {
 			addOtherValue(h, header, raw, b.maxValueBytes, plain)
@@ -278,20 +276,13 @@ func dropPlaceholders(h http.Header) {
 // null into "".
 var jsonNull = []byte("null")
 
-// quoteSpace and spaceQuote are looked for in an array of strings: a string that starts or
-// ends with a space needs headerValue.
-var (
-	quoteSpace = []byte(`" `)
-	spaceQuote = []byte(` "`)
-)
-
 // addOtherValue is annotate for the other values: numbers, booleans, strings with
 // escapes or a space at an end, arrays. It reports whether it added a header: objects,
 // null, empty arrays and values over the bound add none.
 func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, plain bool) bool {
 	var texts []string
 	if raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
-		!bytes.Contains(raw, quoteSpace) && !bytes.Contains(raw, spaceQuote) && json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+		json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 		// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 		h[header] = texts
 		return true
@@ -314,20 +305,30 @@ func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, p
 	return true
 }
 
-// consideredFields returns the other fields annotate looks at: those of the fields
-// option, or the first maxFields by name, the named fields (written apart) left out.
+// consideredFields returns the fields annotate looks at: the named ones the fields option
+// selects (all, without it), then the others of the fields option, or the first
+// maxFields by name.
 func consideredFields(b *headerBuilder, fields map[string]json.RawMessage) map[string]json.RawMessage {
 	names := make([]string, 0, len(fields))
-	for field := range fields {
-		if _, isNamed := spellingOf[field]; !isNamed && (b.selected == nil || b.selected[field]) {
-			names = append(names, field)
+	out := make(map[string]json.RawMessage, len(fields))
+	for field, raw := range fields {
+		named, isNamed := spellingField[field]
+		if !isNamed {
+			if b.selected == nil || b.selected[field] {
+				names = append(names, field)
+			}
+			continue
+		}
+		// The named fields are always considered, and do not count against maxFields.
+		if named == fieldTimestamp && b.withTimestamp || named == fieldNonce && b.withNonce ||
+			named == fieldEvent && b.withEvent || named == fieldAppID && b.withAppID {
+			out[field] = raw
 		}
 	}
 	if len(names) > b.maxFields {
 		sort.Strings(names)
 		names = names[:b.maxFields]
 	}
-	out := make(map[string]json.RawMessage, len(names))
 	for _, field := range names {
 		out[field] = fields[field]
 	}

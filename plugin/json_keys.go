@@ -22,7 +22,7 @@ var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKe
 
 // parseJSONObject decodes a JSON object's top level and checks its keys. It reports
 // whether the body's strings are plain: without escapes or DEL, their texts lie between
-// their quotes.
+// their quotes, and none starts or ends with a space.
 func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
 	fields, plain, walk, err := decodeJSONObject(body)
 	if err == nil && walk {
@@ -54,7 +54,7 @@ func decodeJSONObject(body []byte) (map[string]json.RawMessage, bool, bool, erro
 	if json.Unmarshal(body, &fields) != nil || fields == nil {
 		return nil, false, false, errNotObject
 	}
-	plain := !bytes.ContainsAny(body, "\\\x7f")
+	plain := !bytes.ContainsAny(body, "\\\x7f") && !edgeSpace.Match(body)
 	// As many key ends as decoded keys means none was dropped as a duplicate (nor
 	// nested), when every key end was counted: no escape, no white space before a colon.
 	walk := !plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body)
@@ -74,6 +74,9 @@ var (
 	keyEnd = []byte(`":`)
 	// escapedKeyEnd is the only way keyEnd appears inside a string of compact JSON.
 	escapedKeyEnd = []byte(`\":`)
+	// edgeSpace finds a string that may start or end with a space, which a header
+	// value cannot carry as it is (a body with one is not plain).
+	edgeSpace = regexp.MustCompile(`" | "[\s,:\]}]`)
 	// jsonString matches a JSON string, escapes included.
 	jsonString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 )

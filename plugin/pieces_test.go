@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func BenchmarkPieceClaimAndSettle(b *testing.B) {
 	s := newMemoryStore(1<<20, 605000)
 	keys := make([]string, b.N)
 	for i := range keys {
-		keys[i] = string(rune(i)) + "0123456789abcdefghi"
+		keys[i] = strconv.Itoa(i) + "-0123456789abcdefghi"
 	}
 	now := time.Now().UnixMilli()
 	b.ReportAllocs()

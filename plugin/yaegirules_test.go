@@ -90,6 +90,11 @@ func traps(s []int, err error) (int, int) {
 	select {
 	case <-time.After(time.Second):
 	}
+	m := map[int]int{}
+	for _, k := range s {
+		v, _ := m[k]
+		_ = v
+	}
 	return 1, len(s)
 }
 `
@@ -101,7 +106,7 @@ func traps(s []int, err error) (int, int) {
 	problems := strings.Join(yaegiTraps(t, fset, []*ast.File{f}), "\n")
 	for _, want := range []string{"range over an integer", "min and max builtins", "slices.Sort", "atomic.Pointer",
 		"errors.As", "a goroutine", "time.NewTicker", "literal nil", "loop variable v", "builtin call (len)",
-		"UnmarshalJSON", "errors kept in an array", "time.AfterFunc: a timer not stopped", "a select statement", "slice of channels", "from one call of several results"} {
+		"UnmarshalJSON", "errors kept in an array", "time.AfterFunc: a timer not stopped", "a select statement", "slice of channels", "from one call of several results", "found flag dropped"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("the rules missed %q; they reported:\n%s", want, problems)
 		}
@@ -175,6 +180,11 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 			case *ast.GoStmt:
 				report(n, "a goroutine in the plugin: one per New or per request leaks or is not allowed")
 			case *ast.AssignStmt:
+				if ix, ok := singleRHS(n).(*ast.IndexExpr); ok && len(n.Lhs) == 2 && isBlank(n.Lhs[1]) {
+					if _, isMap := info.Types[ix.X].Type.Underlying().(*types.Map); isMap {
+						report(n, "a map lookup's value taken with its found flag dropped: on a miss Yaegi v0.16.1 leaves the value of the last hit in a loop; use the one-valued form, or read the value only when found")
+					}
+				}
 				if len(n.Rhs) > 1 {
 					for _, r := range n.Rhs {
 						if id, ok := r.(*ast.Ident); ok && id.Name == "nil" {
@@ -217,6 +227,20 @@ func yaegiTraps(t *testing.T, fset *token.FileSet, files []*ast.File) []string {
 		})
 	}
 	return problems
+}
+
+// singleRHS is an assignment's only right-hand side, nil when it has several.
+func singleRHS(n *ast.AssignStmt) ast.Expr {
+	if len(n.Rhs) != 1 {
+		return nil
+	}
+	return n.Rhs[0]
+}
+
+// isBlank reports whether e is the blank identifier.
+func isBlank(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "_"
 }
 
 // checkTimersStopped refuses a time.AfterFunc whose timer the function that starts it
