@@ -3,9 +3,10 @@ package zegocallback
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -27,14 +28,16 @@ type Callback struct {
 	Fields map[string]json.RawMessage
 	// form is a form body's values; doc a JSON body's document (URL-decoded for a
 	// URL-encoded one); walkKeys says its keys still need the exact check; formTyped
-	// that its Content-Type is a form's. checkReading uses them.
+	// that its Content-Type is a form's; recheck that checkReading has work to do.
 	form      url.Values
 	doc       []byte
 	walkKeys  bool
 	formTyped bool
+	recheck   bool
 	// eventName and appIDName are the spellings the body uses for the event and the app
-	// id, "" where absent.
+	// id, "" where absent; eventAlias says the event's is EventType or event_type.
 	eventName, appIDName string
+	eventAlias           bool
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
 	// string's text is then what lies between its quotes, free of control bytes.
 	plain bool
@@ -48,6 +51,10 @@ type Callback struct {
 	digest     uint64
 	receivedMs int64
 	claim      string
+	// answer is the backend's answer to the forwarded callback, returned whether its
+	// handler returned (see forward).
+	answer   *httptest.ResponseRecorder
+	returned bool
 }
 
 // The named fields: the three signed ones, required, then the event and the app id.
@@ -120,60 +127,49 @@ func ParseCallback(body []byte) (*Callback, error) {
 // checks that take a loop of interpreted code (a key walk, a form's fields) wait for
 // checkReading, once the signature holds. formTyped says the Content-Type is a form's.
 func parseCallback(body []byte, formTyped bool) (*Callback, error) {
-	if len(body) == 0 || body[0] != '{' {
-		return parseOtherBody(body, formTyped)
+	cb := &Callback{formTyped: formTyped}
+	var err error
+	if len(body) > 0 && body[0] == '{' {
+		err = decodeJSON(cb, body)
+	} else {
+		err = parseOtherBody(cb, body)
 	}
-	fields, plain, walk, err := decodeJSONObject(body)
+	if err == nil {
+		err = readNamed(cb)
+	}
 	if err != nil {
 		return nil, err
 	}
-	cb, err := newCallback(fields, nil, plain)
-	if err != nil {
-		return nil, err
-	}
-	cb.doc = body
-	cb.walkKeys = walk
-	cb.formTyped = formTyped
 	return cb, nil
 }
 
 // parseOtherBody is parseCallback for a body that does not start with '{'.
-func parseOtherBody(body []byte, formTyped bool) (*Callback, error) {
+func parseOtherBody(cb *Callback, body []byte) error {
 	start := len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
 	rest := body[start:]
 	switch {
 	case len(body) == 0:
-		return nil, errEmptyBody
+		return errEmptyBody
 	case bytes.HasPrefix(body, utf8BOM):
 		// Some parsers skip it and read JSON, others read a form: refused, so that no
 		// two readings of one body can differ.
-		return nil, errBOM
+		return errBOM
 	case len(rest) > 0 && rest[0] == '{':
+		return decodeJSON(cb, body)
 	case len(rest) >= 3 && rest[0] == '%' && rest[1] == '7' && (rest[2] == 'B' || rest[2] == 'b'):
 		doc, err := url.QueryUnescape(string(body))
 		if err != nil {
-			return nil, errBadEncoding
+			return errBadEncoding
 		}
-		body = []byte(doc)
-	default:
-		values, err := parseForm(body)
-		if err != nil {
-			return nil, err
-		}
-		return newCallback(nil, values, false)
+		return decodeJSON(cb, []byte(doc))
 	}
-	fields, plain, walk, err := decodeJSONObject(body)
+	values, err := parseForm(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cb, err := newCallback(fields, nil, plain)
-	if err != nil {
-		return nil, err
-	}
-	cb.doc = body
-	cb.walkKeys = walk
-	cb.formTyped = formTyped
-	return cb, nil
+	cb.form = values
+	cb.recheck = true
+	return nil
 }
 
 // checkReading finishes what parseCallback left for a callback whose signature holds
@@ -207,16 +203,21 @@ func checkReading(cb *Callback, body []byte) error {
 // fields differ from the middleware's reading. (A URL-encoded JSON document is read that
 // way already.)
 func checkURLDecoded(cb *Callback, body []byte) error {
-	decoded := []byte(urlDecoder.Replace(string(body)))
+	text, err := url.QueryUnescape(string(body))
+	if err != nil {
+		// A '%' that starts no escape: PHP and Node keep it as it is.
+		text = urlDecoder.Replace(string(body))
+	}
+	decoded := []byte(text)
 	if rest := bytes.TrimLeft(decoded, " \t\r\n"); len(rest) == 0 || rest[0] != '{' {
 		return nil
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(decoded, &fields) != nil || fields == nil {
+	// Read as encoding/json, JavaScript and Python do: invalid UTF-8 read as U+FFFD.
+	other := &Callback{}
+	if json.Unmarshal(decoded, &other.Fields) != nil || other.Fields == nil {
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
-	other, err := newCallback(fields, nil, false)
-	if err != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
+	if readNamed(other) != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
 		other.Nonce != cb.Nonce || other.Event != cb.Event || other.AppID != cb.AppID {
 		return errURLDecodedDiffers
 	}
@@ -227,59 +228,66 @@ var errURLDecodedDiffers = fmt.Errorf("%w: URL-decoded, the body reads as other 
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// newCallback reads the named fields of a parsed body, its JSON fields or its form's
-// values, with a lookup per spelling (under Yaegi, cheaper than walking the body's
-// names: the spellings are held in plain slices, not in structs). A named field's text
-// must be one that every reader and a header carry alike: printable ASCII, no space at
-// either end, and a number written as plain digits (an event or app id number at most
-// 15 of them, which JavaScript and PHP read exactly).
-func newCallback(fields map[string]json.RawMessage, form url.Values, plain bool) (*Callback, error) {
+// readNamed reads the named fields of a parsed body, its JSON fields or its form's
+// values, with a lookup per spelling. A named field's text must be one that every reader
+// and a header carry alike: printable ASCII, no space at either end, and a number
+// written as plain digits (an event or app id number at most 15 of them, which
+// JavaScript and PHP read exactly); the timestamp's digits only.
+func readNamed(cb *Callback) error {
 	texts := make([]string, namedCount)
 	names := make([]string, namedCount)
-	if form != nil {
-		if err := namedFormTexts(form, texts, names); err != nil {
-			return nil, err
+	if cb.form != nil {
+		if err := namedFormTexts(cb.form, texts, names); err != nil {
+			return err
 		}
 	}
-	for i := 0; i < len(spellingNames) && form == nil; i++ {
+	fields := cb.Fields
+	for i := 0; i < len(spellingNames) && cb.form == nil; i++ {
 		raw, found := fields[spellingNames[i]]
 		if !found {
 			continue
 		}
 		field := spellingFields[i]
 		if names[field] != "" {
-			return nil, fieldError(field, "is present under two spellings")
+			return fieldError(field, "is present under two spellings")
 		}
 		names[field] = spellingNames[i]
-		if raw[0] == '"' && plain {
+		if raw[0] == '"' && cb.plain {
 			texts[field] = string(raw[1 : len(raw)-1])
 		} else if text, err := namedJSONText(raw, field); err != nil {
-			return nil, err
+			return err
 		} else {
 			texts[field] = text
 		}
 	}
-	// All the texts at once, between separators, in a few compiled calls.
-	joined := strings.Join(texts, "\x01")
-	if texts[fieldSignature] == "" || texts[fieldTimestamp] == "" || texts[fieldNonce] == "" ||
-		strings.Trim(joined, printableASCII+"\x01") != "" || strings.Contains(joined, " \x01") || strings.Contains(joined, "\x01 ") ||
-		joined[0] == ' ' || joined[len(joined)-1] == ' ' {
-		return nil, namedTextError(texts)
+	// All the texts at once, between separators, in two compiled calls.
+	if !namedTexts.MatchString(strings.Join(texts, "\x01")) {
+		return namedTextError(texts)
 	}
-	// A whole number: digits only, no sign, no exponent, no space. One too large for
-	// 64 bits is still whole; the freshness check rejects it as stale.
-	ts, err := strconv.ParseUint(texts[fieldTimestamp], 10, 64)
-	if err != nil && !wholeButLarge(texts[fieldTimestamp], err) {
-		return nil, errTimestampNotWhole
-	}
-	return &Callback{
-		Signature: texts[fieldSignature], Timestamp: texts[fieldTimestamp], Nonce: texts[fieldNonce],
-		Event: texts[fieldEvent], AppID: texts[fieldAppID], eventName: names[fieldEvent], appIDName: names[fieldAppID],
-		Fields: fields, form: form, plain: plain, timestamp: ts,
-	}, nil
+	// Digits only: a timestamp too large for 64 bits reads as the largest, which the
+	// freshness check refuses.
+	cb.timestamp, _ = strconv.ParseUint(texts[fieldTimestamp], 10, 64)
+	cb.Signature = texts[fieldSignature]
+	cb.Timestamp = texts[fieldTimestamp]
+	cb.Nonce = texts[fieldNonce]
+	cb.Event = texts[fieldEvent]
+	cb.AppID = texts[fieldAppID]
+	cb.eventName = names[fieldEvent]
+	cb.appIDName = names[fieldAppID]
+	cb.eventAlias = len(cb.eventName) > len("event")
+	return nil
 }
 
-// namedTextError says which named field's text newCallback refuses: built only then.
+// namedTexts matches the named fields' texts joined by \x01 that readNamed accepts: the
+// signature, the timestamp (digits) and the nonce present, the event and the app id
+// present or empty, each printable ASCII without a space at either end.
+var namedTexts = regexp.MustCompile(`^` + namedText + `\x01[0-9]+\x01` + namedText + `\x01(?:` + namedText + `)?\x01(?:` + namedText + `)?$`)
+
+// namedText is one text of namedTexts: no space at either end, so each space is
+// followed by a printable character other than space.
+const namedText = `[!-~](?: *[!-~])*`
+
+// namedTextError says which named field's text readNamed refuses: built only then.
 func namedTextError(texts []string) error {
 	for i := 0; i < namedCount; i++ {
 		t := texts[i]
@@ -290,10 +298,10 @@ func namedTextError(texts []string) error {
 			return fieldError(i, "holds a character a header cannot carry as it is")
 		}
 	}
-	return fmt.Errorf("%w: a named field", ErrMalformedBody)
+	return errTimestampNotWhole
 }
 
-// namedFormTexts is newCallback's lookup for a form: one value per named field.
+// namedFormTexts is readNamed's lookup for a form: one value per named field.
 func namedFormTexts(form url.Values, texts, names []string) error {
 	for i := 0; i < len(spellingNames); i++ {
 		vs, found := form[spellingNames[i]]
@@ -358,19 +366,6 @@ var spellingField = func() map[string]int {
 
 // printableASCII is what a named field's text may hold.
 const printableASCII = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
-
-// wholeButLarge reports whether a timestamp ParseUint refused is only too large: it
-// stops at the first overflow, before any junk that follows the digits.
-func wholeButLarge(timestamp string, err error) bool {
-	return errors.Is(err, strconv.ErrRange) && strings.Trim(timestamp, "0123456789") == ""
-}
-
-// fieldText is the text of a named field that is a number or a string with escapes, and
-// whether it is one of those.
-func fieldText(raw json.RawMessage) (string, bool) {
-	text, kind := scalarText(raw)
-	return text, kind == kindString || kind == kindNumber
-}
 
 // The kinds of a raw JSON value.
 const (

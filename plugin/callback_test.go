@@ -1,6 +1,7 @@
 package zegocallback
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -147,4 +148,18 @@ func TestScalarText(t *testing.T) {
 			t.Errorf("scalarText(%s) = %q, %d; want %q, %d", tt.raw, text, kind, tt.text, tt.kind)
 		}
 	}
+}
+
+// parseJSONObject decodes a JSON object's top level and checks its keys, as parseCallback
+// and checkReading do between them: the fields, and whether the body's strings are plain.
+func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
+	cb := &Callback{}
+	err := decodeJSON(cb, body)
+	if err == nil && cb.walkKeys {
+		err = keysUnique(body, cb.Fields)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return cb.Fields, cb.plain, nil
 }

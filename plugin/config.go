@@ -100,6 +100,8 @@ type settings struct {
 	secrets       []string
 	toleranceMs   int64
 	millis        bool            // timestamps are in milliseconds, not seconds
+	unitMs        int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
+	maxTimestamp  uint64          // the largest timestamp accepted
 	inFlightMs    int64           // how long a claim lasts without an answer
 	bodyInKey     bool            // replayKey signatureAndBody
 	events        map[string]bool // nil accepts every event
@@ -142,6 +144,7 @@ func compile(c *Config) (*settings, error) {
 	default:
 		return nil, fmt.Errorf("timestampUnit: %q is neither seconds nor milliseconds", c.TimestampUnit)
 	}
+	s.unitMs, s.maxTimestamp = timestampLimits(s.millis)
 
 	inFlight, err := positiveDuration("inFlightTimeout", c.InFlightTimeout)
 	if err != nil {

@@ -38,7 +38,8 @@ func parseForm(body []byte) (url.Values, error) {
 	if err != nil {
 		return nil, errNotForm
 	}
-	if !utf8.ValidString(urlDecoder.Replace(string(body))) {
+	// ParseQuery took every escape: the body decodes whole in one compiled call.
+	if decoded, err := url.QueryUnescape(string(body)); err != nil || !utf8.ValidString(decoded) {
 		return nil, errNotUTF8
 	}
 	if formAlias(body, true) {
@@ -66,19 +67,28 @@ func formFields(values url.Values) map[string]json.RawMessage {
 
 var ampersand = []byte("&")
 
-// namedInForm finds, in a form decoded by formNameDecoder, a name that a backend reads as
-// a named field: after '&' (or at the start) and leading spaces, one of the spellings in
-// any letter case with any of ' ', '.', '_' or '[' where a word ends, followed by the end
-// of the name ('=', '&', '[', a NUL, or the end of the body); or, as qs reads it, one of
-// them between brackets. Group 1 is the leading spaces, 2 the name, 3 what ends it.
-var namedInForm = regexp.MustCompile(`(?i)(?:^|&)( *)(\[?(?:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]?)([=&\[\x00]|$)`)
+// namedInForm finds, in a form's names decoded (see formAlias), a name that a backend
+// reads as a named field: after '&' and leading spaces, one of the spellings in any
+// letter case with any of ' ', '.', '_' or '[' where a word ends, followed by the end of
+// the name ('=', '&', '[', a NUL, or the end of the body); or, as qs reads it, one of
+// them between brackets. Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
+// literal '&' lets the matcher skip from one '&' to the next, so that a long value costs
+// a byte search, not a step of the matcher per byte.
+var namedInForm = regexp.MustCompile(`&( *)(\[?(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]?)([=&\[\x00]|$)`)
 
 // formAlias reports whether a form's names hold a named field that a backend reads under
 // another name than the middleware: any name that reads as one, when exactAllowed is
 // false (a JSON body sent as a form); one not written exactly as a spelling, else.
 func formAlias(body []byte, exactAllowed bool) bool {
-	// Each '&' doubled: a match that ends at one leaves the other to start the next.
-	decoded := strings.ReplaceAll(formNameDecoder.Replace(string(body)), "&", "&&")
+	// Decoded as backends decode names, %26 kept (a form splits at its raw '&' first):
+	// one compiled call for a body whose escapes are all valid, the replacer else. Each
+	// '&' doubled, so that a match that ends at one leaves the other to start the next,
+	// and one before the first name.
+	text, err := url.QueryUnescape(strings.ReplaceAll(string(body), "%26", "%2526"))
+	if err != nil {
+		text = formNameDecoder.Replace(string(body))
+	}
+	decoded := "&" + strings.ReplaceAll(text, "&", "&&")
 	// At most a few named fields: more matches than spellings is a repeat, refused.
 	matches := namedInForm.FindAllStringSubmatchIndex(decoded, len(namedSpellings)+1)
 	if len(matches) > len(namedSpellings) {

@@ -55,9 +55,13 @@ type headerBuilder struct {
 	maxFields                                      int
 	maxValueBytes                                  int
 	selected                                       map[string]bool // the fields option; nil means every field
+	// selectedNames are the names the fields option makes annotate look up: its other
+	// fields and every spelling of its named ones; nil when they could be more than
+	// maxFields (consideredFields then sorts them).
+	selectedNames []string
 	reserved                                       map[string]bool // the headers only the named fields and the middleware write
 	spellingName                                   map[string]string
-	names                                          atomic.Value // map[string]string: field name -> header name ("" = not copied)
+	names                                          atomic.Value // map[string]*string: field name -> header name (notCopied = not copied)
 	namesMu                                        sync.Mutex
 }
 
@@ -89,7 +93,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	for _, own := range []string{b.verified, b.duplicate, b.rejection, b.event, http.CanonicalHeaderKey(prefix + "Signature")} {
 		b.reserved[own] = true
 	}
-	names := make(map[string]string)
+	names := make(map[string]*string)
 	for _, sp := range namedSpellings {
 		// A named field's header is its own name's, which no other field may write: the
 		// loop over the fields writes it like any other, and its text is the one the
@@ -97,7 +101,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		// printable ASCII, which headerValue leaves as it is).
 		b.spellingName[sp.name] = fieldHeaderName(b, sp.name)
 		b.reserved[b.spellingName[sp.name]] = true
-		names[sp.name] = b.spellingName[sp.name]
+		names[sp.name] = cachedName(b.spellingName[sp.name])
 		if sp.field == fieldSignature {
 			names[sp.name] = notCopied
 		}
@@ -125,6 +129,18 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	}
 	delete(b.reserved, "")
 	b.names.Store(names)
+	if b.selected != nil && len(b.selected) <= maxFields {
+		b.selectedNames = make([]string, 0, len(b.selected)+len(namedSpellings))
+		for f := range b.selected {
+			b.selectedNames = append(b.selectedNames, f)
+		}
+		for _, sp := range namedSpellings {
+			if sp.field == fieldTimestamp && b.withTimestamp || sp.field == fieldNonce && b.withNonce ||
+				sp.field == fieldEvent && b.withEvent || sp.field == fieldAppID && b.withAppID {
+				b.selectedNames = append(b.selectedNames, sp.name)
+			}
+		}
+	}
 	return b
 }
 
@@ -171,57 +187,70 @@ func hasNormPrefix(name, norm string) bool {
 // The named fields' headers carry the texts the checks used (see newHeaderBuilder), and
 // the event is also under the prefix's Event whatever its spelling.
 func annotate(b *headerBuilder, h http.Header, cb *Callback) {
-	if cb.Fields == nil && cb.form != nil {
-		cb.Fields = formFields(cb.form)
-	}
-	max := b.maxValueBytes
 	fields := cb.Fields
-	if b.selected != nil || len(fields) > b.maxFields {
-		fields = consideredFields(b, fields)
+	if fields == nil || b.selected != nil || len(fields) > b.maxFields {
+		fields = annotatedFields(b, cb)
 	}
-	names, _ := b.names.Load().(map[string]string)
-	plain := cb.plain
+	names, _ := b.names.Load().(map[string]*string)
 	before := len(h)
 	// written counts the fields that claim a header, placeholders those whose value adds
 	// none (null, an object, too long): each claims its name all the same, with a nil
 	// value, so that h grows by exactly written unless two fields share a name.
 	written, placeholders := 0, 0
 	var texts []string
-	// Keys only, and a two-valued lookup: under Yaegi both allocate less than the
-	// alternatives, for every field of every callback. (The value of a miss is not
-	// read: see the Yaegi trap rules.)
-	for field := range fields {
-		header, known := names[field]
+	// A two-valued lookup of a pointer: under Yaegi it allocates less than the
+	// alternatives, for every field of every callback. (The value of a miss is not read:
+	// see the Yaegi trap rules.)
+	for field, raw := range fields {
+		name, known := names[field]
 		if !known {
-			header = learnHeaderName(b, field)
+			name = learnHeaderName(b, field)
 		}
-		if header == notCopied {
+		if name == notCopied {
 			continue
 		}
 		written++
-		raw := fields[field]
-		if raw[0] == '"' && plain && len(raw)-2 <= max {
+		if raw[0] == '"' && cb.plain && len(raw)-2 <= b.maxValueBytes {
 			// A plain string, as most of ZEGO's fields are: its text lies between its
 			// quotes, and has no space at either end.
-			h[header] = []string{string(raw[1 : len(raw)-1])}
-		} else if texts = nil; raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
+			h[*name] = []string{string(raw[1 : len(raw)-1])}
+		} else if texts = nil; raw[0] == '[' && cb.plain && len(raw) <= b.maxValueBytes && !bytes.Contains(raw, jsonNull) &&
 			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
-			h[header] = texts
-		} else if !addOtherValue(h, header, raw, max, plain) {
-			h[header] = nil
+			h[*name] = texts
+		} else if !addOtherValue(h, *name, raw, b.maxValueBytes, cb.plain) {
 			placeholders++
 		}
 	}
-	if len(h)-before != written {
-		// The names learned in this call are in the cache now, not in names.
-		names, _ = b.names.Load().(map[string]string)
-		annotateCollided(b, h, fields, names, plain)
-	} else if placeholders > 0 {
+	if len(h)-before != written || placeholders != 0 || cb.eventAlias {
+		annotateEnd(b, h, cb, fields, len(h)-before != written)
+	}
+}
+
+// annotatedFields is the fields annotate looks at when they are not the body's top level
+// as it is: a form's values as JSON strings, or the fields consideredFields selects.
+func annotatedFields(b *headerBuilder, cb *Callback) map[string]json.RawMessage {
+	if cb.Fields == nil {
+		cb.Fields = formFields(cb.form)
+	}
+	if b.selected != nil || len(cb.Fields) > b.maxFields {
+		return consideredFields(b, cb.Fields)
+	}
+	return cb.Fields
+}
+
+// annotateEnd finishes annotate when its loop could not do all: two fields wrote one
+// header (collided), fields whose values add nothing left placeholders, or the event's
+// spelling (EventType, event_type) also gives the prefix's Event.
+func annotateEnd(b *headerBuilder, h http.Header, cb *Callback, fields map[string]json.RawMessage, collided bool) {
+	if collided {
+		// The names learned in this call are in the cache now.
+		names, _ := b.names.Load().(map[string]*string)
+		annotateCollided(b, h, fields, names, cb.plain)
+	} else {
 		dropPlaceholders(h)
 	}
-	// EventType and event_type also give the prefix's Event.
-	if len(cb.eventName) > len("event") {
+	if cb.eventAlias {
 		if event, ok := h[b.eventType]; ok {
 			h[b.event] = event
 		}
@@ -231,17 +260,13 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 // annotateCollided is annotate for a body in which two fields map to one header name
 // (task_id and TaskId): it takes every field's header out again and writes the others,
 // leaving out each name that two fields claim, whatever their values.
-func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.RawMessage, names map[string]string, plain bool) {
+func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.RawMessage, names map[string]*string, plain bool) {
 	// A name the cache could not take (it is full) is derived again.
 	headerOf := func(field string) string {
-		header, known := names[field]
-		if !known {
-			header = cachedName(headerName(b, field))
+		if name, known := names[field]; known {
+			return *name
 		}
-		if header == notCopied {
-			return ""
-		}
-		return header
+		return headerName(b, field)
 	}
 	claims := make(map[string]int, len(fields))
 	for field := range fields {
@@ -258,7 +283,7 @@ func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.Ra
 		if raw[0] == '"' && plain && len(raw)-2 <= b.maxValueBytes {
 			h[header] = []string{string(raw[1 : len(raw)-1])}
 		} else {
-			addOtherValue(h, header, raw, b.maxValueBytes, plain)
+			addValue(h, header, raw, b.maxValueBytes, plain)
 		}
 	}
 }
@@ -278,8 +303,18 @@ var jsonNull = []byte("null")
 
 // addOtherValue is annotate for the other values: numbers, booleans, strings with
 // escapes or a space at an end, arrays. It reports whether it added a header: objects,
-// null, empty arrays and values over the bound add none.
+// null, empty arrays and values over the bound add none, and leave a placeholder (a nil
+// value) in its place.
 func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, plain bool) bool {
+	if addValue(h, header, raw, max, plain) {
+		return true
+	}
+	h[header] = nil
+	return false
+}
+
+// addValue is addOtherValue without the placeholder.
+func addValue(h http.Header, header string, raw json.RawMessage, max int, plain bool) bool {
 	var texts []string
 	if raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
 		json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
@@ -309,6 +344,16 @@ func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, p
 // selects (all, without it), then the others of the fields option, or the first
 // maxFields by name.
 func consideredFields(b *headerBuilder, fields map[string]json.RawMessage) map[string]json.RawMessage {
+	if b.selectedNames != nil {
+		// A lookup per name the fields option gives, not a pass over the body's fields.
+		out := make(map[string]json.RawMessage, len(b.selectedNames))
+		for _, field := range b.selectedNames {
+			if raw, found := fields[field]; found {
+				out[field] = raw
+			}
+		}
+		return out
+	}
 	names := make([]string, 0, len(fields))
 	out := make(map[string]json.RawMessage, len(fields))
 	for field, raw := range fields {
@@ -405,27 +450,27 @@ func headerValue(s string) string {
 	return sb.String()
 }
 
-// notCopied is what the cache of header names holds for a field that is not copied: ""
-// is a field not seen yet, so that one lookup tells both.
-const notCopied = "-"
+// notCopied is what the cache of header names holds for a field that is not copied. The
+// cache holds pointers: under Yaegi, looking up a pointer allocates nothing.
+var notCopied = new(string)
 
 // cachedName is a header name as the cache holds it.
-func cachedName(header string) string {
+func cachedName(header string) *string {
 	if header == "" {
 		return notCopied
 	}
-	return header
+	return &header
 }
 
 // learnHeaderName derives a field's header name and caches it, up to maxCachedNames; it
 // returns it as the cache holds it (notCopied for a field that is not copied).
 // The cache is copied on write, so that reads on the request path take no lock.
-func learnHeaderName(b *headerBuilder, field string) string {
+func learnHeaderName(b *headerBuilder, field string) *string {
 	header := cachedName(headerName(b, field))
 	b.namesMu.Lock()
-	old, _ := b.names.Load().(map[string]string)
+	old, _ := b.names.Load().(map[string]*string)
 	if len(old) < maxCachedNames {
-		names := make(map[string]string, len(old)+1)
+		names := make(map[string]*string, len(old)+1)
 		for k, v := range old {
 			names[k] = v
 		}

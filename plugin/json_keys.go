@@ -20,45 +20,51 @@ const maxKeys = 10000
 
 var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKeys)
 
-// parseJSONObject decodes a JSON object's top level and checks its keys. It reports
-// whether the body's strings are plain: without escapes or DEL, their texts lie between
-// their quotes, and none starts or ends with a space.
-func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
-	fields, plain, walk, err := decodeJSONObject(body)
-	if err == nil && walk {
-		err = keysUnique(body, fields)
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return fields, plain, nil
-}
-
-// decodeJSONObject is parseJSONObject with compiled passes only: walk says that a
-// repeated key is not ruled out yet, and keysUnique must look.
-func decodeJSONObject(body []byte) (map[string]json.RawMessage, bool, bool, error) {
+// decodeJSON decodes a JSON object's top level into cb, with compiled passes only. It
+// tells whether the body's strings are plain: without escapes or DEL, their texts lie
+// between their quotes, and none starts or ends with a space. walkKeys says a repeated
+// key is not ruled out yet, and keysUnique must look.
+func decodeJSON(cb *Callback, body []byte) error {
 	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
 	// from encoding/json, which replaces them, and two such keys could then differ there
 	// but collide here.
 	if !utf8.Valid(body) {
-		return nil, false, false, errNotUTF8
+		return errNotUTF8
 	}
 	// Every key is followed by a colon: one count bounds the keys of any usual body.
-	if bytes.Count(body, colon) > maxKeys {
+	if len(body) > maxKeys && bytes.Count(body, colon) > maxKeys {
 		if err := countKeys(body); err != nil {
-			return nil, false, false, err
+			return err
 		}
 	}
-	// Unmarshal checks the whole text is one valid JSON value.
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil || fields == nil {
-		return nil, false, false, errNotObject
+	// Unmarshal checks the whole text is one valid JSON value. The map is sized for a
+	// usual callback, so that it does not grow while Unmarshal fills it.
+	fields := make(map[string]json.RawMessage, 32)
+	if json.Unmarshal(body, &fields) != nil || fields == nil { // null makes it nil
+		return errNotObject
 	}
-	plain := !bytes.ContainsAny(body, "\\\x7f") && !edgeSpace.Match(body)
-	// As many key ends as decoded keys means none was dropped as a duplicate (nor
-	// nested), when every key end was counted: no escape, no white space before a colon.
-	walk := !plain || bytes.Count(body, keyEnd) != len(fields) || spaceBeforeColon(body)
-	return fields, plain, walk, nil
+	cb.Fields = fields
+	cb.doc = body
+	if bytes.ContainsAny(body, "\\\x7f\t\r\n%+") {
+		decodedUnusual(cb, body)
+		return nil
+	}
+	// No escape, DEL, tab, line break or URL escape: plain unless a string may start or
+	// end with a space (spaceEdge also finds a space before a colon, which keyEnd would
+	// miss). As many key ends as decoded keys means none was dropped as a duplicate (nor
+	// nested), when every key end was counted.
+	cb.plain = !bytes.Contains(body, quoteSpace) && !spaceEdge.Match(body)
+	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(fields)
+	cb.recheck = cb.walkKeys || cb.formTyped
+	return nil
+}
+
+// decodedUnusual is decodeJSON's end for a body with an escape, DEL, a tab, a line
+// break, '%' or '+': the same checks, each byte class apart.
+func decodedUnusual(cb *Callback, body []byte) {
+	cb.plain = !bytes.ContainsAny(body, "\\\x7f") && !bytes.Contains(body, quoteSpace) && !spaceQuoteEnd.Match(body)
+	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(cb.Fields) || spaceBeforeColon(body)
+	cb.recheck = true
 }
 
 // maxWalkedKeys bounds the top-level keys walked one by one (keysUniqueSlow): only a
@@ -74,9 +80,12 @@ var (
 	keyEnd = []byte(`":`)
 	// escapedKeyEnd is the only way keyEnd appears inside a string of compact JSON.
 	escapedKeyEnd = []byte(`\":`)
-	// edgeSpace finds a string that may start or end with a space, which a header
-	// value cannot carry as it is (a body with one is not plain).
-	edgeSpace = regexp.MustCompile(`" | "[\s,:\]}]`)
+	// quoteSpace and spaceQuoteEnd find a string that may start or end with a space,
+	// which a header value cannot carry as it is (a body with one is not plain). The
+	// expression's literal prefix lets it skip from one ` "` to the next.
+	quoteSpace    = []byte(`" `)
+	spaceQuoteEnd = regexp.MustCompile(` "[\s,:\]}]`)
+	spaceEdge     = regexp.MustCompile(` (?:"[\s,:\]}]|:)`)
 	// jsonString matches a JSON string, escapes included.
 	jsonString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 )

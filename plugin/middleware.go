@@ -1,14 +1,12 @@
 package zegocallback
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"time"
 )
 
@@ -86,7 +84,7 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if m.redis == nil {
 		claim, err = claimMemory(m.mem, cb.key, cb.digest, cb.receivedMs, m.s.inFlightMs)
 	} else {
-		claim, cb.claim, err = claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
+		claim, err = claimInRedis(m, cb)
 	}
 	if claim != claimed || err != nil {
 		refuseSeen(m, rw, req, cb, body, claim, err)
@@ -138,7 +136,7 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 		return err
 	}
 	// What parsing left to check once the signature holds, when there is any.
-	if cb.walkKeys || cb.formTyped || bytes.ContainsAny(body, "%+") {
+	if cb.recheck {
 		if err := checkReading(cb, body); err != nil {
 			return err
 		}
@@ -152,8 +150,13 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 	}
 	cb.key = key
 	cb.receivedMs = m.now().UnixMilli()
-	if err := checkFreshness(cb, cb.receivedMs, m.s.toleranceMs, m.s.millis); err != nil {
-		return err
+	// Fresh: within timestampTolerance of now, either way, in the configured unit; in
+	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp
+	// past maxTimestamp is refused before its skew could overflow.)
+	unit := m.s.unitMs
+	skewMs := (cb.receivedMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded by maxTimestamp
+	if cb.timestamp > m.s.maxTimestamp || skewMs > m.s.toleranceMs || skewMs < -m.s.toleranceMs {
+		return checkFreshness(cb, cb.receivedMs, m.s.toleranceMs, m.s.millis)
 	}
 	if m.s.events != nil && !m.s.events[cb.Event] {
 		return eventNotAllowed(cb)
@@ -169,23 +172,23 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 	req.Header[m.s.headers.verified] = []string{"true"}
 	annotate(m.s.headers, req.Header, cb)
 	setBody(req, body)
-	answer := httptest.NewRecorder()
-	answer.Code = 0 // stays 0 until the backend writes a status
+	cb.answer = httptest.NewRecorder()
+	cb.answer.Code = 0 // stays 0 until the backend writes a status
 	// Deferred so that a panic in the chain (http.ErrAbortHandler when the backend goes
 	// away mid-answer) still settles the claim instead of leaving it in flight, which
 	// would turn ZEGO's retries away until it lapsed.
-	returned := false
-	defer settle(m, cb, answer, &returned)
-	m.next.ServeHTTP(answer, req)
-	returned = true
-	relayAnswer(rw, answer)
+	defer settle(m, cb)
+	m.next.ServeHTTP(cb.answer, req)
+	cb.returned = true
+	relayAnswer(rw, cb.answer)
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
-// handler that returned without writing gets net/http's 200); anything else forgets it,
-// so that ZEGO's retry gets through.
-func settle(m *Middleware, cb *Callback, answer *httptest.ResponseRecorder, returned *bool) {
-	ok := answer.Code/100 == 2 || answer.Code == 0 && *returned
+// handler that returned without writing gets net/http's 200); anything else, a panic
+// included, forgets it, so that ZEGO's retry gets through.
+func settle(m *Middleware, cb *Callback) {
+	code := cb.answer.Code
+	ok := code/100 == 2 || code == 0 && cb.returned
 	if m.redis != nil {
 		settleRedis(m, cb, ok)
 	} else if ok {

@@ -83,41 +83,43 @@ func claimMemory(s *memoryStore, key string, digest uint64, nowMs, inFlightMs in
 	if nowMs >= s.nextSweep {
 		sweepMemory(s, nowMs)
 	}
-	e, known := s.entries[key]
-	at, state := e.v>>entryStateBits, e.v&entryStateMask
-	live := known && at+s.ttlMs > nowMs
-	if live && (e.digest != digest || state == entryDelivered || state == entryInFlight && at+inFlightMs > nowMs) ||
-		!known && len(s.entries) >= s.capacity {
-		// Seen and unexpired, or no room: nothing changes.
-		s.mu.Unlock()
-		return claimRefused(state, known, e.digest != digest)
+	// A new key, the usual case, is all this function does: a known one, or a full
+	// store, is claimKnown's (see ServeHTTP on why).
+	if _, known := s.entries[key]; known || len(s.entries) >= s.capacity {
+		return claimKnown(s, key, digest, nowMs, inFlightMs)
 	}
-	if !known {
-		s.order = append(s.order, queuedKey{key: key, claimedMs: nowMs})
-		if s.head == len(s.order)-1 {
-			s.nextSweep = nowMs + s.ttlMs
-		}
+	s.order = append(s.order, queuedKey{key: key, claimedMs: nowMs})
+	if s.head == len(s.order)-1 {
+		s.nextSweep = nowMs + s.ttlMs
 	}
-	// A known key (forgotten, lapsed, or expired and not yet swept) keeps its place in
-	// the queue; the sweep moves it to the tail when it finds the entry claimed later
-	// than its place.
 	s.entries[key] = memoryEntry{v: nowMs<<entryStateBits | entryInFlight, digest: digest}
 	s.mu.Unlock()
 	return claimed, nil
 }
 
-// claimRefused is what claimMemory answers when it changes nothing: the state of a
-// known entry, or a full store.
-func claimRefused(state int64, known, otherBody bool) (claimResult, error) {
-	switch {
-	case !known:
+// claimKnown is claimMemory for a key the store holds, or when it is full; it is called
+// with s.mu held, and releases it.
+func claimKnown(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
+	defer s.mu.Unlock()
+	e, known := s.entries[key]
+	if !known {
 		return claimed, errStoreFull
-	case otherBody:
-		return reused, nil
-	case state == entryDelivered:
-		return delivered, nil
 	}
-	return inFlight, nil
+	at, state := e.v>>entryStateBits, e.v&entryStateMask
+	if at+s.ttlMs > nowMs {
+		switch {
+		case e.digest != digest:
+			return reused, nil
+		case state == entryDelivered:
+			return delivered, nil
+		case state == entryInFlight && at+inFlightMs > nowMs:
+			return inFlight, nil
+		}
+	}
+	// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the queue;
+	// the sweep moves it to the tail when it finds the entry claimed later than its place.
+	s.entries[key] = memoryEntry{v: nowMs<<entryStateBits | entryInFlight, digest: digest}
+	return claimed, nil
 }
 
 // confirmMemory marks key delivered, with the digest of the body delivered, whatever

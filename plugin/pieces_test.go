@@ -134,3 +134,29 @@ func BenchmarkPieceServeHTTP(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkPieceSignature(b *testing.B) {
+	m := pieceMiddleware(b)
+	cb, _ := parseCallback(pieceBody(), false)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_, _ = Verify(m.s.secrets, cb)
+	}
+}
+
+func BenchmarkPieceDecodeJSON(b *testing.B) {
+	body := pieceBody()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = decodeJSON(&Callback{}, body)
+	}
+}
+
+func BenchmarkPieceReadNamed(b *testing.B) {
+	cb := &Callback{}
+	_ = decodeJSON(cb, pieceBody())
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = readNamed(cb)
+	}
+}

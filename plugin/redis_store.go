@@ -70,6 +70,13 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ":" then
 end
 return 0`
 
+// claimInRedis is claimRedis for a verified callback, keeping its claim's token.
+func claimInRedis(m *Middleware, cb *Callback) (claimResult, error) {
+	claim, token, err := claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
+	cb.claim = token
+	return claim, err
+}
+
 // claimRedis claims key for inFlightMs with the body's digest (hex), in a key that lasts
 // ttlMs, and says what it found. It returns the claim's value, the token its settlement
 // needs.

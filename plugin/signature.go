@@ -44,8 +44,19 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 	if err != nil || len(got) != sha1.Size {
 		return "", errSignatureNotHex
 	}
+	// The three texts sorted once: the secret's place among them is found per secret.
+	ts, nonce := cb.Timestamp, cb.Nonce
+	if ts > nonce {
+		ts, nonce = nonce, ts
+	}
 	for _, secret := range secrets {
-		want := signatureOf(secret, cb.Timestamp, cb.Nonce)
+		signed := secret + ts + nonce
+		if secret > nonce {
+			signed = ts + nonce + secret
+		} else if secret > ts {
+			signed = ts + secret + nonce
+		}
+		want := sha1.Sum([]byte(signed)) //nolint:gosec // see Sign.
 		if subtle.ConstantTimeCompare(want[:], got) == 1 {
 			return string(got), nil
 		}
@@ -60,18 +71,21 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 // so digits moved from a captured callback's nonce to its timestamp would turn a seconds
 // timestamp of years ago into a fresh milliseconds one under the same signature.
 func checkFreshness(cb *Callback, nowMs, toleranceMs int64, millis bool) error {
-	// A timestamp past 1<<42 (seconds) or 1<<52 (milliseconds), more than a hundred
-	// thousand years away, is refused before it could overflow.
-	var skewMs int64
-	if millis {
-		skewMs = nowMs - int64(cb.timestamp&(1<<62-1)) //nolint:gosec // bounded just above
-	} else {
-		skewMs = (nowMs/1000 - int64(cb.timestamp&(1<<42-1))) * 1000 //nolint:gosec // bounded just above
-	}
-	if skewMs > toleranceMs || skewMs < -toleranceMs || cb.timestamp > 1<<42 && !millis || cb.timestamp > 1<<52 {
+	unit, maxTimestamp := timestampLimits(millis)
+	skewMs := (nowMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded by maxTimestamp
+	if cb.timestamp > maxTimestamp || skewMs > toleranceMs || skewMs < -toleranceMs {
 		return staleError(cb, skewMs, millis)
 	}
 	return nil
+}
+
+// timestampLimits returns a timestamp's unit in milliseconds and the largest timestamp
+// accepted, more than a hundred thousand years away: past it, the skew could overflow.
+func timestampLimits(millis bool) (int64, uint64) {
+	if millis {
+		return 1, 1 << 52
+	}
+	return 1000, 1 << 42
 }
 
 // staleError says how stale, and what a timestamp in the other unit looks like: built
@@ -83,8 +97,9 @@ func staleError(cb *Callback, skewMs int64, millis bool) error {
 	} else if millis && n <= 10 {
 		hint = fmt.Sprintf("; timestamp has %d digits: seconds? set timestampUnit: seconds", n)
 	}
+	_, maxTimestamp := timestampLimits(millis)
 	switch {
-	case cb.timestamp > 1<<42 && !millis || cb.timestamp > 1<<52:
+	case cb.timestamp > maxTimestamp:
 		return fmt.Errorf("%w: out of range%s", ErrStaleTimestamp, hint)
 	case skewMs > 0:
 		return fmt.Errorf("%w: %d s in the past%s", ErrStaleTimestamp, skewMs/1000, hint)
