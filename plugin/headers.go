@@ -59,10 +59,10 @@ type headerBuilder struct {
 	// fields and every spelling of its named ones; nil when they could be more than
 	// maxFields (consideredFields then sorts them).
 	selectedNames []string
-	reserved                                       map[string]bool // the headers only the named fields and the middleware write
-	spellingName                                   map[string]string
-	names                                          atomic.Value // map[string]*string: field name -> header name (notCopied = not copied)
-	namesMu                                        sync.Mutex
+	reserved      map[string]bool // the headers only the named fields and the middleware write
+	spellingName  map[string]string
+	names         atomic.Value // map[string]*string: field name -> header name (notCopied = not copied)
+	namesMu       sync.Mutex
 }
 
 func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes int) *headerBuilder {
