@@ -9,10 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
-// Callback is a parsed ZEGO callback body.
-type Callback struct {
+// callback is a parsed ZEGO callback body.
+type callback struct {
 	// Signature, Timestamp and Nonce are the signed fields' texts as received: a JSON
 	// number keeps its exact digits, a JSON string is its decoded value.
 	Signature string
@@ -82,33 +83,33 @@ var namedSpellings = [...]struct {
 	{"appid", fieldAppID}, {"AppId", fieldAppID}, {"Appid", fieldAppID}, {"AppID", fieldAppID}, {"app_id", fieldAppID},
 }
 
-// The errors of ParseCallback, made once: building one on a hot path would cost the
+// The errors of readCallback, made once: building one on a hot path would cost the
 // path of every callback (see ServeHTTP).
 var (
-	errEmptyBody         = fmt.Errorf("%w: empty body", ErrMalformedBody)
-	errBOM               = fmt.Errorf("%w: a byte order mark before the body", ErrMalformedBody)
-	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
-	errNotObject         = fmt.Errorf("%w: not a JSON object", ErrMalformedBody)
-	errKeyTwice          = fmt.Errorf("%w: a key appears twice", ErrMalformedBody)
-	errBadEncoding       = fmt.Errorf("%w: bad URL encoding", ErrMalformedBody)
-	errNotForm           = fmt.Errorf("%w: not a JSON object nor a URL-encoded form", ErrMalformedBody)
-	errTimestampNotWhole = fmt.Errorf("%w: timestamp is not a whole number", ErrMalformedBody)
+	errEmptyBody         = fmt.Errorf("%w: empty body", errMalformedBody)
+	errBOM               = fmt.Errorf("%w: a byte order mark before the body", errMalformedBody)
+	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", errMalformedBody)
+	errNotObject         = fmt.Errorf("%w: not a JSON object", errMalformedBody)
+	errKeyTwice          = fmt.Errorf("%w: a key appears twice", errMalformedBody)
+	errBadEncoding       = fmt.Errorf("%w: bad URL encoding", errMalformedBody)
+	errNotForm           = fmt.Errorf("%w: not a JSON object nor a URL-encoded form", errMalformedBody)
+	errTimestampNotWhole = fmt.Errorf("%w: timestamp is not a whole number", errMalformedBody)
 )
 
-// fieldError is the error of named field i. It is built when a body is refused, not
-// ahead: under Yaegi, errors kept in an array no longer match errors.Is.
+// fieldError is the error of named field i, built when a body is refused, not kept in an
+// array (a Yaegi trap).
 func fieldError(i int, what string) error {
-	return fmt.Errorf("%w: %s %s", ErrMalformedBody, [namedCount]string{"signature", "timestamp", "nonce", "event", "app id"}[i], what)
+	return fmt.Errorf("%w: %s %s", errMalformedBody, [namedCount]string{"signature", "timestamp", "nonce", "event", "app id"}[i], what)
 }
 
-// ParseCallback parses a callback body and checks that every common backend reads it
+// readCallback parses a callback body and checks that every common backend reads it
 // as the middleware does. Its first byte after JSON white space tells its kind: '{' is a
 // JSON object, "%7B" (either case) a URL-encoded JSON document, anything else an
 // application/x-www-form-urlencoded form (ZEGO's form mode). The error wraps
-// ErrMalformedBody when the body is none of these, holds a key twice, has a named field
+// errMalformedBody when the body is none of these, holds a key twice, has a named field
 // under two spellings, misses a signed field or has it empty, or has a timestamp that
 // is not a whole number, or when a backend could read it otherwise (see checkReading).
-func ParseCallback(body []byte) (*Callback, error) {
+func readCallback(body []byte) (*callback, error) {
 	cb, err := parseCallback(body, false)
 	if err == nil {
 		err = checkReading(cb, body)
@@ -126,8 +127,8 @@ func ParseCallback(body []byte) (*Callback, error) {
 // passes only: whatever its bytes, an unsigned body costs in proportion to them. The
 // checks that take a loop of interpreted code (a key walk, a form's fields) wait for
 // checkReading, once the signature holds. formTyped says the Content-Type is a form's.
-func parseCallback(body []byte, formTyped bool) (*Callback, error) {
-	cb := &Callback{formTyped: formTyped}
+func parseCallback(body []byte, formTyped bool) (*callback, error) {
+	cb := &callback{formTyped: formTyped}
 	var err error
 	if len(body) > 0 && body[0] == '{' {
 		err = decodeJSON(cb, body)
@@ -144,7 +145,7 @@ func parseCallback(body []byte, formTyped bool) (*Callback, error) {
 }
 
 // parseOtherBody is parseCallback for a body that does not start with '{'.
-func parseOtherBody(cb *Callback, body []byte) error {
+func parseOtherBody(cb *callback, body []byte) error {
 	start := len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
 	rest := body[start:]
 	switch {
@@ -172,6 +173,63 @@ func parseOtherBody(cb *Callback, body []byte) error {
 	return nil
 }
 
+// quoteSpace and spaceQuoteEnd find a string that may start or end with a space, which a
+// header value cannot carry as it is (a body with one is not plain); spaceEdge finds
+// those ends and a space before a colon. The expressions' literal prefix lets them skip
+// from one space to the next.
+var (
+	quoteSpace    = []byte(`" `)
+	spaceQuoteEnd = regexp.MustCompile(` "[\s,:\]}]`)
+	spaceEdge     = regexp.MustCompile(` (?:"[\s,:\]}]|:)`)
+)
+
+// decodeJSON decodes a JSON object's top level into cb, with compiled passes only. It
+// tells whether the body's strings are plain: without escapes or DEL, their texts lie
+// between their quotes, and none starts or ends with a space. walkKeys says a repeated
+// key is not ruled out yet, and keysUnique must look.
+func decodeJSON(cb *callback, body []byte) error {
+	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
+	// from encoding/json, which replaces them, and two such keys could then differ there
+	// but collide here.
+	if !utf8.Valid(body) {
+		return errNotUTF8
+	}
+	// Every key is followed by a colon: one count bounds the keys of any usual body.
+	if len(body) > maxKeys && bytes.Count(body, colon) > maxKeys {
+		if err := countKeys(body); err != nil {
+			return err
+		}
+	}
+	// Unmarshal checks the whole text is one valid JSON value. The map is sized for a
+	// usual callback, so that it does not grow while Unmarshal fills it.
+	fields := make(map[string]json.RawMessage, 32)
+	if json.Unmarshal(body, &fields) != nil || fields == nil { // null makes it nil
+		return errNotObject
+	}
+	cb.Fields = fields
+	cb.doc = body
+	if bytes.ContainsAny(body, "\\\x7f\t\r\n%+") {
+		decodedUnusual(cb, body)
+		return nil
+	}
+	// No escape, DEL, tab, line break or URL escape: plain unless a string may start or
+	// end with a space (spaceEdge also finds a space before a colon, which keyEnd would
+	// miss). As many key ends as decoded keys means none was dropped as a duplicate (nor
+	// nested), when every key end was counted.
+	cb.plain = !bytes.Contains(body, quoteSpace) && !spaceEdge.Match(body)
+	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(fields)
+	cb.recheck = cb.walkKeys || cb.formTyped
+	return nil
+}
+
+// decodedUnusual is decodeJSON's end for a body with an escape, DEL, a tab, a line
+// break, '%' or '+': the same checks, each byte class apart.
+func decodedUnusual(cb *callback, body []byte) {
+	cb.plain = !bytes.ContainsAny(body, "\\\x7f") && !bytes.Contains(body, quoteSpace) && !spaceQuoteEnd.Match(body)
+	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(cb.Fields) || spaceBeforeColon(body)
+	cb.recheck = true
+}
+
 // checkReading finishes what parseCallback left for a callback whose signature holds
 // (and for reportOnly): the checks that loop, and those that compare the body with
 // other readings of it, so that a backend reads the event and the signed fields the
@@ -180,7 +238,7 @@ func parseOtherBody(cb *Callback, body []byte) error {
 //   - a JSON body sent with a form's Content-Type, read as backends read a form;
 //   - a body URL-decoded whole, as ZEGO's callback pages tell backends to do, which must
 //     read as the same JSON (or as no JSON at all).
-func checkReading(cb *Callback, body []byte) error {
+func checkReading(cb *callback, body []byte) error {
 	if cb.walkKeys {
 		if err := keysUnique(cb.doc, cb.Fields); err != nil {
 			return err
@@ -202,7 +260,7 @@ func checkReading(cb *Callback, body []byte) error {
 // checkURLDecoded refuses a body that, URL-decoded whole, is a JSON object whose named
 // fields differ from the middleware's reading. (A URL-encoded JSON document is read that
 // way already.)
-func checkURLDecoded(cb *Callback, body []byte) error {
+func checkURLDecoded(cb *callback, body []byte) error {
 	text, err := url.QueryUnescape(string(body))
 	if err != nil {
 		// A '%' that starts no escape: PHP and Node keep it as it is.
@@ -213,7 +271,7 @@ func checkURLDecoded(cb *Callback, body []byte) error {
 		return nil
 	}
 	// Read as encoding/json, JavaScript and Python do: invalid UTF-8 read as U+FFFD.
-	other := &Callback{}
+	other := &callback{}
 	if json.Unmarshal(decoded, &other.Fields) != nil || other.Fields == nil {
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
@@ -224,7 +282,7 @@ func checkURLDecoded(cb *Callback, body []byte) error {
 	return nil
 }
 
-var errURLDecodedDiffers = fmt.Errorf("%w: URL-decoded, the body reads as other named fields", ErrMalformedBody)
+var errURLDecodedDiffers = fmt.Errorf("%w: URL-decoded, the body reads as other named fields", errMalformedBody)
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
@@ -233,7 +291,7 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // and a header carry alike: printable ASCII, no space at either end, and a number
 // written as plain digits (an event or app id number at most 15 of them, which
 // JavaScript and PHP read exactly); the timestamp's digits only.
-func readNamed(cb *Callback) error {
+func readNamed(cb *callback) error {
 	texts := make([]string, namedCount)
 	names := make([]string, namedCount)
 	if cb.form != nil {

@@ -33,7 +33,7 @@ func TestParseCallback(t *testing.T) {
 		{"Appid", `{"Appid":"7","Event":"transcode_start","Timestamp":"1","Nonce":"2","Signature":"ab"}`, "1", "2", "transcode_start", "7"},
 	}
 	for _, tt := range tests {
-		cb, err := ParseCallback([]byte(tt.body))
+		cb, err := readCallback([]byte(tt.body))
 		if err != nil {
 			t.Errorf("%s: %v", tt.desc, err)
 			continue
@@ -88,15 +88,15 @@ func TestParseCallbackMalformed(t *testing.T) {
 		{"form without signed fields", "hello"},
 	}
 	for _, tt := range tests {
-		cb, err := ParseCallback([]byte(tt.body))
-		if !errors.Is(err, ErrMalformedBody) {
-			t.Errorf("%s: %+v, %v; want ErrMalformedBody", tt.desc, cb, err)
+		cb, err := readCallback([]byte(tt.body))
+		if !errors.Is(err, errMalformedBody) {
+			t.Errorf("%s: %+v, %v; want errMalformedBody", tt.desc, cb, err)
 		}
 	}
 }
 
 func TestParseCallbackFields(t *testing.T) {
-	cb, err := ParseCallback([]byte("timestamp=1&nonce=2&signature=ab&url=a&url=b&name=Alice+%26+Bob"))
+	cb, err := readCallback([]byte("timestamp=1&nonce=2&signature=ab&url=a&url=b&name=Alice+%26+Bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestKeysUniqueSlowPathAgrees(t *testing.T) {
 		`{"\u00e9":1,"é":2}`,
 		`{"a":1,"b":{"c":1},"a":{"c":1}}`,
 	} {
-		if _, _, err := parseJSONObject([]byte(body)); !errors.Is(err, ErrMalformedBody) {
+		if _, _, err := parseJSONObject([]byte(body)); !errors.Is(err, errMalformedBody) {
 			t.Errorf("%s: %v, want a duplicate key", body, err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestScalarText(t *testing.T) {
 // parseJSONObject decodes a JSON object's top level and checks its keys, as parseCallback
 // and checkReading do between them: the fields, and whether the body's strings are plain.
 func parseJSONObject(body []byte) (map[string]json.RawMessage, bool, error) {
-	cb := &Callback{}
+	cb := &callback{}
 	err := decodeJSON(cb, body)
 	if err == nil && cb.walkKeys {
 		err = keysUnique(body, cb.Fields)

@@ -24,9 +24,9 @@ import (
 const maxFormFields = 1000
 
 var (
-	errTooManyFields = fmt.Errorf("%w: more than %d form fields", ErrMalformedBody, maxFormFields)
-	errFormAlias     = fmt.Errorf("%w: a form name that a backend reads as a named field", ErrMalformedBody)
-	errFormInJSON    = fmt.Errorf("%w: a JSON body sent as a form holds a named field when read as one", ErrMalformedBody)
+	errTooManyFields = fmt.Errorf("%w: more than %d form fields", errMalformedBody, maxFormFields)
+	errFormAlias     = fmt.Errorf("%w: a form name that a backend reads as a named field", errMalformedBody)
+	errFormInJSON    = fmt.Errorf("%w: a JSON body sent as a form holds a named field when read as one", errMalformedBody)
 )
 
 // parseForm decodes a form body: its values by name, checked as above.

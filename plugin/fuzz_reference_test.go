@@ -15,7 +15,7 @@ import (
 // The references the fuzz targets (fuzz_test.go) check the code against, written from
 // the README with encoding/json and net/url, apart from the code they check.
 
-// refNames are the named fields ParseCallback reads, restated with every spelling: the
+// refNames are the named fields readCallback reads, restated with every spelling: the
 // first three are signed and required.
 var refNames = [...][]string{
 	{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce"},
@@ -375,7 +375,7 @@ func duplicateKey(doc []byte) bool {
 // checkFieldsAgree compares cb.Fields with the reference: the same keys, a JSON body's
 // values the same once compacted, a form's the same strings; and a plain callback's
 // strings are what lies between their quotes.
-func checkFieldsAgree(t *testing.T, cb *Callback, want *refCallback) {
+func checkFieldsAgree(t *testing.T, cb *callback, want *refCallback) {
 	t.Helper()
 	n := len(want.json) + len(want.form)
 	if len(cb.Fields) != n {

@@ -25,16 +25,16 @@ import (
 //	go test -run XXX -fuzz FuzzParseCallback -fuzztime 10m -fuzzminimizetime 5s ./plugin/
 
 // FuzzParseCallback: whatever the body, the parser does not panic, it refuses with an
-// error wrapping ErrMalformedBody, and it accepts exactly what the reference accepts,
+// error wrapping errMalformedBody, and it accepts exactly what the reference accepts,
 // with the same signed fields and the same Fields.
 func FuzzParseCallback(f *testing.F) {
 	f.Add([]byte(`{"timestamp":"1","nonce":"2","signature":"ab"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cb, err := ParseCallback(body)
+		cb, err := readCallback(body)
 		want, why := referenceParse(body)
 		if err != nil {
-			if !errors.Is(err, ErrMalformedBody) {
-				t.Fatalf("error %v does not wrap ErrMalformedBody", err)
+			if !errors.Is(err, errMalformedBody) {
+				t.Fatalf("error %v does not wrap errMalformedBody", err)
 			}
 			if want != nil {
 				t.Fatalf("refused (%v) what encoding/json and net/url accept: %+v", err, want.texts)
@@ -99,8 +99,8 @@ func FuzzVerify(f *testing.F) {
 		// the body, as ZEGO's pages show, would read another nonce.
 		if urlDecoder.Replace(nonce) != nonce {
 			body := callbackBody("ab", "1", nonce, false)
-			if cb, err := ParseCallback(body); err == nil && json.Valid([]byte(urlDecoder.Replace(string(body)))) {
-				t.Fatalf("nonce %s: parsed as %+v; want ErrMalformedBody", strconvQuote(nonce), cb)
+			if cb, err := readCallback(body); err == nil && json.Valid([]byte(urlDecoder.Replace(string(body)))) {
+				t.Fatalf("nonce %s: parsed as %+v; want errMalformedBody", strconvQuote(nonce), cb)
 			}
 			nonce = strings.NewReplacer("+", "?", "%", "?").Replace(nonce)
 		}
@@ -116,17 +116,17 @@ func FuzzVerify(f *testing.F) {
 			if numbers {
 				body = numericBody(sig, ts, nonce)
 			}
-			cb, err := ParseCallback(body)
+			cb, err := readCallback(body)
 			if err != nil {
-				if !errors.Is(err, ErrMalformedBody) {
-					t.Fatalf("parse: %v does not wrap ErrMalformedBody", err)
+				if !errors.Is(err, errMalformedBody) {
+					t.Fatalf("parse: %v does not wrap errMalformedBody", err)
 				}
 				return false
 			}
-			key, err := Verify(secrets, cb)
+			key, err := verifySignature(secrets, cb)
 			if err != nil {
-				if !errors.Is(err, ErrInvalidSignature) {
-					t.Fatalf("Verify: %v does not wrap ErrInvalidSignature", err)
+				if !errors.Is(err, errInvalidSignature) {
+					t.Fatalf("Verify: %v does not wrap errInvalidSignature", err)
 				}
 				return false
 			}
@@ -136,7 +136,7 @@ func FuzzVerify(f *testing.F) {
 			return true
 		}
 
-		cb, err := ParseCallback(callbackBody(sig, timestamp, nonce, pascal))
+		cb, err := readCallback(callbackBody(sig, timestamp, nonce, pascal))
 		if err != nil || cb.Timestamp != timestamp || cb.Nonce != nonce || cb.Signature != sig {
 			t.Fatalf("signed body parsed as %+v, %v", cb, err)
 		}
@@ -234,8 +234,8 @@ func jsonInteger(s string) bool {
 
 func mustRefuse(t *testing.T, what string, body []byte) {
 	t.Helper()
-	if cb, err := ParseCallback(body); !errors.Is(err, ErrMalformedBody) {
-		t.Fatalf("%s: parsed as %+v, %v; want ErrMalformedBody", what, cb, err)
+	if cb, err := readCallback(body); !errors.Is(err, errMalformedBody) {
+		t.Fatalf("%s: parsed as %+v, %v; want errMalformedBody", what, cb, err)
 	}
 }
 
@@ -343,15 +343,15 @@ func FuzzAnnotate(f *testing.F) {
 }
 
 // fuzzPrefixes are header prefixes New accepts, in the shapes users write.
-var fuzzPrefixes = []string{"X-Zego-", "X-Callback-", "x-zego-", "X-ZEGO-", "Zego", "X-", "A", "X-Zego"}
+var fuzzPrefixes = []string{"X-Zego-", "X-callback-", "x-zego-", "X-ZEGO-", "Zego", "X-", "A", "X-Zego"}
 
-// fieldsOf parses a body as ParseCallback would; a body without the signed fields keeps
+// fieldsOf parses a body as readCallback would; a body without the signed fields keeps
 // its fields, and no named one.
-func fieldsOf(body []byte) *Callback {
-	if cb, err := ParseCallback(body); err == nil {
+func fieldsOf(body []byte) *callback {
+	if cb, err := readCallback(body); err == nil {
 		return cb
 	}
-	cb := &Callback{}
+	cb := &callback{}
 	var err error
 	rest := bytes.TrimLeft(body, " \t\r\n")
 	switch {
@@ -434,8 +434,8 @@ func FuzzKeyLimit(f *testing.F) {
 			t.Fatalf("%d keys spaced %q (escaped %v, nested %v) accepted", n, ws, escaped, nested)
 		case n <= maxKeys && err != nil && !walkRefused:
 			t.Fatalf("%d keys spaced %q (escaped %v, nested %v) refused: %v", n, ws, escaped, nested, err)
-		case err != nil && !errors.Is(err, ErrMalformedBody):
-			t.Fatalf("error %v does not wrap ErrMalformedBody", err)
+		case err != nil && !errors.Is(err, errMalformedBody):
+			t.Fatalf("error %v does not wrap errMalformedBody", err)
 		}
 	})
 }

@@ -19,7 +19,7 @@ const (
 )
 
 // maxFieldNameBytes bounds the field names that become header names: no ZEGO field comes
-// near it, and it keeps an attacker's name from costing more than a few microseconds.
+// near it, and it bounds what deriving an attacker's name can cost.
 const maxFieldNameBytes = 128
 
 // maxCachedNames bounds the cache of header names derived from field names.
@@ -30,8 +30,8 @@ const controlBytes = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x
 	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
 // headerBuilder turns a verified callback's top-level fields into request headers. Its
-// functions are plain functions, not methods: under Yaegi a method call costs about four
-// times a function call, and they run for every field of every callback.
+// functions are plain functions, not methods (see DESIGN.md, the request path runs in
+// Yaegi).
 //
 // The names it writes hold only letters, digits and '-' (every other character of a
 // field name is read as '-'), so that two of its headers are one for CGI and PHP, which
@@ -186,7 +186,7 @@ func hasNormPrefix(name, norm string) bool {
 // field of every callback, so its loop does the usual case only (see ServeHTTP on why).
 // The named fields' headers carry the texts the checks used (see newHeaderBuilder), and
 // the event is also under the prefix's Event whatever its spelling.
-func annotate(b *headerBuilder, h http.Header, cb *Callback) {
+func annotate(b *headerBuilder, h http.Header, cb *callback) {
 	fields := cb.Fields
 	if fields == nil || b.selected != nil || len(fields) > b.maxFields {
 		fields = annotatedFields(b, cb)
@@ -198,9 +198,8 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 	// value, so that h grows by exactly written unless two fields share a name.
 	written, placeholders := 0, 0
 	var texts []string
-	// A two-valued lookup of a pointer: under Yaegi it allocates less than the
-	// alternatives, for every field of every callback. (The value of a miss is not read:
-	// see the Yaegi trap rules.)
+	// A two-valued lookup of a pointer allocates nothing (DESIGN.md); the value of a miss
+	// is not read (a Yaegi trap).
 	for field, raw := range fields {
 		name, known := names[field]
 		if !known {
@@ -229,7 +228,7 @@ func annotate(b *headerBuilder, h http.Header, cb *Callback) {
 
 // annotatedFields is the fields annotate looks at when they are not the body's top level
 // as it is: a form's values as JSON strings, or the fields consideredFields selects.
-func annotatedFields(b *headerBuilder, cb *Callback) map[string]json.RawMessage {
+func annotatedFields(b *headerBuilder, cb *callback) map[string]json.RawMessage {
 	if cb.Fields == nil {
 		cb.Fields = formFields(cb.form)
 	}
@@ -242,7 +241,7 @@ func annotatedFields(b *headerBuilder, cb *Callback) map[string]json.RawMessage 
 // annotateEnd finishes annotate when its loop could not do all: two fields wrote one
 // header (collided), fields whose values add nothing left placeholders, or the event's
 // spelling (EventType, event_type) also gives the prefix's Event.
-func annotateEnd(b *headerBuilder, h http.Header, cb *Callback, fields map[string]json.RawMessage, collided bool) {
+func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[string]json.RawMessage, collided bool) {
 	if collided {
 		// The names learned in this call are in the cache now.
 		names, _ := b.names.Load().(map[string]*string)
@@ -451,7 +450,7 @@ func headerValue(s string) string {
 }
 
 // notCopied is what the cache of header names holds for a field that is not copied. The
-// cache holds pointers: under Yaegi, looking up a pointer allocates nothing.
+// cache holds pointers (see DESIGN.md).
 var notCopied = new(string)
 
 // cachedName is a header name as the cache holds it.

@@ -89,7 +89,7 @@ func TestAnnotateBounds(t *testing.T) {
 	b := newHeaderBuilder("X-Zego-", nil, 3, 1024)
 	for i := 0; i < 5; i++ {
 		h := http.Header{}
-		annotate(b, h, &Callback{Fields: fields, plain: true})
+		annotate(b, h, &callback{Fields: fields, plain: true})
 		if len(h) != 3 || h.Get("X-Zego-A") == "" || h.Get("X-Zego-B") == "" || h.Get("X-Zego-C") == "" {
 			t.Fatalf("over maxFields: %v, want the first three by name, every time", h)
 		}
@@ -102,7 +102,7 @@ func TestAnnotateBounds(t *testing.T) {
 		"big":     json.RawMessage(`["aaaa","bbbb"]`),
 	}
 	h := http.Header{}
-	annotate(newHeaderBuilder("X-Zego-", nil, 64, 8), h, &Callback{Fields: long})
+	annotate(newHeaderBuilder("X-Zego-", nil, 64, 8), h, &callback{Fields: long})
 	if h.Get("X-Zego-Ok") == "" || h.Get("X-Zego-Escaped") != "xxxxxxxx" || len(h.Values("X-Zego-Array")) != 2 {
 		t.Errorf("values within the bound are missing: %v", h)
 	}
@@ -114,7 +114,7 @@ func TestAnnotateBounds(t *testing.T) {
 func TestNameCacheIsBounded(t *testing.T) {
 	b := newHeaderBuilder("X-Zego-", nil, 64, 1024)
 	for i := 0; i < maxCachedNames+100; i++ {
-		annotate(b, http.Header{}, &Callback{Fields: map[string]json.RawMessage{"f" + strings.Repeat("x", i%200) + string(rune('a'+i%26)): json.RawMessage(`1`)}})
+		annotate(b, http.Header{}, &callback{Fields: map[string]json.RawMessage{"f" + strings.Repeat("x", i%200) + string(rune('a'+i%26)): json.RawMessage(`1`)}})
 	}
 	if n := len(b.names.Load().(map[string]*string)); n > maxCachedNames {
 		t.Errorf("cache holds %d names, bound %d", n, maxCachedNames)
@@ -126,10 +126,10 @@ func TestNameCacheIsBounded(t *testing.T) {
 func TestAnnotateCollisionWithAFullCache(t *testing.T) {
 	b := newHeaderBuilder("X-Zego-", nil, 64, 1024)
 	for i := 0; len(b.names.Load().(map[string]*string)) < maxCachedNames; i++ {
-		annotate(b, http.Header{}, &Callback{Fields: map[string]json.RawMessage{"filler" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)): json.RawMessage(`"1"`)}, plain: true})
+		annotate(b, http.Header{}, &callback{Fields: map[string]json.RawMessage{"filler" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)): json.RawMessage(`"1"`)}, plain: true})
 	}
 	h := http.Header{}
-	annotate(b, h, &Callback{Fields: map[string]json.RawMessage{"room_key": json.RawMessage(`"a"`), "RoomKey": json.RawMessage(`"b"`)}, plain: true})
+	annotate(b, h, &callback{Fields: map[string]json.RawMessage{"room_key": json.RawMessage(`"a"`), "RoomKey": json.RawMessage(`"b"`)}, plain: true})
 	if v, ok := h["X-Zego-Room-Key"]; ok {
 		t.Errorf("X-Zego-Room-Key = %q with a full cache, want none", v)
 	}

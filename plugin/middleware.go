@@ -11,7 +11,7 @@ import (
 )
 
 // Middleware verifies ZEGO callbacks and forwards the genuine ones to next.
-type Middleware struct {
+type middleware struct {
 	next  http.Handler
 	name  string
 	s     *settings
@@ -41,7 +41,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if err != nil {
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
-	m := &Middleware{
+	m := &middleware{
 		next: next,
 		name: name,
 		s:    s,
@@ -55,21 +55,17 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if s.redis != nil {
 		// Connections are made on first use: Redis may come up after Traefik, and a wrong
 		// password shows on each request (503 and a log line), not as a failed New.
-		m.redis = sharedRedisPool(s.redis, ctx)
+		m.redis = sharedRedisPool(ctx, s.redis)
 	} else {
 		m.mem = memoryStores.get(name, s.capacity, m.ttlMs)
 	}
 	return m, nil
 }
 
-// ServeHTTP runs the checks in the order the README gives and forwards what passes.
-//
-// Under Yaegi a call allocates every local and temporary of the called function, taken
-// branches or not: a function with a cold branch costs several times one without. So the
-// hot functions here hold only the path of a genuine callback; whatever handles a
-// refusal, a duplicate or reportOnly lives in refusal.go and runs only then (see the
-// README's design notes).
-func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+// ServeHTTP runs the checks in the order the README gives and forwards what passes. The
+// functions here hold only a genuine callback's path; every other outcome is in
+// outcome.go and runs only then (see DESIGN.md on why).
+func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
 	stripPrefixed(m.s.headers, req.Header)
 	// 2-7. Method, size, parse, signature, freshness, event.
@@ -97,13 +93,13 @@ func (m *Middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // inspect runs steps 2 to 7: it returns the body, the callback when it parsed, and the
 // first check that failed. In reportOnly the checks go on past a wrong method, so that
 // the forwarded request is annotated.
-func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
+func inspect(m *middleware, req *http.Request) (*callback, []byte, error) {
 	var failure error
 	if req.Method != http.MethodPost {
 		if !m.s.reportOnly {
-			return nil, nil, ErrMethodNotAllowed
+			return nil, nil, errMethodNotAllowed
 		}
-		failure = ErrMethodNotAllowed
+		failure = errMethodNotAllowed
 	}
 	// JSON, as ZEGO sends it by default, needs no look at the other headers.
 	formTyped := false
@@ -130,8 +126,8 @@ func inspect(m *Middleware, req *http.Request) (*Callback, []byte, error) {
 // verify runs steps 5 to 7 on a parsed callback and keeps what the store needs: the
 // callback's key (its signature, and with replayKey signatureAndBody the body's digest)
 // and the body's digest, which tells a replay from another body under the same triple.
-func verify(m *Middleware, cb *Callback, body []byte) error {
-	key, err := Verify(m.s.secrets, cb)
+func verify(m *middleware, cb *callback, body []byte) error {
+	key, err := verifySignature(m.s.secrets, cb)
 	if err != nil {
 		return err
 	}
@@ -168,7 +164,7 @@ func verify(m *Middleware, cb *Callback, body []byte) error {
 // backend's answer. The backend answers into a compiled recorder, and the answer is then
 // copied to the client: a callback's answer is small, and every call Traefik's proxy would
 // make on an interpreted writer crosses Yaegi's reflection bridge.
-func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callback, body []byte) {
+func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte) {
 	req.Header[m.s.headers.verified] = []string{"true"}
 	annotate(m.s.headers, req.Header, cb)
 	setBody(req, body)
@@ -186,7 +182,7 @@ func forward(m *Middleware, rw http.ResponseWriter, req *http.Request, cb *Callb
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
 // handler that returned without writing gets net/http's 200); anything else, a panic
 // included, forgets it, so that ZEGO's retry gets through.
-func settle(m *Middleware, cb *Callback) {
+func settle(m *middleware, cb *callback) {
 	code := cb.answer.Code
 	ok := code/100 == 2 || code == 0 && cb.returned
 	if m.redis != nil {
@@ -196,4 +192,19 @@ func settle(m *Middleware, cb *Callback) {
 	} else {
 		forgetMemory(m.mem, cb.key, cb.receivedMs)
 	}
+}
+
+// relayAnswer sends the client the backend's answer, recorded: its headers, status (200
+// when it wrote none) and body. Trailers are not relayed: a callback's answer has none.
+func relayAnswer(rw http.ResponseWriter, answer *httptest.ResponseRecorder) {
+	h := rw.Header()
+	for name, values := range answer.Header() {
+		h[name] = values
+	}
+	code := answer.Code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	rw.WriteHeader(code)
+	_, _ = rw.Write(answer.Body.Bytes())
 }

@@ -14,24 +14,6 @@ import (
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
-func TestCreateConfigDefaults(t *testing.T) {
-	c := CreateConfig()
-	want := Config{
-		TimestampTolerance: "5m", MaxBodyBytes: 1048576, HeaderPrefix: "X-Zego-", Duplicates: "acknowledge",
-		NonceCapacity: 1000000, MaxHeaderFields: 64, MaxHeaderValueBytes: 1024,
-	}
-	if c.TimestampTolerance != want.TimestampTolerance || c.MaxBodyBytes != want.MaxBodyBytes ||
-		c.HeaderPrefix != want.HeaderPrefix || c.Duplicates != want.Duplicates || c.NonceCapacity != want.NonceCapacity ||
-		c.MaxHeaderFields != want.MaxHeaderFields || c.MaxHeaderValueBytes != want.MaxHeaderValueBytes ||
-		c.ReportOnly || c.SecretsFile != "" || len(c.Secrets) != 0 || len(c.Events) != 0 || len(c.Fields) != 0 {
-		t.Errorf("CreateConfig() = %+v, want %+v", *c, want)
-	}
-	wantRedis := RedisConfig{Address: "127.0.0.1:6379", Timeout: "500ms", KeyPrefix: "zego-callback:"}
-	if c.NonceStore != "memory" || c.Redis != wantRedis {
-		t.Errorf("CreateConfig() nonceStore %q, redis %+v; want memory and %+v", c.NonceStore, c.Redis, wantRedis)
-	}
-}
-
 func TestNewNeverPanics(t *testing.T) {
 	if _, err := New(context.Background(), http.NotFoundHandler(), nil, "nil@test"); err == nil {
 		t.Error("New(nil config) succeeded")
@@ -44,7 +26,7 @@ func TestNewNeverPanics(t *testing.T) {
 }
 
 // clocked builds a middleware whose clock reads *now.
-func clocked(t *testing.T, cfg *Config, next http.Handler, now *time.Time) *Middleware {
+func clocked(t *testing.T, cfg *Config, next http.Handler, now *time.Time) *middleware {
 	t.Helper()
 	if cfg == nil {
 		cfg = CreateConfig()
@@ -54,7 +36,7 @@ func clocked(t *testing.T, cfg *Config, next http.Handler, now *time.Time) *Midd
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := h.(*Middleware)
+	m := h.(*middleware)
 	m.now = func() time.Time { return *now }
 	return m
 }

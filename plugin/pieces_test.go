@@ -22,14 +22,14 @@ func pieceBody() []byte {
 	return bytes.ReplaceAll(zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body, []byte("\n"), nil)
 }
 
-func pieceMiddleware(b *testing.B) *Middleware {
+func pieceMiddleware(b *testing.B) *middleware {
 	cfg := CreateConfig()
 	cfg.Secrets = []string{zegotest.Secret}
 	h, err := New(context.Background(), http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(200) }), cfg, b.Name()+"@pieces")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return h.(*Middleware)
+	return h.(*middleware)
 }
 
 func BenchmarkPieceStrip(b *testing.B) {
@@ -140,7 +140,7 @@ func BenchmarkPieceSignature(b *testing.B) {
 	cb, _ := parseCallback(pieceBody(), false)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_, _ = Verify(m.s.secrets, cb)
+		_, _ = verifySignature(m.s.secrets, cb)
 	}
 }
 
@@ -148,12 +148,12 @@ func BenchmarkPieceDecodeJSON(b *testing.B) {
 	body := pieceBody()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = decodeJSON(&Callback{}, body)
+		_ = decodeJSON(&callback{}, body)
 	}
 }
 
 func BenchmarkPieceReadNamed(b *testing.B) {
-	cb := &Callback{}
+	cb := &callback{}
 	_ = decodeJSON(cb, pieceBody())
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

@@ -15,7 +15,7 @@ import (
 // pool of connections. It is written here with the standard library because Traefik's
 // interpreter cannot load the usual clients (go-redis needs unsafe; redigo fails with a
 // type error). Like the memory store, it is plain functions that take the pool, not
-// methods: under Yaegi a method call costs about four times a function call.
+// methods (see DESIGN.md).
 
 // redisMaxConns bounds the connections one pool keeps open, idle or busy. A claim
 // holds one for a round trip or two, so 32 serve thousands of callbacks a second; a

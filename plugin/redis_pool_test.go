@@ -139,7 +139,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	edit := func(c *RedisConfig) { c.Timeout = "10s" }
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
-	p := sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx1)
+	p := sharedRedisPool(ctx1, testRedisSettings(t, srv.Addr, edit))
 	mustClaimRedis(t, p, redisTestKey("k0"), 60000, claimed)
 	if c := srv.ConnectedClients(); c != 1 {
 		t.Fatalf("%d clients, want 1", c)
@@ -180,7 +180,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	// A new user (the next reload's New) gets the same pool, which keeps connections again.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	if p2 := sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx2); p2 != p {
+	if p2 := sharedRedisPool(ctx2, testRedisSettings(t, srv.Addr, edit)); p2 != p {
 		t.Fatal("the same settings got another pool")
 	}
 	mustClaimRedis(t, p, redisTestKey("k2"), 60000, claimed)
@@ -191,7 +191,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	// Of two users, one leaving keeps the connections; the last one closes them.
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	defer cancel3()
-	sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx3)
+	sharedRedisPool(ctx3, testRedisSettings(t, srv.Addr, edit))
 	cancel2()
 	waitFor(t, "one user left", func() bool { _, _, users := redisPoolCounts(p); return users == 1 })
 	if _, idle, _ := redisPoolCounts(p); idle != 1 || srv.ConnectedClients() != 1 {
@@ -201,7 +201,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	waitFor(t, "every connection closed", func() bool { return srv.ConnectedClients() == 0 })
 
 	// A context already done registers and leaves at once.
-	sharedRedisPool(testRedisSettings(t, srv.Addr, edit), ctx3)
+	sharedRedisPool(ctx3, testRedisSettings(t, srv.Addr, edit))
 	waitFor(t, "no user", func() bool { _, _, users := redisPoolCounts(p); return users == 0 })
 }
 

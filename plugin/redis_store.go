@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log"
 	"strconv"
 	"sync"
 	"time"
@@ -71,7 +72,7 @@ end
 return 0`
 
 // claimInRedis is claimRedis for a verified callback, keeping its claim's token.
-func claimInRedis(m *Middleware, cb *Callback) (claimResult, error) {
+func claimInRedis(m *middleware, cb *callback) (claimResult, error) {
 	claim, token, err := claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
 	cb.claim = token
 	return claim, err
@@ -157,7 +158,7 @@ type redisRegistry struct {
 // users still serves (with a connection per operation) until a new New registers again.
 // It connects to nothing and starts no goroutine: context.AfterFunc starts one only
 // when ctx is done.
-func sharedRedisPool(s *redisSettings, ctx context.Context) *redisPool { //nolint:revive // the order the integration asked for
+func sharedRedisPool(ctx context.Context, s *redisSettings) *redisPool {
 	redisPools.mu.Lock()
 	p, ok := redisPools.byKey[s.poolKey]
 	if !ok {
@@ -203,4 +204,18 @@ func redisTokenPrefix() string {
 		return strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	return hex.EncodeToString(b)
+}
+
+// settleRedis records a delivery's outcome in Redis; a failure is logged: the claim then
+// lapses on its own after inFlightTimeout.
+func settleRedis(m *middleware, cb *callback, ok bool) {
+	var err error
+	if ok {
+		err = confirmRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.ttlMs)
+	} else {
+		err = forgetRedis(m.redis, cb.key, cb.claim)
+	}
+	if err != nil {
+		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout\n", m.name, ok, err)
+	}
 }

@@ -37,7 +37,7 @@ func testRedisPool(t *testing.T, s *redisSettings) *redisPool {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return sharedRedisPool(s, ctx)
+	return sharedRedisPool(ctx, s)
 }
 
 // redisTestKey stands for a callback's signature, the store's key: 20 binary bytes.

@@ -29,7 +29,7 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 	return sha1.Sum([]byte(a + b + c)) //nolint:gosec // see above.
 }
 
-var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature)
+var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", errInvalidSignature)
 
 // Verify checks cb's signature against each secret, in constant time for each, and
 // returns the decoded signature as a string: it names the callback by exactly what is
@@ -39,7 +39,7 @@ var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", ErrInvalidSignature
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
 // them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
 // 7784...). The replay store therefore keys on the signature, never on the texts.
-func Verify(secrets []string, cb *Callback) (string, error) {
+func verifySignature(secrets []string, cb *callback) (string, error) {
 	got, err := hex.DecodeString(cb.Signature)
 	if err != nil || len(got) != sha1.Size {
 		return "", errSignatureNotHex
@@ -61,7 +61,7 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 			return string(got), nil
 		}
 	}
-	return "", ErrInvalidSignature
+	return "", errInvalidSignature
 }
 
 // checkFreshness reports whether cb's timestamp lies within toleranceMs of nowMs, either
@@ -70,7 +70,7 @@ func Verify(secrets []string, cb *Callback) (string, error) {
 // the unit: the signed string cannot tell where the timestamp ends and the nonce begins,
 // so digits moved from a captured callback's nonce to its timestamp would turn a seconds
 // timestamp of years ago into a fresh milliseconds one under the same signature.
-func checkFreshness(cb *Callback, nowMs, toleranceMs int64, millis bool) error {
+func checkFreshness(cb *callback, nowMs, toleranceMs int64, millis bool) error {
 	unit, maxTimestamp := timestampLimits(millis)
 	skewMs := (nowMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded by maxTimestamp
 	if cb.timestamp > maxTimestamp || skewMs > toleranceMs || skewMs < -toleranceMs {
@@ -90,7 +90,7 @@ func timestampLimits(millis bool) (int64, uint64) {
 
 // staleError says how stale, and what a timestamp in the other unit looks like: built
 // only when a timestamp is refused.
-func staleError(cb *Callback, skewMs int64, millis bool) error {
+func staleError(cb *callback, skewMs int64, millis bool) error {
 	hint := ""
 	if n := len(cb.Timestamp); !millis && n >= 13 {
 		hint = fmt.Sprintf("; timestamp has %d digits: milliseconds? set timestampUnit: milliseconds", n)
@@ -100,9 +100,9 @@ func staleError(cb *Callback, skewMs int64, millis bool) error {
 	_, maxTimestamp := timestampLimits(millis)
 	switch {
 	case cb.timestamp > maxTimestamp:
-		return fmt.Errorf("%w: out of range%s", ErrStaleTimestamp, hint)
+		return fmt.Errorf("%w: out of range%s", errStaleTimestamp, hint)
 	case skewMs > 0:
-		return fmt.Errorf("%w: %d s in the past%s", ErrStaleTimestamp, skewMs/1000, hint)
+		return fmt.Errorf("%w: %d s in the past%s", errStaleTimestamp, skewMs/1000, hint)
 	}
-	return fmt.Errorf("%w: %d s in the future%s", ErrStaleTimestamp, -skewMs/1000, hint)
+	return fmt.Errorf("%w: %d s in the future%s", errStaleTimestamp, -skewMs/1000, hint)
 }

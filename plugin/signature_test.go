@@ -44,7 +44,7 @@ func TestSignAgreesWithTestSigner(t *testing.T) {
 func TestVerify(t *testing.T) {
 	ts, nonce := "1689834748", "7257784982359218206"
 	good := Sign(zegotest.Secret, ts, nonce)
-	cb := func(sig, ts, nonce string) *Callback { return &Callback{Signature: sig, Timestamp: ts, Nonce: nonce} }
+	cb := func(sig, ts, nonce string) *callback { return &callback{Signature: sig, Timestamp: ts, Nonce: nonce} }
 	flip := func(s string, i int) string {
 		b := []byte(s)
 		if b[i] == '1' {
@@ -55,10 +55,10 @@ func TestVerify(t *testing.T) {
 		return string(b)
 	}
 	secrets := []string{zegotest.OtherSecret, zegotest.Secret}
-	if key, err := Verify(secrets, cb(good, ts, nonce)); err != nil || len(key) != 20 {
-		t.Fatalf("Verify(good) = %x, %v", key, err)
+	if key, err := verifySignature(secrets, cb(good, ts, nonce)); err != nil || len(key) != 20 {
+		t.Fatalf("verifySignature(good) = %x, %v", key, err)
 	}
-	if _, err := Verify(secrets, cb(strings.ToUpper(good), ts, nonce)); err != nil {
+	if _, err := verifySignature(secrets, cb(strings.ToUpper(good), ts, nonce)); err != nil {
 		t.Errorf("upper-case hex: %v", err)
 	}
 	bad := []struct{ desc, sig, ts, nonce string }{
@@ -78,8 +78,8 @@ func TestVerify(t *testing.T) {
 		bad = append(bad, struct{ desc, sig, ts, nonce string }{"nonce digit changed", good, ts, flip(nonce, i)})
 	}
 	for _, b := range bad {
-		if _, err := Verify(secrets, cb(b.sig, b.ts, b.nonce)); !errors.Is(err, ErrInvalidSignature) {
-			t.Errorf("%s (%s %s %s): %v, want ErrInvalidSignature", b.desc, b.sig, b.ts, b.nonce, err)
+		if _, err := verifySignature(secrets, cb(b.sig, b.ts, b.nonce)); !errors.Is(err, errInvalidSignature) {
+			t.Errorf("%s (%s %s %s): %v, want errInvalidSignature", b.desc, b.sig, b.ts, b.nonce, err)
 		}
 	}
 }
@@ -113,7 +113,7 @@ func TestCheckFreshness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ts, millis := strings.CutPrefix(tt.ts, "ms")
-		cb, perr := ParseCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + ts + `"}`))
+		cb, perr := readCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + ts + `"}`))
 		if perr != nil {
 			t.Fatalf("%s: %v", tt.desc, perr)
 		}
@@ -121,8 +121,8 @@ func TestCheckFreshness(t *testing.T) {
 		if (err == nil) != tt.fresh {
 			t.Errorf("%s (%s): %v, want fresh=%v", tt.desc, tt.ts, err, tt.fresh)
 		}
-		if err != nil && !errors.Is(err, ErrStaleTimestamp) {
-			t.Errorf("%s: %v is not ErrStaleTimestamp", tt.desc, err)
+		if err != nil && !errors.Is(err, errStaleTimestamp) {
+			t.Errorf("%s: %v is not errStaleTimestamp", tt.desc, err)
 		}
 	}
 }

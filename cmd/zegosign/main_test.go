@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,7 @@ func TestSignKeepsSpellingAndKinds(t *testing.T) {
 	}
 }
 
-// The tool's output passes the middleware: sign, then verify with the plugin's parser.
+// The tool's output passes the middleware: sign, then send it through the plugin.
 func TestBuiltInExampleVerifies(t *testing.T) {
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte("# comment\nmy-secret\n"), 0o600); err != nil {
@@ -59,15 +60,23 @@ func TestBuiltInExampleVerifies(t *testing.T) {
 	if err := run([]string{"-secret-file", secretFile}, nil, &out, &out, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	cb, err := zegocallback.ParseCallback(bytes.TrimSpace(out.Bytes()))
+	cfg := zegocallback.CreateConfig()
+	cfg.Secrets = []string{"my-secret"}
+	var got http.Header
+	next := http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) { got = req.Header })
+	h, err := zegocallback.New(context.Background(), next, cfg, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := zegocallback.Verify([]string{"my-secret"}, cb); err != nil {
-		t.Errorf("the tool's body does not verify: %v\n%s", err, out.String())
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(bytes.TrimSpace(out.Bytes())))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || got == nil {
+		t.Fatalf("the tool's body got %d, forwarded %v: %s\n%s", rec.Code, got != nil, rec.Body, out.String())
 	}
-	if cb.Event != "mix_start" || len(cb.Nonce) != 19 {
-		t.Errorf("event %q nonce %q", cb.Event, cb.Nonce)
+	if event, nonce := got.Get("X-Zego-Event"), got.Get("X-Zego-Nonce"); event != "mix_start" || len(nonce) != 19 {
+		t.Errorf("event %q nonce %q", event, nonce)
 	}
 }
 

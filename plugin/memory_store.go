@@ -6,23 +6,6 @@ import (
 	"sync"
 )
 
-// claimResult is what a replay store found when a callback was claimed.
-type claimResult int
-
-// The results of a claim.
-const (
-	// claimed: the callback was not known (or its delivery failed, or its claim lapsed);
-	// it is now in flight, ours to settle.
-	claimed claimResult = iota
-	// inFlight: another copy of the callback is being delivered right now.
-	inFlight
-	// delivered: the callback was delivered; the backend answered 2xx.
-	delivered
-	// reused: the signed triple is in flight or delivered with another body: a nonce
-	// collision, or a captured triple carrying a forged body.
-	reused
-)
-
 // errStoreFull is the memory store's answer when it holds nonceCapacity unexpired
 // callbacks: it never drops one before it expires, since that would let it be replayed.
 var errStoreFull = errors.New("replay store full")
@@ -45,8 +28,8 @@ const (
 // grows (see setLimits), so the queue stays in order, and raising timestampTolerance on
 // a reload lengthens the memory of what is already there. A claim first sweeps expired
 // keys from the head of the queue, so the store needs no goroutine or timer and each
-// operation costs O(1) amortised. Its functions are plain functions, not methods: under
-// Yaegi a method call costs about four times a function call.
+// operation costs O(1) amortised. Its functions are plain functions, not methods (see
+// DESIGN.md).
 type memoryStore struct {
 	mu       sync.Mutex
 	capacity int

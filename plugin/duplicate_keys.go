@@ -5,74 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"unicode/utf8"
 )
 
-// A JSON body is decoded by one compiled call, json.Unmarshal into raw values. Two things
-// it does not tell, and that must cost in proportion to the body's bytes whatever its
-// shape, since they are checked before the signature: how many keys the body holds, and
-// whether a top-level key appears twice (encoding/json keeps the last of two, PHP and
-// JavaScript too, but a backend's parser may keep the first).
+// Duplicate keys, and how many keys a JSON body holds. A JSON body is decoded by one
+// compiled call, json.Unmarshal into raw values (decodeJSON). Two things it does not
+// tell, and that must cost in proportion to the body's bytes whatever its shape, since
+// they are checked before the signature: how many keys the body holds, and whether a
+// top-level key appears twice (encoding/json keeps the last of two, PHP and JavaScript
+// too, but a backend's parser may keep the first).
 
 // maxKeys bounds the keys of a JSON body, at any depth: ZEGO's callbacks have a few
 // dozen, and what a repeated key costs to find grows with them.
 const maxKeys = 10000
 
-var errTooManyKeys = fmt.Errorf("%w: more than %d keys", ErrMalformedBody, maxKeys)
-
-// decodeJSON decodes a JSON object's top level into cb, with compiled passes only. It
-// tells whether the body's strings are plain: without escapes or DEL, their texts lie
-// between their quotes, and none starts or ends with a space. walkKeys says a repeated
-// key is not ruled out yet, and keysUnique must look.
-func decodeJSON(cb *Callback, body []byte) error {
-	// RFC 8259 requires UTF-8; a backend's parser may treat invalid bytes differently
-	// from encoding/json, which replaces them, and two such keys could then differ there
-	// but collide here.
-	if !utf8.Valid(body) {
-		return errNotUTF8
-	}
-	// Every key is followed by a colon: one count bounds the keys of any usual body.
-	if len(body) > maxKeys && bytes.Count(body, colon) > maxKeys {
-		if err := countKeys(body); err != nil {
-			return err
-		}
-	}
-	// Unmarshal checks the whole text is one valid JSON value. The map is sized for a
-	// usual callback, so that it does not grow while Unmarshal fills it.
-	fields := make(map[string]json.RawMessage, 32)
-	if json.Unmarshal(body, &fields) != nil || fields == nil { // null makes it nil
-		return errNotObject
-	}
-	cb.Fields = fields
-	cb.doc = body
-	if bytes.ContainsAny(body, "\\\x7f\t\r\n%+") {
-		decodedUnusual(cb, body)
-		return nil
-	}
-	// No escape, DEL, tab, line break or URL escape: plain unless a string may start or
-	// end with a space (spaceEdge also finds a space before a colon, which keyEnd would
-	// miss). As many key ends as decoded keys means none was dropped as a duplicate (nor
-	// nested), when every key end was counted.
-	cb.plain = !bytes.Contains(body, quoteSpace) && !spaceEdge.Match(body)
-	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(fields)
-	cb.recheck = cb.walkKeys || cb.formTyped
-	return nil
-}
-
-// decodedUnusual is decodeJSON's end for a body with an escape, DEL, a tab, a line
-// break, '%' or '+': the same checks, each byte class apart.
-func decodedUnusual(cb *Callback, body []byte) {
-	cb.plain = !bytes.ContainsAny(body, "\\\x7f") && !bytes.Contains(body, quoteSpace) && !spaceQuoteEnd.Match(body)
-	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(cb.Fields) || spaceBeforeColon(body)
-	cb.recheck = true
-}
+var errTooManyKeys = fmt.Errorf("%w: more than %d keys", errMalformedBody, maxKeys)
 
 // maxWalkedKeys bounds the top-level keys walked one by one (keysUniqueSlow): only a
 // body with a key written with an escape needs the walk, which no encoder writes for
-// ZEGO's field names, and each key walked costs a few microseconds under Yaegi.
+// ZEGO's field names, and each key walked is an interpreted step.
 const maxWalkedKeys = 1000
 
-var errKeysUnchecked = fmt.Errorf("%w: more than %d top-level keys, one written with an escape", ErrMalformedBody, maxWalkedKeys)
+var errKeysUnchecked = fmt.Errorf("%w: more than %d top-level keys, one written with an escape", errMalformedBody, maxWalkedKeys)
 
 var (
 	colon = []byte(":")
@@ -80,12 +33,6 @@ var (
 	keyEnd = []byte(`":`)
 	// escapedKeyEnd is the only way keyEnd appears inside a string of compact JSON.
 	escapedKeyEnd = []byte(`\":`)
-	// quoteSpace and spaceQuoteEnd find a string that may start or end with a space,
-	// which a header value cannot carry as it is (a body with one is not plain). The
-	// expression's literal prefix lets it skip from one ` "` to the next.
-	quoteSpace    = []byte(`" `)
-	spaceQuoteEnd = regexp.MustCompile(` "[\s,:\]}]`)
-	spaceEdge     = regexp.MustCompile(` (?:"[\s,:\]}]|:)`)
 	// jsonString matches a JSON string, escapes included.
 	jsonString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 )

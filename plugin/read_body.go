@@ -19,7 +19,7 @@ import (
 const readChunk = 64 << 10
 
 // errBodyRead is a body that could not be read to its end (the client went away).
-var errBodyRead = fmt.Errorf("%w: the body could not be read", ErrMalformedBody)
+var errBodyRead = fmt.Errorf("%w: the body could not be read", errMalformedBody)
 
 // readBody reads the whole body, at most limit bytes.
 func readBody(req *http.Request, limit int64) ([]byte, error) {
@@ -38,7 +38,7 @@ func readBody(req *http.Request, limit int64) ([]byte, error) {
 // readChunk at most, until the body ends or passes the limit.
 func readOtherBody(req *http.Request, limit int64) ([]byte, error) {
 	if req.ContentLength > limit {
-		return nil, fmt.Errorf("%w: Content-Length %d", ErrBodyTooLarge, req.ContentLength)
+		return nil, fmt.Errorf("%w: Content-Length %d", errBodyTooLarge, req.ContentLength)
 	}
 	if req.ContentLength == 0 || req.Body == nil || req.Body == http.NoBody {
 		return []byte{}, nil
@@ -63,7 +63,7 @@ func readOtherBody(req *http.Request, limit int64) ([]byte, error) {
 		n, err := req.Body.Read(body[len(body):cap(body)])
 		body = body[:len(body)+n]
 		if int64(len(body)) > limit {
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)
+			return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
 		}
 		if err == io.EOF {
 			return body, nil
@@ -95,7 +95,7 @@ func setLength(req *http.Request, n int) {
 // errUnsupportedMedia is a body whose headers say it is not the bytes it holds: encoded
 // (compressed), or multipart. ZEGO sends neither, and a backend would read something
 // else from it than the middleware.
-var errUnsupportedMedia = fmt.Errorf("%w: Content-Encoding or a multipart Content-Type", ErrUnsupportedMediaType)
+var errUnsupportedMedia = fmt.Errorf("%w: Content-Encoding or a multipart Content-Type", errUnsupportedMediaType)
 
 // bodyHeaders checks the headers that say what the body's bytes are, and reports
 // whether its Content-Type is a form's: a JSON body sent so is also read as a form (see

@@ -1,0 +1,238 @@
+package zegocallback
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"strconv"
+)
+
+// The errors the request path returns, one per rejection code. Compare with errors.Is:
+// the middleware wraps them with the detail that goes to its log, never to the client.
+var (
+	errMethodNotAllowed = errors.New("method not allowed")
+	errBodyTooLarge     = errors.New("body too large")
+	// errUnsupportedMediaType is a body sent compressed or as multipart.
+	errUnsupportedMediaType = errors.New("unsupported media type")
+	errMalformedBody        = errors.New("malformed body")
+	errInvalidSignature     = errors.New("invalid signature")
+	errStaleTimestamp       = errors.New("stale timestamp")
+	errEventNotAllowed      = errors.New("event not allowed")
+	errDuplicate            = errors.New("duplicate callback")
+	errSignatureReused      = errors.New("signature reused with another body")
+	errStoreUnavailable     = errors.New("replay store unavailable")
+)
+
+// rejection is what the client gets for one kind of error: its status, the code that
+// X-Zego-Rejection and the log carry, and the JSON body, built once.
+type rejection struct {
+	err    error
+	status int
+	code   string
+	body   []byte
+}
+
+func newRejection(err error, status int, code, message string) rejection {
+	body := `{"error":` + strconv.Quote(code) + `,"message":` + strconv.Quote(message) + "}\n"
+	return rejection{err: err, status: status, code: code, body: []byte(body)}
+}
+
+// rejections is read-only after package initialisation.
+var rejections = []rejection{
+	newRejection(errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted"),
+	newRejection(errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this endpoint accepts"),
+	newRejection(errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be sent as it is, JSON or a URL-encoded form"),
+	newRejection(errMalformedBody, http.StatusBadRequest, "malformed_body", "the body is not a well-formed ZEGO callback"),
+	newRejection(errInvalidSignature, http.StatusUnauthorized, "invalid_signature", "the signature does not match"),
+	newRejection(errStaleTimestamp, http.StatusUnauthorized, "stale_timestamp", "the timestamp is outside the accepted window"),
+	newRejection(errEventNotAllowed, http.StatusForbidden, "event_not_allowed", "this event is not accepted here"),
+	newRejection(errDuplicate, http.StatusConflict, "duplicate", "this callback was already received"),
+	newRejection(errSignatureReused, http.StatusConflict, "signature_reused", "this signature came before with another body"),
+	newRejection(errStoreUnavailable, http.StatusServiceUnavailable, "nonce_store_unavailable", "replay protection is unavailable; retry later"),
+}
+
+// rejectionFor maps an error from the request path to what the client gets. An error
+// that is none of the sentinels (which would be a bug) is answered as a store failure:
+// 503 makes ZEGO retry instead of losing the callback.
+func rejectionFor(err error) rejection {
+	for _, r := range rejections {
+		if errors.Is(err, r.err) {
+			return r
+		}
+	}
+	return rejections[len(rejections)-1]
+}
+
+// duplicateAck is the answer to a callback that was already delivered, when duplicates
+// are acknowledged: ZEGO stops retrying, and the backend does not get it twice.
+var duplicateAck = []byte(`{"status":"duplicate","message":"this callback was already delivered; it was not forwarded again"}` + "\n")
+
+// writeRejection answers the client. It never includes err's text, a secret, the
+// expected signature or the body.
+func writeRejection(rw http.ResponseWriter, r rejection) {
+	h := rw.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.status == http.StatusMethodNotAllowed {
+		h.Set("Allow", http.MethodPost)
+	}
+	rw.WriteHeader(r.status)
+	_, _ = rw.Write(r.body)
+}
+
+// The actions a log line names.
+const (
+	actionRejected     = "rejected"
+	actionWouldReject  = "would reject (reportOnly)"
+	actionAcknowledged = "acknowledged"
+	// redis.failOpen: Redis could not answer and the callback went on unchecked.
+	actionForwardedUnchecked = "forwarded without replay check (redis.failOpen)"
+)
+
+// logRejection writes the one line a rejected (or, in reportOnly, would-be rejected, or
+// an acknowledged duplicate) callback gets. It writes to the log package's writer, which Yaegi gives each plugin
+// and Traefik shows at ERROR level (a plugin's stdout shows only at DEBUG), without the
+// log package's own date: Traefik stamps the line. event and appid come from the body,
+// so they are bounded and quoted; err's text names fields, never their values.
+func logRejection(middleware, action, code string, req *http.Request, cb *callback, err error) {
+	event, appID := "", ""
+	if cb != nil {
+		event, appID = logValue(cb.Event), logValue(cb.AppID)
+	}
+	_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s %s code=%s remote=%s event=%q appid=%q reason=%q\n",
+		middleware, action, code, req.RemoteAddr, event, appID, errorDetail(err))
+}
+
+func errorDetail(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// logValue bounds what an untrusted body can put into a log line.
+func logValue(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// The paths of requests that are not forwarded as verified: they run only then, so they
+// cost the path of a genuine callback nothing (see ServeHTTP).
+
+// refuse answers a request that failed a check: the rejection, or in reportOnly the
+// request forwarded and marked. A body that could not be read whole, or is too large,
+// is refused even in reportOnly: there is nothing whole to forward.
+func refuse(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, failure error) {
+	if !m.s.reportOnly || body == nil {
+		reject(m, rw, req, cb, failure)
+		return
+	}
+	wouldReject(m, rw, req, cb, body, failure)
+}
+
+// inspectUnsupported is inspect for a body sent compressed or as multipart: refused, or
+// in reportOnly read and forwarded, marked, unparsed (its bytes are not what a parser
+// would read).
+func inspectUnsupported(m *middleware, req *http.Request, failure, err error) (*callback, []byte, error) {
+	if !m.s.reportOnly {
+		return nil, nil, err
+	}
+	body, rerr := readBody(req, m.s.maxBodyBytes)
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	if failure == nil {
+		failure = err
+	}
+	return nil, body, failure
+}
+
+// refuseSeen answers a verified callback the store did not let through: seen before
+// (in flight, or delivered), or the store failed.
+//
+// redis.failOpen forwards only when Redis itself failed: a pool whose connections are
+// all busy is this Traefik's own limit, and a flood of copies of one callback must not
+// get replays through it.
+func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, claim claimResult, err error) {
+	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
+		// Redis could not answer: the verified callback goes on without a replay check.
+		logRejection(m.name, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
+		forwardUnsettled(m, rw, req, cb, body, "true", "")
+		return
+	}
+	if err != nil {
+		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %w", errStoreUnavailable, err))
+		return
+	}
+	if claim == reused {
+		refuse(m, rw, req, cb, body, errSignatureReusedDetail)
+		return
+	}
+	answerDuplicate(m, rw, req, body, cb, claim == delivered && m.s.ackDuplicates)
+}
+
+// errSignatureReusedDetail is what the log says of a signature reused with another body.
+var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
+
+func eventNotAllowed(cb *callback) error {
+	return fmt.Errorf("%w: %q", errEventNotAllowed, logValue(cb.Event))
+}
+
+// answerDuplicate answers a verified callback that was seen before: 200 without
+// forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
+// it, marked, and leaves the store as it was.
+func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *callback, ack bool) {
+	if m.s.reportOnly {
+		req.Header[m.s.headers.duplicate] = []string{"true"}
+		wouldReject(m, rw, req, cb, body, errDuplicate)
+		return
+	}
+	if !ack {
+		reject(m, rw, req, cb, errDuplicate)
+		return
+	}
+	logRejection(m.name, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
+	h := rw.Header()
+	h.Set("Content-Type", "application/json")
+	h[m.s.headers.duplicate] = []string{"true"}
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write(duplicateAck)
+}
+
+// errAcknowledged is what the log line of an acknowledged duplicate says.
+var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
+
+// reject answers the client with failure's status and logs one line.
+func reject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
+	r := rejectionFor(failure)
+	logRejection(m.name, actionRejected, r.code, req, cb, failure)
+	writeRejection(rw, r)
+}
+
+// wouldReject is reportOnly's answer to a request a check failed: it goes on, marked
+// with what would have rejected it, and the store is not touched.
+func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, failure error) {
+	r := rejectionFor(failure)
+	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
+	forwardUnsettled(m, rw, req, cb, body, "false", r.code)
+}
+
+// forwardUnsettled forwards a request that is not a genuine delivery, whose answer the
+// replay store does not settle: reportOnly's, and redis.failOpen's. verified is what
+// X-Zego-Verified says, rejection what X-Zego-Rejection says ("" for none). The body is
+// annotated when it parsed.
+func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, verified, rejection string) {
+	h := req.Header
+	h[m.s.headers.verified] = []string{verified}
+	if rejection != "" {
+		h[m.s.headers.rejection] = []string{rejection}
+	}
+	if cb != nil {
+		annotate(m.s.headers, h, cb)
+	}
+	setBody(req, body)
+	m.next.ServeHTTP(rw, req)
+}

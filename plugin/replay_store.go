@@ -1,0 +1,27 @@
+package zegocallback
+
+// The replay store remembers the callbacks this middleware verified, by key (their
+// decoded signature, with replayKey signatureAndBody also the body's digest), for as long
+// as one could still be fresh, with the digest of the body first claimed under each. It
+// lives in memory (memory_store.go: one per middleware name, for the life of the
+// process) or in Redis (redis_store.go: shared by every Traefik that uses it). A
+// verified callback is claimed before it is forwarded and settled on the backend's
+// answer: a 2xx keeps it as delivered, anything else forgets it so that ZEGO's retry
+// gets through, and a claim nobody settles lapses after inFlightTimeout.
+
+// claimResult is what a replay store found when a callback was claimed.
+type claimResult int
+
+// The results of a claim.
+const (
+	// claimed: the callback was not known (or its delivery failed, or its claim lapsed);
+	// it is now in flight, ours to settle.
+	claimed claimResult = iota
+	// inFlight: another copy of the callback is being delivered right now.
+	inFlight
+	// delivered: the callback was delivered; the backend answered 2xx.
+	delivered
+	// reused: the signed triple is in flight or delivered with another body: a nonce
+	// collision, or a captured triple carrying a forged body.
+	reused
+)
