@@ -43,9 +43,9 @@ func corpusDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "callbacks")
 }
 
-// Corpus reads the documented callbacks. It panics when the corpus cannot be read: the
+// corpus reads the documented callbacks. It panics when the corpus cannot be read: the
 // tests that use it must not pass without it.
-func Corpus() []CorpusEntry {
+func corpus() []CorpusEntry {
 	dir := corpusDir()
 	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
@@ -267,7 +267,7 @@ var (
 // JSON, the RTC ones as forms too.
 func CorpusCallbacks() []CorpusRow {
 	corpusOnce.Do(func() {
-		for _, e := range Corpus() {
+		for _, e := range corpus() {
 			corpusRows = append(corpusRows, CorpusRow{Entry: e, Format: "json"})
 			if formProducts[e.Product] {
 				corpusRows = append(corpusRows, CorpusRow{Entry: e, Format: "form"})

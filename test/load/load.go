@@ -262,7 +262,7 @@ type ring struct {
 	mu     sync.Mutex
 	nonces []string
 	bodies [][]byte
-	next   int // where the next one goes
+	next   int           // where the next one goes
 	first  chan struct{} // closed on the first delivery
 	once   sync.Once
 }

@@ -46,10 +46,9 @@ type Manifest struct {
 // Plugin is the plugin loaded into one interpreter, as Traefik makes one per plugin at
 // start-up: package-level state is shared by every middleware built from it.
 type Plugin struct {
-	Manifest   Manifest
-	ModulePath string
-	fnNew      reflect.Value
-	fnCreate   reflect.Value
+	Manifest Manifest
+	fnNew    reflect.Value
+	fnCreate reflect.Value
 }
 
 // RepoRoot is the repository's root, found from this file's place in it.
@@ -174,7 +173,7 @@ func Load(root, tmp string) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, mod, err := LayOut(root, goPath)
+	m, _, err := LayOut(root, goPath)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +196,7 @@ func Load(root, tmp string) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to eval CreateConfig: %w", err)
 	}
-	return &Plugin{Manifest: m, ModulePath: mod, fnNew: fnNew, fnCreate: fnCreate}, nil
+	return &Plugin{Manifest: m, fnNew: fnNew, fnCreate: fnCreate}, nil
 }
 
 var (

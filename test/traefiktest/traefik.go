@@ -78,7 +78,6 @@ type Route struct {
 type Traefik struct {
 	URL     string // the web entry point, http://127.0.0.1:port
 	PingURL string // the traefik entry point (ping, and pprof with Options.Debug)
-	Dir     string // its working directory
 	dynamic string // the watched dynamic configuration file
 	proc    *proctest.Process
 }
@@ -92,8 +91,6 @@ type Options struct {
 	// LocalPlugins are more local plugins, by alias: the folder of each one's module,
 	// with its .traefik.yml and go.mod.
 	LocalPlugins map[string]string
-	// LogLevel is Traefik's log level; ERROR when empty.
-	LogLevel string
 	// Debug serves Go's pprof at PingURL + /debug/pprof/ (api.debug).
 	Debug bool
 	// ProvidersThrottle is providers.providersThrottleDuration: how often Traefik applies
@@ -123,15 +120,11 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	if web == "" {
 		web = freeAddr(t)
 	}
-	level := opts.LogLevel
-	if level == "" {
-		level = "ERROR"
-	}
 	static := map[string]any{
 		"global":       map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
 		"entryPoints":  map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
 		"ping":         map[string]any{"entryPoint": "traefik"},
-		"log":          map[string]any{"level": level},
+		"log":          map[string]any{"level": "ERROR"},
 		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
 		"experimental": map[string]any{"localPlugins": locals},
 	}
@@ -141,7 +134,7 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	if opts.ProvidersThrottle != "" {
 		static["providers"].(map[string]any)["providersThrottleDuration"] = opts.ProvidersThrottle
 	}
-	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml")}
+	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, dynamic: filepath.Join(dir, "dynamic.yml")}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
 	tr.SetRoutes(t, routes)
 
