@@ -24,9 +24,14 @@ func RedisSettings(addr, password, name string) map[string]any {
 	return map[string]any{"address": addr, "password": password, "keyPrefix": prefix, "timeout": "300ms"}
 }
 
+// SlowRedisDelay is how long the Redis of the busy-pool row holds each reply: slow is a
+// redistest.DelayProxy with it.
+const SlowRedisDelay = 500 * time.Millisecond
+
 // RedisRows are what concerns Redis itself: an outage and a restart, and a pool busier
-// than its connections in front of slow, a redistest.DelayProxy of the server at addr.
-// They run with the Redis store only, after the others: they stop it.
+// than its connections in front of slow, a redistest.DelayProxy of the server at addr
+// that holds each reply SlowRedisDelay. They run with the Redis store only, after the
+// others: they stop it.
 func RedisRows(addr, password, slow string) []Row {
 	redis := func(addr, key, password string, failOpen bool, timeout string) map[string]any {
 		settings := RedisSettings(addr, password, key)
@@ -40,9 +45,12 @@ func RedisRows(addr, password, slow string) []Row {
 				{Config: redis(addr, "outage-open", password, true, "300ms")},
 				{Config: redis(addr, "outage-wrong", password+"-wrong", false, "300ms")},
 			}},
-		// Failing open, with a timeout the delayed replies keep within.
+		// Failing open, with a timeout that a new connection's handshake and a claim, one
+		// delayed reply each, keep within with room for a loaded machine and the
+		// interpreter, and that the copies waiting for a connection exceed: the first comes
+		// free after two delayed replies.
 		{Desc: "a pool busier than its connections never fails open",
-			Mws: []Mw{{Config: redis(slow, "busy", password, true, "400ms")}}, Run: runBusyPool},
+			Mws: []Mw{{Config: redis(slow, "busy", password, true, "900ms")}}, Run: runBusyPool},
 	}
 }
 
@@ -72,8 +80,8 @@ func runOutage(t *testing.T, e *Env) {
 }
 
 // runBusyPool sends 100 copies of one callback at once to a middleware that fails open,
-// in front of a Redis whose replies take 250 ms: more copies than
-// the pool has connections wait for one past the timeout. redis.failOpen must not
+// in front of a Redis whose replies take SlowRedisDelay: more copies than the pool has
+// connections wait for one past the timeout. redis.failOpen must not
 // forward them: Redis is up, only this Traefik's pool is busy, and forwarding would let
 // the replays through. Exactly one copy reaches the backend; the others get 409, or 503
 // where no connection came free in time.
@@ -89,6 +97,6 @@ func runBusyPool(t *testing.T, e *Env) {
 // RunRedisFailures runs RedisRows against the middleware that build makes, with the
 // Redis store at srv.
 func RunRedisFailures(t *testing.T, build Builder, srv *redistest.Server, password string) {
-	slow := redistest.DelayProxy(t, srv.Addr, 250*time.Millisecond)
+	slow := redistest.DelayProxy(t, srv.Addr, SlowRedisDelay)
 	RunRows(t, build, RedisRows(srv.Addr, password, slow), RedisStore(srv.Addr, password), srv)
 }

@@ -353,17 +353,23 @@ func DelayProxy(t testing.TB, target string, delay time.Duration) string {
 			if err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = client.Close()
-				continue
-			}
-			mu.Lock()
-			open = append(open, client, server)
-			mu.Unlock()
-			wg.Add(2)
-			go pipe(server, client, 0)
-			go pipe(client, server, delay)
+			// Each connection dials the server on its own, as clients of a slow Redis would
+			// reach it: none waits for the others' dials.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				server, err := net.Dial("tcp", target)
+				if err != nil {
+					_ = client.Close()
+					return
+				}
+				mu.Lock()
+				open = append(open, client, server)
+				mu.Unlock()
+				wg.Add(2)
+				go pipe(server, client, 0)
+				go pipe(client, server, delay)
+			}()
 		}
 	}()
 	return l.Addr().String()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"testing"
-	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
@@ -14,7 +13,7 @@ import (
 func TestStoreRowsThroughTraefikWithRedis(t *testing.T) {
 	const password = "redis-password-for-tests"
 	redis := redistest.Start(t, redistest.Options{Password: password})
-	slow := redistest.DelayProxy(t, redis.Addr, 250*time.Millisecond)
+	slow := redistest.DelayProxy(t, redis.Addr, conformance.SlowRedisDelay)
 	rows := append(conformance.StoreRows(conformance.SecretsFile(t)), conformance.RedisRows(redis.Addr, password, slow)...)
 	runRows(t, rows, conformance.RedisStore(redis.Addr, password), redis)
 }
