@@ -26,7 +26,7 @@ func RedisSettings(addr, password, name string) map[string]any {
 
 // SlowRedisDelay is how long the Redis of the busy-pool row holds each reply: slow is a
 // redistest.DelayProxy with it.
-const SlowRedisDelay = 500 * time.Millisecond
+const SlowRedisDelay = time.Second
 
 // RedisRows are what concerns Redis itself: an outage and a restart, and a pool busier
 // than its connections in front of slow, a redistest.DelayProxy of the server at addr
@@ -50,7 +50,7 @@ func RedisRows(addr, password, slow string) []Row {
 		// interpreter, and that the copies waiting for a connection exceed: the first comes
 		// free after two delayed replies.
 		{Desc: "a pool busier than its connections never fails open",
-			Mws: []Mw{{Config: redis(slow, "busy", password, true, "900ms")}}, Run: runBusyPool},
+			Mws: []Mw{{Config: redis(slow, "busy", password, true, "1900ms")}}, Run: runBusyPool},
 	}
 }
 
