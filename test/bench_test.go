@@ -2,26 +2,19 @@ package test
 
 import (
 	"context"
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 )
 
 // BenchmarkInterpretedServeHTTP is BenchmarkServeHTTP of the plugin package, through
 // Yaegi: what each request costs inside Traefik.
-func BenchmarkInterpretedServeHTTP(b *testing.B) {
-	b.Run("new", func(b *testing.B) { conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchNew, nil) })
-	b.Run("new-3-fields", func(b *testing.B) {
-		conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchNew, map[string]any{"fields": []string{"event", "appid", "task_id"}})
-	})
-	b.Run("duplicate", func(b *testing.B) { conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchDuplicate, nil) })
-	b.Run("forged", func(b *testing.B) { conformance.BenchServeHTTP(b, yaegiBuild, conformance.BenchForged, nil) })
-}
+func BenchmarkInterpretedServeHTTP(b *testing.B) { conformance.BenchKinds(b, yaegiBuild) }
 
 // BenchmarkInterpretedHostile is BenchmarkHostile through Yaegi.
 func BenchmarkInterpretedHostile(b *testing.B) {
@@ -39,16 +32,12 @@ func BenchmarkInterpretedIdleClients(b *testing.B) {
 // BenchmarkInterpretedPieces runs the plugin's BenchmarkPiece functions through Yaegi:
 // what each piece of a genuine callback's path costs interpreted.
 func BenchmarkInterpretedPieces(b *testing.B) {
-	if _, err := traefikload.UnitTests(traefikload.RepoRoot(), b.TempDir()); err != nil {
+	_, benchmarks, err := pluginload.UnitTests(pluginload.RepoRoot(), b.TempDir())
+	if err != nil {
 		b.Fatal(err)
 	}
-	names := make([]string, 0)
-	for name := range traefikload.Benchmarks() {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		b.Run(strings.TrimPrefix(name, "BenchmarkPiece"), traefikload.Benchmarks()[name])
+	for _, bm := range benchmarks {
+		b.Run(strings.TrimPrefix(bm.Name, "BenchmarkPiece"), bm.F)
 	}
 }
 
@@ -59,19 +48,16 @@ func BenchmarkInterpretedBaseline(b *testing.B) {
 	if rev == "" {
 		b.Skip("set ZEGO_BENCH_BASELINE to a git revision to compare with")
 	}
-	root, err := traefikload.Baseline(traefikload.RepoRoot(), rev, b.TempDir())
+	root, err := pluginload.Baseline(pluginload.RepoRoot(), rev, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := traefikload.Load(root, b.TempDir())
+	p, err := pluginload.Load(root, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	build := func(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error) {
 		return p.Build(context.Background(), config, next, name)
 	}
-	b.Run("new", func(b *testing.B) { conformance.BenchServeHTTP(b, build, conformance.BenchNew, nil) })
-	b.Run("new-3-fields", func(b *testing.B) {
-		conformance.BenchServeHTTP(b, build, conformance.BenchNew, map[string]any{"fields": []string{"event", "appid", "task_id"}})
-	})
+	conformance.BenchKinds(b, build)
 }

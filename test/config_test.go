@@ -6,9 +6,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
 // The configuration every sample in testdata/traefik describes.
@@ -49,33 +50,33 @@ const wantSampleConfig = `{
 // Kubernetes CRD), then through Traefik's mapstructure settings into the interpreted
 // plugin's Config, and builds the middleware from it.
 func TestSampleConfigsDecodeAlike(t *testing.T) {
-	dir := filepath.Join(traefikload.RepoRoot(), "testdata", "traefik")
+	dir := filepath.Join(pluginload.RepoRoot(), "testdata", "traefik")
 	samples := []struct {
 		desc string
 		load func() (map[string]any, error)
 	}{
 		{"file provider, YAML", func() (map[string]any, error) {
-			return traefikload.PluginConfFromFile(filepath.Join(dir, "dynamic.yml"), "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromFile(filepath.Join(dir, "dynamic.yml"), "zego-callback", "zegocallback")
 		}},
 		{"file provider, TOML", func() (map[string]any, error) {
-			return traefikload.PluginConfFromFile(filepath.Join(dir, "dynamic.toml"), "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromFile(filepath.Join(dir, "dynamic.toml"), "zego-callback", "zegocallback")
 		}},
 		{"Docker labels", func() (map[string]any, error) {
-			labels, err := traefikload.ComposeLabels(filepath.Join(dir, "docker-compose.yml"), "callback-backend")
+			labels, err := pluginload.ComposeLabels(filepath.Join(dir, "docker-compose.yml"), "callback-backend")
 			if err != nil {
 				return nil, err
 			}
-			return traefikload.PluginConfFromLabels(labels, "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromLabels(labels, "zego-callback", "zegocallback")
 		}},
 		{"Kubernetes Middleware with a Secret", func() (map[string]any, error) {
-			return traefikload.PluginConfFromKubernetes(filepath.Join(dir, "kubernetes.yml"), "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromKubernetes(filepath.Join(dir, "kubernetes.yml"), "zego-callback", "zegocallback")
 		}},
 	}
 	var want map[string]any
 	if err := json.Unmarshal([]byte(wantSampleConfig), &want); err != nil {
 		t.Fatal(err)
 	}
-	p, err := traefikload.Shared()
+	p, err := pluginload.Shared()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestSampleConfigsDecodeAlike(t *testing.T) {
 				gj, _ := json.Marshal(got[k])
 				wj, _ := json.Marshal(v)
 				if string(gj) != string(wj) {
-					t.Errorf("%s = %s, want %s (provider gave %#v)", k, gj, wj, raw[lowerFirst(k)])
+					t.Errorf("%s = %s, want %s (provider gave %#v)", k, gj, wj, raw[strings.ToLower(k[:1])+k[1:]])
 				}
 			}
 			if len(got) != len(want) {
@@ -125,11 +126,4 @@ func configAsMap(t *testing.T, cfg any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]+'a'-'A') + s[1:]
 }

@@ -7,13 +7,13 @@ import (
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
 // yaegiBuild builds the middleware through the interpreter, with Traefik's decoder.
 func yaegiBuild(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error) {
 	t.Helper()
-	p, err := traefikload.Shared()
+	p, err := pluginload.Shared()
 	if err != nil {
 		t.Fatalf("loading the plugin as Traefik does: %v", err)
 	}

@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
 // TestManifestFollowsCatalogRules checks .traefik.yml and go.mod against what the plugin
 // catalog (traefik/piceus) and Traefik require.
 func TestManifestFollowsCatalogRules(t *testing.T) {
-	root := traefikload.RepoRoot()
-	m, err := traefikload.ReadManifest(root)
+	root := pluginload.RepoRoot()
+	m, err := pluginload.ReadManifest(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestManifestFollowsCatalogRules(t *testing.T) {
 		}
 	}
 
-	mod, err := traefikload.ModulePath(root)
+	mod, err := pluginload.ModulePath(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestManifestFollowsCatalogRules(t *testing.T) {
 // TestManifestTestDataBuilds does what the catalog's crawler does: decode testData as
 // Traefik does and call New, which must answer within 10 seconds without failing.
 func TestManifestTestDataBuilds(t *testing.T) {
-	p, err := traefikload.Shared()
+	p, err := pluginload.Shared()
 	if err != nil {
 		t.Fatal(err)
 	}

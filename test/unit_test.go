@@ -3,7 +3,7 @@ package test
 import (
 	"testing"
 
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
 // TestPluginUnitTestsThroughYaegi runs the plugin package's own unit tests (the parser,
@@ -11,7 +11,7 @@ import (
 // the same _test.go files go test runs natively, interpreted as Traefik interprets the
 // plugin.
 func TestPluginUnitTestsThroughYaegi(t *testing.T) {
-	tests, err := traefikload.UnitTests(traefikload.RepoRoot(), t.TempDir())
+	tests, _, err := pluginload.UnitTests(pluginload.RepoRoot(), t.TempDir())
 	if err != nil {
 		t.Fatalf("loading the plugin's tests into Yaegi: %v", err)
 	}

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 	zegocallback "github.com/zegocallback/traefik-zego-callback/plugin"
 )
 
@@ -179,12 +178,24 @@ func readSecret(o options) (string, error) {
 func readBody(name string, stdin io.Reader) ([]byte, error) {
 	switch name {
 	case "":
-		return []byte(zegotest.Template("mix_start.json")), nil
+		return []byte(sampleBody), nil
 	case "-":
 		return io.ReadAll(stdin)
 	}
 	return os.ReadFile(name)
 }
+
+// sampleBody is ZEGO's documented stream-mixing-started callback, signed when -body is
+// not given; Sign fills its timestamp, nonce and signature.
+const sampleBody = `{"appid":"111111","channel_id":"2222","event":"mix_start",
+"hdl_url":"http://hdl.wsdemo.zego.im/zegodemo/aaa.flv",
+"hdl_urls":["http://hdl.wsdemo.zego.im/zegodemo/aaa.flv","http://testplay.aliyun.zego.im/livestream/aaa.flv"],
+"hls_url":"http://hls.wsdemo.zego.im/zegodemo/aaa/playlist.m3u8",
+"hls_urls":["http://hls.wsdemo.zego.im/zegodemo/aaa/playlist.m3u8","http://testplay.aliyun.zego.im/livestream/aaa.m3u8"],
+"mix_stream_alias":"aaa","mix_url":"rtmp://rtmp.wsdemo.zego.im/zegodemo/aaa","nonce":"","publish_id":"abc",
+"rtmp_url":"rtmp://rtmp.wsdemo.zego.im/zegodemo/aaa",
+"rtmp_urls":["rtmp://rtmp.wsdemo.zego.im/zegodemo/aaa","rtmp://testplay.aliyun.zego.im/livestream/aaa"],
+"seq":"123","signature":"","stream_alias":"aaa","task_id":"111111:1111","timestamp":""}`
 
 // randomNonce is 19 random digits, as ZEGO's nonces look (up to 9999999999999999999,
 // more than an int64 holds).

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -90,22 +89,9 @@ func AdversarialCases(now time.Time) []Case {
 	huge()
 	sec := zegotest.Seconds(now)
 	tail := `"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"`
-	// signed fills a template with sec, a fresh nonce and their signature.
-	signed := func(template string) []byte {
-		return zegotest.Fill(template, zegotest.Secret, sec, zegotest.Nonce())
-	}
-	// signedTS signs the template with the timestamp text given, whatever it is.
-	signedTS := func(template, ts string) []byte {
-		return zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
-	}
-	ok := func(got map[string][]string, notGot ...string) Step {
-		return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
-	}
-	rejected := func(status int, code string) Step { return Step{Status: status, Code: code} }
-	one := func(body []byte, want Step) []Step {
-		want.Req.Body = body
-		return []Step{want}
-	}
+	// signedNow signs a template with sec; signed signs it with the timestamp text given,
+	// whatever it is.
+	signedNow := func(template string) []byte { return signed(template, sec) }
 	stringTS := `{"event":"x","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`
 	numberTS := `{"event":"x","timestamp":{{timestamp}},"nonce":"{{nonce}}","signature":"{{signature}}"}`
 
@@ -147,83 +133,83 @@ func AdversarialCases(now time.Time) []Case {
 
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(signed(`{"event":"x",` + tail + `}`))
+	_, _ = zw.Write(signedNow(`{"event":"x",` + tail + `}`))
 	_ = zw.Close()
 
 	return []Case{
 		// Nesting: encoding/json refuses more than 10 000 levels, iteratively.
 		{Desc: "100 000 nested arrays in a field: 400",
-			Steps: one(signed(`{"event":"x","deep":`+deepArrays+`,`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{"event":"x","deep":`+deepArrays+`,`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 nested objects in a field: 400",
-			Steps: one(signed(`{"event":"x","deep":`+strings.Repeat(`{"a":`, 10001)+`1`+strings.Repeat(`}`, 10001)+`,`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{"event":"x","deep":`+strings.Repeat(`{"a":`, 10001)+`1`+strings.Repeat(`}`, 10001)+`,`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 arrays opened, never closed: 400",
-			Steps: one(signed(`{"event":"x",`+tail+`,"deep":`+strings.Repeat("[", 100000)+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{"event":"x",`+tail+`,"deep":`+strings.Repeat("[", 100000)+`}`), rejected(400, "malformed_body"))},
 		{Desc: "9 998 nested arrays, within the limit: forwarded, no header for them",
-			Steps: one(signed(`{"event":"x","deep":`+strings.Repeat("[", 9998)+strings.Repeat("]", 9998)+`,`+tail+`}`),
+			Steps: one(signedNow(`{"event":"x","deep":`+strings.Repeat("[", 9998)+strings.Repeat("]", 9998)+`,`+tail+`}`),
 				ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Deep"))},
 
 		// Many keys: a body may hold 10 000 (checking it for a repeated key costs in
 		// proportion, before its signature can be checked); the named fields and the
 		// first maxHeaderFields others by name become headers, no more.
 		{Desc: "9 000 top-level keys, signed: forwarded with the named fields and the first 64 others by name as headers",
-			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`}`), ok(firstKeys, "X-Zego-00064", "X-Zego-08999"))},
+			Steps: one(signedNow(`{`+someKeys+`,"event":"x",`+tail+`}`), ok(firstKeys, "X-Zego-00064", "X-Zego-08999"))},
 		{Desc: "9 000 top-level keys, one of them twice: 400",
-			Steps: one(signed(`{`+someKeys+`,"event":"x",`+tail+`,"05432":"again"}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+someKeys+`,"event":"x",`+tail+`,"05432":"again"}`), rejected(400, "malformed_body"))},
 		{Desc: "9 000 top-level keys, one written with an escape: 400, too many keys to walk one by one",
-			Steps: one(signed(`{`+someKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+someKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "990 top-level keys, one written with an escape (the exact walk): forwarded",
-			Steps: one(signed(`{`+fewKeys+`,"\u0065vent":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-00000": {"0"}, "X-Zego-Event": {"x"}}))},
+			Steps: one(signedNow(`{`+fewKeys+`,"\u0065vent":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-00000": {"0"}, "X-Zego-Event": {"x"}}))},
 		{Desc: "990 top-level keys, one written with an escape, one twice: 400",
-			Steps: one(signed(`{`+fewKeys+`,"\u0065vent":"x","00012":1,`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+fewKeys+`,"\u0065vent":"x","00012":1,`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 top-level keys, signed: 400, more keys than a body may have",
-			Steps: one(signed(`{`+manyKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+manyKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "100 000 top-level keys, one written with an escape: 400 before any key walk",
-			Steps: one(signed(`{`+manyKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+manyKeys+`,"\u0065vent":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 
 		// The key limit holds however the keys are spaced or escaped, and refuses before
 		// the signature is looked at: 400 with no secret, at a cost that follows the bytes.
 		{Desc: "10 001 keys written \"k\" :1, forged: 400 before the signature",
 			Steps: one([]byte(`{`+spacedKeys+`,"event":"x","timestamp":"1","nonce":"1","signature":"`+strings.Repeat("0", 40)+`"}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 keys with a tab before the colon: 400",
-			Steps: one(signed(`{`+tabbedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+tabbedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 keys with CRLF and a space before the colon: 400",
-			Steps: one(signed(`{`+newlineKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+newlineKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 keys, each written with an escape: 400",
-			Steps: one(signed(`{`+escapedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+escapedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 spaced keys nested in one field: 400",
-			Steps: one(signed(`{`+nestedSpacedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+nestedSpacedKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "10 001 keys each ending in an escaped backslash (\\\":, like an escaped quote): counted exactly, 400",
-			Steps: one(signed(`{`+backslashKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{`+backslashKeys+`,"event":"x",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "9 990 keys whose strings hold 19 980 escaped quotes before colons: counted exactly, forwarded",
-			Steps: one(signed(`{`+quotedColons+`,"event":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
+			Steps: one(signedNow(`{`+quotedColons+`,"event":"x",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
 
 		// Numbers.
 		{Desc: "10 MB number with a Content-Length: 413", Steps: one(hugeNumber, rejected(413, "body_too_large"))},
 		{Desc: "10 MB number, chunked: 413",
 			Steps: []Step{{Req: Request{Body: hugeNumber, Chunked: true}, Status: 413, Code: "body_too_large"}}},
 		{Desc: "900 KB number within maxBodyBytes, signed: forwarded, no header for it",
-			Steps: one(signed(`{"event":"x","big":`+bigDigits+`,`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Big"))},
+			Steps: one(signedNow(`{"event":"x","big":`+bigDigits+`,`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Big"))},
 
 		// Bytes.
-		{Desc: "invalid UTF-8 in a value: 400", Steps: one(signed("{\"event\":\"x\xff\","+tail+"}"), rejected(400, "malformed_body"))},
-		{Desc: "invalid UTF-8 in a key: 400", Steps: one(signed("{\"event\":\"x\",\"\xfe\xff\":1,"+tail+"}"), rejected(400, "malformed_body"))},
-		{Desc: "overlong UTF-8 ('/' as C0 AF): 400", Steps: one(signed("{\"event\":\"a\xc0\xafb\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "invalid UTF-8 in a value: 400", Steps: one(signedNow("{\"event\":\"x\xff\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "invalid UTF-8 in a key: 400", Steps: one(signedNow("{\"event\":\"x\",\"\xfe\xff\":1,"+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "overlong UTF-8 ('/' as C0 AF): 400", Steps: one(signedNow("{\"event\":\"a\xc0\xafb\","+tail+"}"), rejected(400, "malformed_body"))},
 		{Desc: "invalid UTF-8 in a form value: 400",
 			Steps: one(zegotest.Fill("event=%FF&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", zegotest.Secret, sec, zegotest.Nonce()), rejected(400, "malformed_body"))},
-		{Desc: "NUL byte raw in a JSON string: 400", Steps: one(signed("{\"event\":\"a\x00b\","+tail+"}"), rejected(400, "malformed_body"))},
-		{Desc: "NUL byte raw between JSON tokens: 400", Steps: one(signed("{\"event\":\"x\",\x00"+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "NUL byte raw in a JSON string: 400", Steps: one(signedNow("{\"event\":\"a\x00b\","+tail+"}"), rejected(400, "malformed_body"))},
+		{Desc: "NUL byte raw between JSON tokens: 400", Steps: one(signedNow("{\"event\":\"x\",\x00"+tail+"}"), rejected(400, "malformed_body"))},
 		{Desc: "escaped \\u0000 in a value: forwarded, the header shows %00",
-			Steps: one(signed(`{"event":"x","publish_name":"a\u0000b\u007f",`+tail+`}`), ok(map[string][]string{"X-Zego-Publish-Name": {"a%00b%7F"}}))},
+			Steps: one(signedNow(`{"event":"x","publish_name":"a\u0000b\u007f",`+tail+`}`), ok(map[string][]string{"X-Zego-Publish-Name": {"a%00b%7F"}}))},
 		{Desc: "UTF-8 byte order mark before the JSON object: 400",
-			Steps: one(append([]byte("\xef\xbb\xbf"), signed(`{"event":"x",`+tail+`}`)...), rejected(400, "malformed_body"))},
+			Steps: one(append([]byte("\xef\xbb\xbf"), signedNow(`{"event":"x",`+tail+`}`)...), rejected(400, "malformed_body"))},
 		{Desc: "gzip-compressed body: not decompressed, 415",
 			Steps: []Step{withHeader(withBody(rejected(415, "unsupported_media_type"), gz.Bytes()), "Content-Encoding", "gzip")}},
 		{Desc: "a 100 KB field name: forwarded, not made a header",
-			Steps: one(signed(`{"event":"x","`+strings.Repeat("k", 100<<10)+`":"v",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-"+strings.Repeat("K", 100<<10)))},
+			Steps: one(signedNow(`{"event":"x","`+strings.Repeat("k", 100<<10)+`":"v",`+tail+`}`), ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-"+strings.Repeat("K", 100<<10)))},
 		{Desc: "JSON followed by a newline: forwarded",
-			Steps: one(append(signed(`{"event":"x",`+tail+`}`), "\r\n"...), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
+			Steps: one(append(signedNow(`{"event":"x",`+tail+`}`), "\r\n"...), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
 		{Desc: "JSON followed by a second object: 400",
-			Steps: one(append(signed(`{"event":"x",`+tail+`}`), `{"event":"y"}`...), rejected(400, "malformed_body"))},
+			Steps: one(append(signedNow(`{"event":"x",`+tail+`}`), `{"event":"y"}`...), rejected(400, "malformed_body"))},
 
 		// Fields twice, or under both spellings.
 		{Desc: "signature and Signature both present, both right: 400",
@@ -233,7 +219,7 @@ func AdversarialCases(now time.Time) []Case {
 		{Desc: "timestamp twice, stale then fresh, signed for the fresh one: 400",
 			Steps: one([]byte(`{"event":"x","timestamp":"`+stale+`","timestamp":"`+ts+`","nonce":"`+nonce+`","signature":"`+sig+`"}`), rejected(400, "malformed_body"))},
 		{Desc: "event twice with different values: 400",
-			Steps: one(signed(`{"event":"mix_start","event":"room_close",`+tail+`}`), rejected(400, "malformed_body"))},
+			Steps: one(signedNow(`{"event":"mix_start","event":"room_close",`+tail+`}`), rejected(400, "malformed_body"))},
 		{Desc: "nonce twice, once written with escapes: refused (the key walk waits for a signature that holds: 401 here)",
 			Steps: one([]byte(`{"event":"x","timestamp":"`+ts+`","nonce":"`+nonce+`","\u006e\u006f\u006e\u0063\u0065":"1","signature":"`+sig+`"}`), rejected(401, "invalid_signature"))},
 		{Desc: "nonce twice, once written with escapes, signed for the last: 400",
@@ -242,19 +228,19 @@ func AdversarialCases(now time.Time) []Case {
 			Steps: one(zegotest.Fill("event=a&event=b&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", zegotest.Secret, sec, zegotest.Nonce()), rejected(400, "malformed_body"))},
 
 		// Timestamps, each signed over exactly its text.
-		{Desc: "timestamp 1e9 (a JSON number): 400", Steps: one(signedTS(numberTS, "1e9"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp \" 123\": 400", Steps: one(signedTS(stringTS, " 123"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp \"+123\": 400", Steps: one(signedTS(stringTS, "+123"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp -5 (a JSON number): 400", Steps: one(signedTS(numberTS, "-5"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp \"-5\": 400", Steps: one(signedTS(stringTS, "-5"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp 1.0: 400", Steps: one(signedTS(numberTS, sec+".0"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp with a trailing space: 400", Steps: one(signedTS(stringTS, sec+" "), rejected(400, "malformed_body"))},
-		{Desc: "timestamp in full-width digits: 400", Steps: one(signedTS(stringTS, "１２３"), rejected(400, "malformed_body"))},
-		{Desc: "timestamp 0: 401 stale", Steps: one(signedTS(numberTS, "0"), rejected(401, "stale_timestamp"))},
-		{Desc: "timestamp 99999999999999999999: 401 stale", Steps: one(signedTS(numberTS, "99999999999999999999"), rejected(401, "stale_timestamp"))},
-		{Desc: "timestamp 2^64: 401 stale", Steps: one(signedTS(stringTS, "18446744073709551616"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 1e9 (a JSON number): 400", Steps: one(signed(numberTS, "1e9"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \" 123\": 400", Steps: one(signed(stringTS, " 123"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \"+123\": 400", Steps: one(signed(stringTS, "+123"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp -5 (a JSON number): 400", Steps: one(signed(numberTS, "-5"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp \"-5\": 400", Steps: one(signed(stringTS, "-5"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp 1.0: 400", Steps: one(signed(numberTS, sec+".0"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp with a trailing space: 400", Steps: one(signed(stringTS, sec+" "), rejected(400, "malformed_body"))},
+		{Desc: "timestamp in full-width digits: 400", Steps: one(signed(stringTS, "１２３"), rejected(400, "malformed_body"))},
+		{Desc: "timestamp 0: 401 stale", Steps: one(signed(numberTS, "0"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 99999999999999999999: 401 stale", Steps: one(signed(numberTS, "99999999999999999999"), rejected(401, "stale_timestamp"))},
+		{Desc: "timestamp 2^64: 401 stale", Steps: one(signed(stringTS, "18446744073709551616"), rejected(401, "stale_timestamp"))},
 		{Desc: "timestamp in seconds with leading zeros to 13 digits: still seconds on a seconds route, forwarded",
-			Steps: one(signedTS(stringTS, strings.Repeat("0", 13-len(sec))+sec), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
+			Steps: one(signed(stringTS, strings.Repeat("0", 13-len(sec))+sec), ok(map[string][]string{"X-Zego-Event": {"x"}}))},
 
 		// Nonces and signatures.
 		{Desc: "nonce of 100 KB, signed: forwarded, no nonce header",
@@ -274,29 +260,29 @@ func AdversarialCases(now time.Time) []Case {
 		// Headers.
 		{Desc: "prefix headers in odd case, with underscores and many times: stripped",
 			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}, "X-Zego-Timestamp": {sec}}, spoofNames...),
-				signed(`{"event":"x",`+tail+`}`)), spoofed)}},
+				signedNow(`{"event":"x",`+tail+`}`)), spoofed)}},
 		{Desc: "prefix headers written with '.', '_', '~' or '+' for '-': stripped (CGI and PHP read them as the prefix)",
 			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}}, dottedSpoofs...),
-				signed(`{"event":"x",`+tail+`}`)), dottedSpoofed)}},
+				signedNow(`{"event":"x",`+tail+`}`)), dottedSpoofed)}},
 		{Desc: "reportOnly: the same dotted headers are stripped from a forged callback that is forwarded",
 			Config: map[string]any{"reportOnly": true},
 			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"invalid_signature"}}, dottedSpoofs...),
 				forged(now)), dottedSpoofed)}},
 		{Desc: "a field EVENT sorting before event, with more fields than maxHeaderFields: X-Zego-Event is the event checked",
 			Config: map[string]any{"events": []string{"mix_start"}, "maxHeaderFields": 2},
-			Steps: one(signed(`{"A":"1","B":"2","EVENT":"room_close","event":"mix_start",`+tail+`}`),
+			Steps: one(signedNow(`{"A":"1","B":"2","EVENT":"room_close","event":"mix_start",`+tail+`}`),
 				ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-A": {"1"}, "X-Zego-B": {"2"}}))},
 		{Desc: "fields spelled like the named ones in other cases or with other separators never write their headers",
-			Steps: one(signed(`{"EVENT":"room_close","Event_Type":"9","TIME.STAMP":"1","time_Stamp":"1","NONCE":"1","App.Id":"9","APPID":"9","event":"mix_start","appid":"1",`+tail+`}`),
+			Steps: one(signedNow(`{"EVENT":"room_close","Event_Type":"9","TIME.STAMP":"1","time_Stamp":"1","NONCE":"1","App.Id":"9","APPID":"9","event":"mix_start","appid":"1",`+tail+`}`),
 				ok(map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"1"}, "X-Zego-Timestamp": {sec}},
 					"X-Zego-Event-Type", "X-Zego-App-Id", "X-Zego-Time-Stamp"))},
 		{Desc: "task.id next to task_id: both left out (CGI reads both as HTTP_X_ZEGO_TASK_ID)",
-			Steps: one(signed(`{"event":"x","task_id":"1111:1","task.id":"9999:9","Room.ID":"r","RoomID":"s",`+tail+`}`),
+			Steps: one(signedNow(`{"event":"x","task_id":"1111:1","task.id":"9999:9","Room.ID":"r","RoomID":"s",`+tail+`}`),
 				ok(map[string][]string{"X-Zego-Event": {"x"}}, "X-Zego-Task-Id", "X-Zego-Task.id", "X-Zego-Room-Id", "X-Zego-Room.id"))},
 		{Desc: "spoofed prefix headers on a forged callback: 401, not forwarded",
 			Steps: []Step{withHeaders(withBody(rejected(401, "invalid_signature"), forged(now)), spoofed)}},
 		{Desc: "a second Content-Type header: the body's first byte decides",
-			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signed(`{"event":"x",`+tail+`}`)),
+			Steps: []Step{withHeaders(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signedNow(`{"event":"x",`+tail+`}`)),
 				map[string][]string{"Content-Type": {"application/x-www-form-urlencoded", "text/plain"}})}},
 		{Desc: "a form body sent as application/json: read as a form",
 			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"stream_create"}}), zegotest.New("stream_create.form", zegotest.Secret, sec).Body),
@@ -308,15 +294,15 @@ func AdversarialCases(now time.Time) []Case {
 		{Desc: "OPTIONS: 405 with Allow: POST",
 			Steps: []Step{{Req: Request{Method: http.MethodOptions}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
 		{Desc: "OPTIONS with a valid callback: 405",
-			Steps: []Step{{Req: Request{Method: http.MethodOptions, Body: signed(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
+			Steps: []Step{{Req: Request{Method: http.MethodOptions, Body: signedNow(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
 		{Desc: "TRACE: 405",
 			Steps: []Step{{Req: Request{Method: http.MethodTrace}, Status: 405, Code: "method_not_allowed", RespHeader: map[string]string{"Allow": "POST"}}}},
 		{Desc: "lower-case post (methods are case-sensitive): 405",
-			Steps: []Step{{Req: Request{Method: "post", Body: signed(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
+			Steps: []Step{{Req: Request{Method: "post", Body: signedNow(`{"event":"x",` + tail + `}`)}, Status: 405, Code: "method_not_allowed"}}},
 		{Desc: "Expect: 100-continue with a valid callback: forwarded",
-			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signed(`{"event":"x",`+tail+`}`)), "Expect", "100-continue")}},
+			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Zego-Event": {"x"}}), signedNow(`{"event":"x",`+tail+`}`)), "Expect", "100-continue")}},
 		{Desc: "chunked body: forwarded with a Content-Length",
-			Steps: []Step{{Req: Request{Body: signed(`{"event":"x",` + tail + `}`), Chunked: true}, Status: 200, Forwarded: true}}},
+			Steps: []Step{{Req: Request{Body: signedNow(`{"event":"x",` + tail + `}`), Chunked: true}, Status: 200, Forwarded: true}}},
 	}
 }
 
@@ -334,7 +320,7 @@ func RunAdversarial(t *testing.T, build Builder) {
 	for i := 0; i < n; i++ {
 		c := AdversarialCases(time.Now())[i]
 		t.Run(c.Desc, func(t *testing.T) {
-			config := merge(BaseConfig(), c.Config)
+			config := Config(c.Config)
 			srv, g := startGuarded(t, build, config, UniqueName("adversarial"))
 			for j, st := range c.Steps {
 				label := fmt.Sprintf("request %d", j+1)
@@ -411,13 +397,12 @@ type guard struct {
 // startGuarded is Start with the middleware wrapped in a guard.
 func startGuarded(t *testing.T, build Builder, config map[string]any, name string) (*Server, *guard) {
 	t.Helper()
-	backend := &Backend{}
-	h, err := build(t, config, backend, name)
-	if err != nil {
-		t.Fatalf("New(%v): %v", redact(config), err)
-	}
+	srv := Start(t, build, config, name)
 	g := &guard{served: make(chan struct{}, 64)}
-	wrapped := http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	h := srv.h
+	srv.h = http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		defer func() {
 			r := recover()
 			select {
@@ -435,9 +420,7 @@ func startGuarded(t *testing.T, build Builder, config map[string]any, name strin
 		}()
 		h.ServeHTTP(rw, req)
 	})
-	hs := httptest.NewServer(wrapped)
-	t.Cleanup(hs.Close)
-	return &Server{URL: hs.URL, Backend: backend, srv: hs}, g
+	return srv, g
 }
 
 // check fails the test for every panic the guard saw.

@@ -22,12 +22,23 @@ const (
 	BenchForged    = "forged"    // a callback signed with another secret
 )
 
+// BenchKinds runs BenchServeHTTP for each kind of request, and for new ones with the
+// fields limited to three.
+func BenchKinds(b *testing.B, build Builder) {
+	b.Run("new", func(b *testing.B) { BenchServeHTTP(b, build, BenchNew, nil) })
+	b.Run("new-3-fields", func(b *testing.B) {
+		BenchServeHTTP(b, build, BenchNew, map[string]any{"fields": []string{"event", "appid", "task_id"}})
+	})
+	b.Run("duplicate", func(b *testing.B) { BenchServeHTTP(b, build, BenchDuplicate, nil) })
+	b.Run("forged", func(b *testing.B) { BenchServeHTTP(b, build, BenchForged, nil) })
+}
+
 // BenchServeHTTP measures the middleware's ServeHTTP on the ~700-byte mix_start example
 // (compacted, as ZEGO sends it), with every request signed and built before the timer
 // starts. config is added to the base configuration.
 func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]any) {
 	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, merge(BaseConfig(), config), next, UniqueName("bench-"+kind))
+	h, err := build(b, Config(config), next, UniqueName("bench-"+kind))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +87,7 @@ func CompactMixStart(body []byte) []byte {
 // ServeHTTP at once, reported as bytes of live heap per client.
 func BenchIdleClients(b *testing.B, build Builder, n int) {
 	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, BaseConfig(), next, UniqueName("bench-idle"))
+	h, err := build(b, Config(), next, UniqueName("bench-idle"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,7 +193,7 @@ func hostileBody(shape string, size int) ([]byte, string) {
 // BenchHostile measures ServeHTTP on a HostileShapes body of about 1 MB.
 func BenchHostile(b *testing.B, build Builder, shape string) {
 	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, BaseConfig(), next, UniqueName("bench-hostile"))
+	h, err := build(b, Config(), next, UniqueName("bench-hostile"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,19 +40,6 @@ func Cases(now time.Time, secretsFile string) []Case {
 	sec := zegotest.Seconds(now)
 	ms := zegotest.Millis(now)
 	mix := func() []byte { return zegotest.New("mix_start.json", zegotest.Secret, sec).Body }
-	signed := func(template, ts string) []byte {
-		return zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
-	}
-	ok := func(got map[string][]string, notGot ...string) Step {
-		return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
-	}
-	rejected := func(status int, code string) Step {
-		return Step{Status: status, Code: code}
-	}
-	one := func(body []byte, want Step) []Step {
-		want.Req.Body = body
-		return []Step{want}
-	}
 
 	mixAgain := mix()
 	retried := mix()
@@ -399,6 +386,22 @@ func Cases(now time.Time, secretsFile string) []Case {
 func CaseAt(i int, secretsFile string) Case {
 	return Cases(time.Now(), secretsFile)[i]
 }
+
+// signed fills template with ts, a fresh nonce and their signature with zegotest.Secret.
+func signed(template, ts string) []byte {
+	return zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
+}
+
+// ok is a step forwarded with 200, the backend getting the headers got and none of notGot.
+func ok(got map[string][]string, notGot ...string) Step {
+	return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
+}
+
+// rejected is a step refused with status and the rejection code.
+func rejected(status int, code string) Step { return Step{Status: status, Code: code} }
+
+// one is the steps of a case that sends body once.
+func one(body []byte, want Step) []Step { return []Step{withBody(want, body)} }
 
 func withBody(s Step, body []byte) Step {
 	s.Req.Body = body

@@ -43,9 +43,9 @@ func corpusDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "callbacks")
 }
 
-// Corpus reads the documented callbacks. It panics when the corpus cannot be read: the
+// corpus reads the documented callbacks. It panics when the corpus cannot be read: the
 // tests that use it must not pass without it.
-func Corpus() []CorpusEntry {
+func corpus() []CorpusEntry {
 	dir := corpusDir()
 	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
@@ -263,11 +263,11 @@ var (
 	corpusRows []CorpusRow
 )
 
-// CorpusRows returns a row per documented callback and format: every entry as JSON, the
-// RTC ones as forms too.
-func CorpusRows() []CorpusRow {
+// CorpusCallbacks returns a row per documented callback and format: every entry as
+// JSON, the RTC ones as forms too.
+func CorpusCallbacks() []CorpusRow {
 	corpusOnce.Do(func() {
-		for _, e := range Corpus() {
+		for _, e := range corpus() {
 			corpusRows = append(corpusRows, CorpusRow{Entry: e, Format: "json"})
 			if formProducts[e.Product] {
 				corpusRows = append(corpusRows, CorpusRow{Entry: e, Format: "form"})
@@ -319,19 +319,14 @@ func (r CorpusRow) Case(now time.Time) Case {
 	}
 }
 
-// RunCorpus runs every documented callback against the middleware that build makes,
-// with store's settings, each signed just before it runs.
-func RunCorpus(t *testing.T, build Builder, store StoreConfig) {
-	for _, row := range CorpusRows() {
-		row := row
-		c := row.Case(time.Now())
-		t.Run(c.Desc, func(t *testing.T) {
-			c := row.Case(time.Now())
-			name := UniqueName("corpus")
-			srv := Start(t, build, merge(merge(BaseConfig(), c.Config), store.of(name)), name)
-			for i, st := range c.Steps {
-				CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
-			}
-		})
+// CorpusRows are the documented callbacks as rows, each signed just before it runs.
+func CorpusRows() []Row {
+	var rows []Row
+	for _, cr := range CorpusCallbacks() {
+		cr := cr
+		c := cr.Case(time.Now())
+		rows = append(rows, Row{Desc: c.Desc, Store: true, Mws: []Mw{{Config: c.Config}},
+			Run: func(t *testing.T, e *Env) { CheckSteps(t, e.Srv[0], cr.Case(time.Now()).Steps) }})
 	}
+	return rows
 }

@@ -7,6 +7,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,11 +97,14 @@ func (b *Backend) Calls() []Received {
 	return append([]Received(nil), b.got...)
 }
 
-// Server is a middleware behind a real HTTP server on 127.0.0.1.
+// Server is a middleware behind a real HTTP server on 127.0.0.1, or (Remote) behind a
+// real Traefik.
 type Server struct {
 	URL     string
 	Backend *Backend
-	srv     *httptest.Server
+
+	mu sync.Mutex
+	h  http.Handler // the middleware Start built, replaced by a reload
 }
 
 // Start builds the middleware and serves it. It fails the test when New fails.
@@ -112,13 +116,29 @@ func Start(t testing.TB, build Builder, config map[string]any, name string) *Ser
 // StartWith is Start with a backend set up beforehand.
 func StartWith(t testing.TB, build Builder, config map[string]any, name string, backend *Backend) *Server {
 	t.Helper()
-	h, err := build(t, config, backend, name)
+	s := &Server{Backend: backend}
+	s.rebuild(t, build, config, name)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		s.mu.Lock()
+		h := s.h
+		s.mu.Unlock()
+		h.ServeHTTP(rw, req)
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// rebuild builds the middleware again, as Traefik does on a reload, and serves it.
+func (s *Server) rebuild(t testing.TB, build Builder, config map[string]any, name string) {
+	t.Helper()
+	h, err := build(t, config, s.Backend, name)
 	if err != nil {
 		t.Fatalf("New(%v): %v", redact(config), err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &Server{URL: srv.URL, Backend: backend, srv: srv}
+	s.mu.Lock()
+	s.h = h
+	s.mu.Unlock()
 }
 
 // Remote is a middleware served elsewhere (behind a real Traefik, say) at url, in front
@@ -135,6 +155,9 @@ type Response struct {
 	Code   string // the "error" of a JSON rejection
 }
 
+// Duplicate reports whether the middleware acknowledged the request as a duplicate.
+func (r Response) Duplicate() bool { return r.Header.Get("X-Zego-Duplicate") == "true" }
+
 // Request describes one request to send.
 type Request struct {
 	Method  string // POST when empty
@@ -143,23 +166,24 @@ type Request struct {
 	Chunked bool // send without Content-Length
 }
 
-// Do sends req and returns the response.
-func (s *Server) Do(t testing.TB, req Request) Response {
-	t.Helper()
+// Post sends req to url + "/callback" with client and reads the answer: the one client
+// of the tests, the load driver, the demo and the load generator. It never fails a
+// test, so that any goroutine may call it.
+func Post(ctx context.Context, client *http.Client, url string, req Request) (Response, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost
 	}
-	var body io.Reader = bytes.NewReader(req.Body)
-	if req.Chunked {
-		body = io.MultiReader(bytes.NewReader(req.Body)) // hides the length: chunked
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
 	}
-	if req.Body == nil {
-		body = nil
+	if req.Chunked && body != nil {
+		body = io.MultiReader(body) // hides the length: chunked
 	}
-	hr, err := http.NewRequest(method, s.URL+"/callback", body)
+	hr, err := http.NewRequestWithContext(ctx, method, url+"/callback", body)
 	if err != nil {
-		t.Fatal(err)
+		return Response{}, err
 	}
 	for k, vs := range req.Header {
 		hr.Header[k] = vs // as given, not canonicalised: odd cases reach the server
@@ -167,16 +191,12 @@ func (s *Server) Do(t testing.TB, req Request) Response {
 	if hr.Header.Get("Content-Type") == "" && req.Body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(hr)
 	if err != nil {
-		t.Fatalf("%s: %v", method, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
 	var e struct {
 		Error string `json:"error"`
@@ -184,7 +204,19 @@ func (s *Server) Do(t testing.TB, req Request) Response {
 	if json.Unmarshal(rb, &e) == nil {
 		out.Code = e.Error
 	}
-	return out
+	return out, err
+}
+
+var testClient = &http.Client{Timeout: 10 * time.Second}
+
+// Do sends req and returns the response; it fails the test when no answer comes.
+func (s *Server) Do(t testing.TB, req Request) Response {
+	t.Helper()
+	resp, err := Post(context.Background(), testClient, s.URL, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, s.URL, err)
+	}
+	return resp
 }
 
 // redact hides secrets in a configuration printed by a failing test.

@@ -118,7 +118,7 @@ func RunRaw(t *testing.T, build Builder) {
 	for i := 0; i < n; i++ {
 		c := RawCases(time.Now())[i]
 		t.Run(c.Desc, func(t *testing.T) {
-			config := merge(BaseConfig(), c.Config)
+			config := Config(c.Config)
 			srv, g := startGuarded(t, build, config, UniqueName("raw"))
 			resps := rawExchange(t, srv.URL, c)
 			for j, want := range c.Statuses {

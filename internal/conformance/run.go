@@ -11,15 +11,109 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
-// Run runs the whole table against the middleware that build makes.
+// A Row is one behaviour written once and run at every level: natively and through
+// Yaegi by RunRows, behind a real Traefik by test/e2e, with each replay store where it
+// concerns the store. Its middlewares' configurations are known beforehand, as Traefik
+// needs them at start; its requests are built when it runs, as signed ones hold for
+// seconds only.
+type Row struct {
+	Desc   string
+	Store  bool // exercises the replay store: runs with each store
+	Shared bool // needs a store that other processes share (Redis): runs with that only
+	Twins  bool // each middleware is also served through a second router
+	Mws    []Mw // its middlewares; one plain one when empty
+	Run    func(t *testing.T, e *Env)
+}
+
+// Mw is a middleware a row needs.
+type Mw struct {
+	Config  map[string]any  // over the base configuration and the store's settings
+	Backend func() *Backend // its backend; nil for a plain one
+}
+
+// NewBackend returns the middleware's backend.
+func (m Mw) NewBackend() *Backend {
+	if m.Backend == nil {
+		return &Backend{}
+	}
+	return m.Backend()
+}
+
+// Middlewares are the row's middlewares.
+func (r Row) Middlewares() []Mw {
+	if len(r.Mws) == 0 {
+		return []Mw{{}}
+	}
+	return r.Mws
+}
+
+// Env is what a row runs against, a level's servers for the row's middlewares.
+type Env struct {
+	Srv []*Server // the row's middlewares, in the order of its Mws
+	// Twin serves each through a second router that uses the same middleware: Traefik
+	// calls New for each router, under one name. With Row.Twins only.
+	Twin []*Server
+	// Replica serves each as another Traefik process would: the same configuration, and
+	// so the same store, under a name of its own. With Row.Shared only.
+	Replica []*Server
+	Redis   *redistest.Server // the Redis store's server, for the rows that stop it
+	// Reload gives middleware i the configuration over over the base (the store's
+	// settings kept), as a change of Traefik's dynamic configuration does: New again,
+	// for each of its routers.
+	Reload func(t *testing.T, i int, over map[string]any)
+}
+
+// Run runs the whole table against the middleware that build makes, with the memory
+// store.
 func Run(t *testing.T, build Builder) {
 	t.Run("New", func(t *testing.T) { RunNew(t, build) })
-	t.Run("ServeHTTP", func(t *testing.T) { RunServeHTTP(t, build) })
-	RunStore(t, build, nil)
+	RunRows(t, build, AllRows(SecretsFile(t)), nil, nil)
 	t.Run("Adversarial", func(t *testing.T) { RunAdversarial(t, build) })
+}
+
+// RunStore runs the rows that exercise the replay store, with store's settings.
+func RunStore(t *testing.T, build Builder, store StoreConfig) {
+	RunRows(t, build, StoreRows(SecretsFile(t)), store, nil)
+}
+
+// AllRows are the table's rows, the documented callbacks and the flows.
+func AllRows(secretsFile string) []Row {
+	return append(append(CaseRows(secretsFile), CorpusRows()...), FlowRows()...)
+}
+
+// StoreRows are the rows of AllRows that exercise the replay store, and those that need
+// a store replicas share.
+func StoreRows(secretsFile string) []Row {
+	var rows []Row
+	for _, r := range AllRows(secretsFile) {
+		if r.Store {
+			rows = append(rows, r)
+		}
+	}
+	return append(rows, SharedRows()...)
+}
+
+// CaseRows are the rows of Cases, each built by CaseAt when it runs.
+func CaseRows(secretsFile string) []Row {
+	var rows []Row
+	for i, c := range Cases(time.Now(), secretsFile) {
+		i := i
+		rows = append(rows, Row{Desc: c.Desc, Store: c.Store, Mws: []Mw{{Config: c.Config}},
+			Run: func(t *testing.T, e *Env) { CheckSteps(t, e.Srv[0], CaseAt(i, secretsFile).Steps) }})
+	}
+	return rows
+}
+
+// CheckSteps checks each step in turn.
+func CheckSteps(t *testing.T, srv *Server, steps []Step) {
+	t.Helper()
+	for i, st := range steps {
+		CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
+	}
 }
 
 var runSeq atomic.Int64
@@ -30,59 +124,63 @@ func UniqueName(label string) string {
 	return fmt.Sprintf("%s-%d-%d@conformance", label, time.Now().UnixNano(), runSeq.Add(1))
 }
 
-// StoreConfig gives the replay-store settings of the middleware called name: nil runs
-// the flows with the memory store; the Redis runs give each name its own key prefix, as
-// two middlewares sharing one prefix would share one store.
-type StoreConfig func(name string) map[string]any
+// StoreConfig gives the replay-store settings of a middleware whose store is called key:
+// nil runs the rows with the memory store; the Redis store gives each key its own key
+// prefix, as two middlewares sharing one prefix would share one store.
+type StoreConfig func(key string) map[string]any
 
-func (sc StoreConfig) of(name string) map[string]any {
+func (sc StoreConfig) of(key string) map[string]any {
 	if sc == nil {
 		return nil
 	}
-	return sc(name)
+	return sc(key)
 }
 
-// RunStore runs what depends on the replay store: the table's replay rows, the flows,
-// and the store outliving a second New.
-func RunStore(t *testing.T, build Builder, store StoreConfig) {
-	t.Run("ReplayCases", func(t *testing.T) { RunReplayCases(t, build, store) })
-	t.Run("Corpus", func(t *testing.T) { RunCorpus(t, build, store) })
-	t.Run("Flows", func(t *testing.T) { RunFlows(t, build, store) })
-	t.Run("StoreOutlivesNew", func(t *testing.T) { RunStoreOutlivesNew(t, build, store) })
-}
-
-// RunReplayCases runs the table's rows that exercise the replay store, with store's
-// settings.
-func RunReplayCases(t *testing.T, build Builder, store StoreConfig) {
-	file := SecretsFile(t)
-	n := len(Cases(time.Now(), file))
-	for i := 0; i < n; i++ {
-		c := CaseAt(i, file)
-		if !c.Store {
+// RunRows runs rows against the middleware that build makes, each middleware under a
+// name of its own, with store's settings (nil: the memory store, and the rows that need
+// a shared store are left out); redis is the store's server, when it is Redis.
+func RunRows(t *testing.T, build Builder, rows []Row, store StoreConfig, redis *redistest.Server) {
+	for _, r := range rows {
+		r := r
+		if r.Shared && store == nil {
 			continue
 		}
-		t.Run(c.Desc, func(t *testing.T) {
-			name := UniqueName("replay")
-			srv := Start(t, build, merge(merge(BaseConfig(), c.Config), store.of(name)), name)
-			for i, st := range c.Steps {
-				CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
+		t.Run(r.Desc, func(t *testing.T) {
+			e := &Env{Redis: redis}
+			var names []string
+			for _, mw := range r.Middlewares() {
+				name := UniqueName("row")
+				names = append(names, name)
+				config := Config(store.of(name), mw.Config)
+				backend := mw.NewBackend()
+				e.Srv = append(e.Srv, StartWith(t, build, config, name, backend))
+				if r.Twins {
+					e.Twin = append(e.Twin, StartWith(t, build, config, name, backend))
+				}
+				if r.Shared {
+					e.Replica = append(e.Replica, StartWith(t, build, config, UniqueName("replica"), backend))
+				}
 			}
+			e.Reload = func(t *testing.T, i int, over map[string]any) {
+				config := Config(store.of(names[i]), over)
+				e.Srv[i].rebuild(t, build, config, names[i])
+				if r.Twins {
+					e.Twin[i].rebuild(t, build, config, names[i])
+				}
+			}
+			r.Run(t, e)
 		})
 	}
 }
 
-// BaseConfig is the configuration every case starts from.
-func BaseConfig() map[string]any {
-	return map[string]any{"secrets": []string{zegotest.Secret}}
-}
-
-func merge(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
+// Config is the configuration every case starts from (the tests' secret), with each of
+// over laid on it in turn.
+func Config(over ...map[string]any) map[string]any {
+	out := map[string]any{"secrets": []string{zegotest.Secret}}
+	for _, o := range over {
+		for k, v := range o {
+			out[k] = v
+		}
 	}
 	return out
 }
@@ -94,21 +192,6 @@ func SecretsFile(t testing.TB) string {
 	path := filepath.Join(t.TempDir(), "secrets")
 	writeFile(t, path, "# ZEGO CallbackSecrets, one per line\n\n  "+zegotest.OtherSecret+"  \r\n")
 	return path
-}
-
-// RunServeHTTP runs every case of Cases.
-func RunServeHTTP(t *testing.T, build Builder) {
-	file := SecretsFile(t)
-	n := len(Cases(time.Now(), file))
-	for i := 0; i < n; i++ {
-		c := CaseAt(i, file)
-		t.Run(c.Desc, func(t *testing.T) {
-			srv := Start(t, build, merge(BaseConfig(), c.Config), UniqueName("case"))
-			for i, st := range c.Steps {
-				CheckStep(t, fmt.Sprintf("request %d", i+1), srv, st)
-			}
-		})
-	}
 }
 
 // CheckStep sends one step's request and checks all it states.
@@ -173,25 +256,6 @@ func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 			}
 		}
 	}
-}
-
-// RunStoreOutlivesNew builds the middleware twice under one name, as Traefik does for
-// two routers and again on every reload: a callback delivered through one is a replay
-// through the other, whatever else the configuration changed.
-func RunStoreOutlivesNew(t *testing.T, build Builder, store StoreConfig) {
-	name := UniqueName("reload")
-	first := Start(t, build, merge(BaseConfig(), store.of(name)), name)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-	CheckStep(t, "through the first instance", first, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
-
-	reloaded := merge(merge(BaseConfig(), store.of(name)), map[string]any{"duplicates": "reject", "fields": []string{"event"}})
-	second := Start(t, build, reloaded, name)
-	CheckStep(t, "replayed through the second", second, Step{Req: Request{Body: body}, Status: 409, Code: "duplicate"})
-	CheckStep(t, "replayed through the first", first, Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
-
-	otherName := UniqueName("other")
-	other := Start(t, build, merge(BaseConfig(), store.of(otherName)), otherName)
-	CheckStep(t, "another middleware's store is its own", other, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
 }
 
 func writeFile(t testing.TB, path, content string) {

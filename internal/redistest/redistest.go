@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
 )
 
 // Options say how to run the server.
@@ -48,10 +50,8 @@ type Server struct {
 	bin  string
 	dir  string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-	log    *syncBuffer
+	mu   sync.Mutex
+	proc *proctest.Process // nil while the server is not running
 }
 
 // Start runs a redis-server and waits until it answers PING. The server is killed when
@@ -69,9 +69,12 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Cleanup(s.Kill)
 	// The free port found may be taken before the server binds it: try a few.
 	for attempt := 0; ; attempt++ {
-		s.Port = freePort(t)
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		err := s.start()
+		addr, err := proctest.FreeAddr()
+		if err == nil {
+			s.Addr = addr
+			s.Port, _ = strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
+			err = s.start()
+		}
 		if err == nil {
 			return s
 		}
@@ -83,22 +86,11 @@ func Start(t testing.TB, opts Options) *Server {
 
 // Stop shuts the server down (SIGTERM) and waits for it to exit. It does nothing to a
 // server that is not running.
-func (s *Server) Stop() {
-	s.t.Helper()
-	s.signal(syscall.SIGTERM, 10*time.Second)
-}
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 
 // Kill kills the server (SIGKILL) and waits for it to exit. It does nothing to a server
 // that is not running.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd := s.cmd
-	s.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
-		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server dies all the same
-	}
-	s.signal(syscall.SIGKILL, 10*time.Second)
-}
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
 // Pause stops the server's process (SIGSTOP) without closing its connections: clients'
 // commands wait in its sockets until Resume, as in a stalled server.
@@ -109,12 +101,12 @@ func (s *Server) Resume() { s.sendSignal(syscall.SIGCONT) }
 
 func (s *Server) sendSignal(sig syscall.Signal) {
 	s.mu.Lock()
-	cmd := s.cmd
+	proc := s.proc
 	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	if proc == nil {
 		s.t.Fatalf("redistest: %v: the server is not running", sig)
 	}
-	if err := cmd.Process.Signal(sig); err != nil {
+	if err := proc.Cmd.Process.Signal(sig); err != nil {
 		s.t.Fatalf("redistest: %v: %v", sig, err)
 	}
 }
@@ -135,20 +127,14 @@ func (s *Server) Restart() {
 	s.t.Fatalf("redistest: restart: %v", err)
 }
 
-func (s *Server) signal(sig syscall.Signal, wait time.Duration) {
+// signal ends the server with sig, SIGKILL after 10 s.
+func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(wait):
-		_ = cmd.Process.Kill()
-		<-exited
+	if proc != nil {
+		proc.Stop(sig, 10*time.Second)
 	}
 }
 
@@ -174,32 +160,24 @@ func (s *Server) start() error {
 	}
 	args = append(args, s.opts.Args...)
 
-	log := &syncBuffer{}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
-	cmd.Stdout = log
-	cmd.Stderr = log
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
+	proc, err := proctest.Start(cmd)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	s.mu.Lock()
-	s.cmd, s.exited, s.log = cmd, exited, log
+	s.proc = proc
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
-		case <-exited:
+		case <-proc.Exited:
 			s.mu.Lock()
-			s.cmd = nil
+			s.proc = nil
 			s.mu.Unlock()
-			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.Port, log.String())
+			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.Port, proc.Output)
 		default:
 		}
 		reply, err := s.Do("PING")
@@ -207,21 +185,11 @@ func (s *Server) start() error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			s.signal(syscall.SIGKILL, 5*time.Second)
-			return fmt.Errorf("redis-server on port %d does not answer PING (%w):\n%s", s.Port, err, log.String())
+			s.Kill()
+			return fmt.Errorf("redis-server on port %d does not answer PING (%w):\n%s", s.Port, err, proc.Output)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// Log returns what the server has written since it last started.
-func (s *Server) Log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.log == nil {
-		return ""
-	}
-	return s.log.String()
 }
 
 // Do sends one command on a new connection, authenticated as the default user when the
@@ -329,34 +297,6 @@ func readReply(r *bufio.Reader) (any, error) {
 	return nil, fmt.Errorf("unexpected reply %q", line)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // writeFile writes a file under dir and returns its path.
 func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
@@ -413,17 +353,23 @@ func DelayProxy(t testing.TB, target string, delay time.Duration) string {
 			if err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = client.Close()
-				continue
-			}
-			mu.Lock()
-			open = append(open, client, server)
-			mu.Unlock()
-			wg.Add(2)
-			go pipe(server, client, 0)
-			go pipe(client, server, delay)
+			// Each connection dials the server on its own, as clients of a slow Redis would
+			// reach it: none waits for the others' dials.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				server, err := net.Dial("tcp", target)
+				if err != nil {
+					_ = client.Close()
+					return
+				}
+				mu.Lock()
+				open = append(open, client, server)
+				mu.Unlock()
+				wg.Add(2)
+				go pipe(server, client, 0)
+				go pipe(client, server, delay)
+			}()
 		}
 	}()
 	return l.Addr().String()

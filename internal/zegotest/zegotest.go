@@ -1,7 +1,6 @@
-// Package zegotest builds signed ZEGO callbacks for the tests, the demo, the load
-// generator and the signing tool. Its signer is written apart from the plugin's, so that
-// a test signing with one and verifying with the other checks both against ZEGO's
-// published vectors.
+// Package zegotest builds signed ZEGO callbacks for the tests, the demo and the load
+// generator. Its signer is written apart from the plugin's, so that a test signing with
+// one and verifying with the other checks both against ZEGO's published vectors.
 package zegotest
 
 import (

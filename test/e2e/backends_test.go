@@ -4,21 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -42,24 +41,25 @@ func startBackend(t *testing.T, name string, args ...string) backendProc {
 	if err != nil {
 		t.Fatalf("%s is not installed (Debian: apt-get install php-cli nodejs): %v", args[0], err)
 	}
-	addr := freeAddr(t)
+	addr, err := proctest.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, "{port}", port)
 	}
 	cmd := exec.Command(bin, args[1:]...)
-	cmd.Dir = filepath.Join(traefikload.RepoRoot(), "test", "backends")
+	cmd.Dir = filepath.Join(pluginload.RepoRoot(), "test", "backends")
 	cmd.Env = append(os.Environ(), "ZEGO_CALLBACK_SECRET="+zegotest.Secret)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	proc, err := proctest.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		proc.Stop(syscall.SIGKILL, 10*time.Second)
 		if t.Failed() {
-			t.Logf("%s backend's output:\n%s", name, logs.String())
+			t.Logf("%s backend's output:\n%s", name, proc.Output)
 		}
 	})
 	url := "http://" + addr
@@ -73,21 +73,10 @@ func startBackend(t *testing.T, name string, args ...string) backendProc {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the %s backend does not answer on %s: %v\n%s", name, url, err, logs.String())
+			t.Fatalf("the %s backend does not answer on %s: %v\n%s", name, url, err, proc.Output)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // report is what a backend answers: the X-Zego-* headers as it sees them, and each
@@ -125,14 +114,14 @@ func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
 		rows = append(rows, readingRow{desc: c.Desc, genuine: strings.HasPrefix(c.Desc, "genuine"),
 			make: func() conformance.Case { return conformance.ReadingCases(time.Now())[i] }})
 	}
-	for _, cr := range conformance.CorpusRows() {
+	for _, cr := range conformance.CorpusCallbacks() {
 		cr := cr
 		rows = append(rows, readingRow{desc: cr.Case(now).Desc, genuine: true, make: func() conformance.Case { return cr.Case(time.Now()) }})
 	}
 	var routes []traefiktest.Route
 	for i, r := range rows {
 		for _, b := range backends {
-			routes = append(routes, traefiktest.Route{Name: fmt.Sprintf("%s%d", b.name, i), Backend: b.url, Plugin: config(r.make().Config)})
+			routes = append(routes, traefiktest.Route{Name: fmt.Sprintf("%s%d", b.name, i), Backend: b.url, Plugin: conformance.Config(r.make().Config)})
 		}
 	}
 	tr := traefiktest.Start(t, routes, traefiktest.Options{})
@@ -143,20 +132,20 @@ func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
 				c := r.make()
 				for j, st := range c.Steps {
 					label := fmt.Sprintf("%s, request %d", b.name, j+1)
-					resp := postRequest(t, tr.URL+"/"+fmt.Sprintf("%s%d", b.name, i)+"/callback", st.Req)
-					if resp.status != st.Status {
-						t.Errorf("%s: status %d, want %d: %.200s", label, resp.status, st.Status, resp.body)
+					resp := conformance.Remote(tr.URL+"/"+fmt.Sprintf("%s%d", b.name, i), nil).Do(t, st.Req)
+					if resp.Status != st.Status {
+						t.Errorf("%s: status %d, want %d: %.200s", label, resp.Status, st.Status, resp.Body)
 					}
-					if resp.status != http.StatusOK || resp.duplicate {
+					if resp.Status != http.StatusOK || resp.Duplicate() {
 						continue
 					}
 					// Whatever the row expects, a request that reached the backend must be
 					// read as the middleware read it.
 					var rep report
-					dec := json.NewDecoder(bytes.NewReader(resp.body))
+					dec := json.NewDecoder(bytes.NewReader(resp.Body))
 					dec.UseNumber()
 					if err := dec.Decode(&rep); err != nil || rep.Backend != b.name {
-						t.Errorf("%s: not the backend's report: %s", label, resp.body)
+						t.Errorf("%s: not the backend's report: %s", label, resp.Body)
 						continue
 					}
 					checkReport(t, label, rep, st.Req.Body, r.genuine)
@@ -164,32 +153,6 @@ func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
 			}
 		})
 	}
-}
-
-type answer2 struct {
-	status    int
-	duplicate bool // answered by the middleware as an acknowledged duplicate
-	body      []byte
-}
-
-// postRequest sends one request as the table describes it.
-func postRequest(t *testing.T, url string, r conformance.Request) answer2 {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(r.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, vs := range r.Header {
-		req.Header[k] = vs
-	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return answer2{status: resp.StatusCode, duplicate: resp.Header.Get("X-Zego-Duplicate") == "true", body: body}
 }
 
 // namedHeader is, for each spelling of a named field, the header (as CGI names it) that
@@ -318,22 +281,4 @@ func sameValue(v any, header string) bool {
 		return strconv.FormatBool(v) == header
 	}
 	return false
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

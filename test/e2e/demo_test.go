@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -15,14 +15,12 @@ import (
 // output must show a forwarded, a rejected and a duplicate callback.
 func TestDemo(t *testing.T) {
 	traefiktest.Binary(t) // fails here, clearly, without Traefik
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proctest.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	cmd := exec.Command("go", "run", "./cmd/demo", "-no-wait", "-addr", addr)
-	cmd.Dir = filepath.Join(traefikload.RepoRoot(), "test")
+	cmd.Dir = filepath.Join(pluginload.RepoRoot(), "test")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)

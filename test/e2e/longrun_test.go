@@ -6,85 +6,42 @@ package e2e
 // and goroutines are sampled by sampler_test.go.
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+	"github.com/zegocallback/traefik-zego-callback/test/load"
 )
 
 // envInt reads a positive count from the environment, def when unset. A value that does
 // not parse fails the test rather than running some other size.
 func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
+	return envValue(t, name, def, strconv.Atoi, "a positive whole number")
 }
 
 // envDuration reads a positive Go duration from the environment, def when unset.
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	return envValue(t, name, def, time.ParseDuration, "a positive Go duration such as 90s")
+}
+
+func envValue[T int | time.Duration](t *testing.T, name string, def T, parse func(string) (T, error), want string) T {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		t.Fatalf("%s=%q: want a positive Go duration such as 90s", name, v)
+	n, err := parse(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want %s", name, v, want)
 	}
-	return d
-}
-
-// mixTemplate is the mix_start sample on one line: the bodies are smaller, and the nonce
-// is found in them with one search (see bodyNonce).
-var mixTemplate = strings.ReplaceAll(zegotest.Template("mix_start.json"), "\n", "")
-
-// signedNow is a good callback: mix_start signed with the tests' secret, stamped now, with
-// a nonce of its own. Signing costs a SHA-1: the long tests sign each callback just before
-// sending it, so none can go stale however long the run.
-func signedNow() (nonce string, body []byte) {
-	nonce = zegotest.Nonce()
-	return nonce, zegotest.Fill(mixTemplate, zegotest.Secret, zegotest.Seconds(time.Now()), nonce)
-}
-
-// bodyNonce returns the text of the body's "nonce" field, "" when it has none.
-func bodyNonce(body []byte) string {
-	i := bytes.Index(body, []byte(`"nonce":`))
-	if i < 0 {
-		return ""
-	}
-	rest := bytes.TrimLeft(body[i+len(`"nonce":`):], " ")
-	if len(rest) == 0 || rest[0] != '"' {
-		return ""
-	}
-	end := bytes.IndexByte(rest[1:], '"')
-	if end < 0 {
-		return ""
-	}
-	return string(rest[1 : 1+end])
-}
-
-func bodyHash(body []byte) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write(body)
-	return h.Sum64()
+	return n
 }
 
 // deliveries is an upstream that counts the callbacks reaching it by the nonce in their
@@ -106,7 +63,7 @@ func newDeliveries() *deliveries {
 
 func (d *deliveries) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(req.Body)
-	nonce := bodyNonce(body)
+	nonce := load.NonceOf(body)
 	var problem string
 	switch {
 	case err != nil:
@@ -131,7 +88,7 @@ func (d *deliveries) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if nonce != "" {
 		d.byNonce[nonce]++
 		if d.byNonce[nonce] == 1 {
-			d.hashes[nonce] = bodyHash(body)
+			d.hashes[nonce] = load.Hash(body)
 		}
 	}
 	d.mu.Unlock()
@@ -160,120 +117,85 @@ func (d *deliveries) totals() (total, distinct, anomalies int, examples []string
 	return d.total, len(d.byNonce), d.anomalies, append([]string(nil), d.examples...)
 }
 
-// answer is what the client got for one callback; err is a failure to get an answer
-// (connection refused or reset, timeout).
-type answer struct {
-	status    int
-	code      string // the "error" of a JSON rejection
-	duplicate bool   // X-Zego-Duplicate: true
-	err       error
+// tally holds what the client got for each callback against what reached the upstream.
+type tally struct {
+	answers                 map[string]int // by kind and answer
+	good, replays           int
+	wrong, lost, duplicated int
+	altered, badForwarded   int
+	replayForwarded         int
+	examples                []string // the first few problems, for the failure message
 }
 
-func (a answer) String() string {
-	switch {
-	case a.err != nil:
-		return "error: " + a.err.Error()
-	case a.duplicate:
-		return fmt.Sprintf("%d duplicate", a.status)
-	case a.code != "":
-		return fmt.Sprintf("%d %s", a.status, a.code)
-	}
-	return strconv.Itoa(a.status)
-}
-
-// loadClient keeps one connection per worker open to Traefik.
-func loadClient(conc int) *http.Client {
-	return &http.Client{
-		Timeout: 20 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns: 2 * conc, MaxIdleConnsPerHost: 2 * conc, IdleConnTimeout: time.Minute, DisableCompression: true,
-		},
+func (ty *tally) note(format string, args ...any) {
+	if len(ty.examples) < 10 {
+		ty.examples = append(ty.examples, fmt.Sprintf(format, args...))
 	}
 }
 
-// post sends one callback. It is safe from any goroutine: it reports, never fails.
-func post(ctx context.Context, client *http.Client, url string, body []byte) answer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return answer{err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return answer{err: err}
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{status: resp.StatusCode, err: err}
-	}
-	a := answer{status: resp.StatusCode, duplicate: resp.Header.Get("X-Zego-Duplicate") == "true"}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
+// tallyOf counts, for each callback sent, whether its answer is the one its kind must
+// get, and whether it reached the upstream as it must: a good one once, byte for byte, a
+// replay no more than the delivery it copies, the others never.
+func tallyOf(sent []load.Sent, up *deliveries) *tally {
+	ty := &tally{answers: map[string]int{}}
+	for _, s := range sent {
+		ty.answers[s.Kind.String()+" "+s.Answer.String()]++
+		if s.Answer.String() != s.Kind.Want() {
+			ty.wrong++
+			ty.note("%s %s: %v, want %s", s.Kind, s.Nonce, s.Answer, s.Kind.Want())
 		}
-		if json.Unmarshal(rb, &e) == nil {
-			a.code = e.Error
+		c := up.count(s.Nonce)
+		switch s.Kind {
+		case load.Good:
+			ty.good++
+			switch {
+			case c == 0:
+				ty.lost++
+				ty.note("good %s: %v, never reached the upstream", s.Nonce, s.Answer)
+			case c > 1:
+				ty.duplicated++
+				ty.note("good %s: reached the upstream %d times", s.Nonce, c)
+			case up.hash(s.Nonce) != s.Hash:
+				ty.altered++
+				ty.note("good %s: the upstream got another body", s.Nonce)
+			}
+		case load.Replayed:
+			ty.replays++
+			if c != 1 {
+				ty.replayForwarded++
+				ty.note("replay of %s: the upstream got it %d times", s.Nonce, c)
+			}
+		default:
+			if c != 0 {
+				ty.badForwarded++
+				ty.note("%s %s: reached the upstream", s.Kind, s.Nonce)
+			}
 		}
 	}
-	return a
+	return ty
 }
 
-// delivered keeps the latest good callbacks whose delivery the client saw (200, not a
-// duplicate), for replays: a replay must be of a callback already delivered.
-type delivered struct {
-	mu     sync.Mutex
-	nonces []string
-	bodies [][]byte
-	next   int
-	first  chan struct{} // closed on the first delivery
-	once   sync.Once
-}
-
-func newDelivered(size int) *delivered {
-	return &delivered{nonces: make([]string, 0, size), bodies: make([][]byte, 0, size), first: make(chan struct{})}
-}
-
-func (d *delivered) add(nonce string, body []byte) {
-	d.mu.Lock()
-	if len(d.bodies) < cap(d.bodies) {
-		d.nonces = append(d.nonces, nonce)
-		d.bodies = append(d.bodies, body)
-	} else {
-		d.nonces[d.next], d.bodies[d.next] = nonce, body
-		d.next = (d.next + 1) % len(d.bodies)
+// check fails the test for every callback that was not answered or delivered as it must.
+func (ty *tally) check(t *testing.T, up *deliveries) {
+	t.Helper()
+	if ty.wrong+ty.lost+ty.duplicated+ty.altered+ty.badForwarded+ty.replayForwarded > 0 {
+		t.Errorf("answered otherwise than documented %d; good ones lost %d, delivered more than once %d, altered %d; "+
+			"bad ones forwarded %d; replays forwarded %d; e.g.\n%s",
+			ty.wrong, ty.lost, ty.duplicated, ty.altered, ty.badForwarded, ty.replayForwarded, strings.Join(ty.examples, "\n"))
 	}
-	d.mu.Unlock()
-	d.once.Do(func() { close(d.first) })
+	total, distinct, anomalies, examples := up.totals()
+	if delivered := ty.good - ty.lost; total != delivered || distinct != delivered || anomalies != 0 {
+		t.Errorf("the upstream got %d requests (%d distinct nonces, %d not a verified callback), want %d: the good ones once each; e.g. %v",
+			total, distinct, anomalies, delivered, examples)
+	}
 }
 
-// pick returns one of the kept callbacks (which one depends on i), waiting for the first
-// delivery; ok is false when ctx ends first.
-func (d *delivered) pick(ctx context.Context, i int) (nonce string, body []byte, ok bool) {
-	select {
-	case <-d.first:
-	case <-ctx.Done():
-		return "", nil, false
+// summary writes the answers counted, in a stable order.
+func (ty *tally) summary() string {
+	parts := make([]string, 0, len(ty.answers))
+	for a, c := range ty.answers {
+		parts = append(parts, fmt.Sprintf("%d × %s", c, a))
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	j := (i * 7919) % len(d.bodies)
-	return d.nonces[j], d.bodies[j], true
-}
-
-// latest returns the callback delivered last, waiting for the first delivery; ok is false
-// when ctx ends first.
-func (d *delivered) latest(ctx context.Context) (nonce string, body []byte, ok bool) {
-	select {
-	case <-d.first:
-	case <-ctx.Done():
-		return "", nil, false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	j := len(d.bodies) - 1
-	if len(d.bodies) == cap(d.bodies) {
-		j = (d.next + len(d.bodies) - 1) % len(d.bodies)
-	}
-	return d.nonces[j], d.bodies[j], true
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }

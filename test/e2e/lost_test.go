@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"bytes"
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
-	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -34,7 +33,7 @@ func newLostSetup(t *testing.T, redisOpts redistest.Options, backend *conformanc
 	redisOpts.Password = password
 	redis := redistest.Start(t, redisOpts)
 	url := upstream(t, backend)
-	routes := []traefiktest.Route{{Name: "zego", Backend: url, Plugin: config(map[string]any{
+	routes := []traefiktest.Route{{Name: "zego", Backend: url, Plugin: conformance.Config(map[string]any{
 		"nonceStore": "redis", "redis": conformance.RedisSettings(redis.Addr, password, "lost"),
 	})}}
 	s := &lostSetup{redis: redis, backend: backend}
@@ -84,14 +83,11 @@ func TestReplicaKilledMidDelivery(t *testing.T) {
 		Plan: []conformance.Answer{{Status: http.StatusOK, Hold: true}}}
 	s := newLostSetup(t, redistest.Options{}, backend)
 	defer close(backend.Hold)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+	body := conformance.Fresh()
 	first := time.Now()
 	go func() {
 		// The connection dies with A: the answer is an error, which ZEGO retries.
-		req, _ := http.NewRequest(http.MethodPost, s.a.URL+"/zego/callback", bytesReader(body))
-		if resp, err := (&http.Client{Timeout: 90 * time.Second}).Do(req); err == nil {
-			resp.Body.Close()
-		}
+		_, _ = conformance.Post(context.Background(), &http.Client{Timeout: 90 * time.Second}, s.replicas[0].URL, conformance.Request{Body: body})
 	}()
 	select {
 	case <-backend.Entered:
@@ -112,9 +108,9 @@ func TestRedisStalledDuringClaim(t *testing.T) {
 	s := newLostSetup(t, redistest.Options{}, &conformance.Backend{})
 	// A callback first, so that replica A holds a connection when Redis stalls: the SET NX
 	// goes out on it, and waits in Redis's socket.
-	conformance.CheckStep(t, "a callback before the stall", s.replicas[0], conformance.Step{Req: conformance.Request{Body: freshBody()},
+	conformance.CheckStep(t, "a callback before the stall", s.replicas[0], conformance.Step{Req: conformance.Request{Body: conformance.Fresh()},
 		Status: http.StatusOK, Forwarded: true})
-	body := freshBody()
+	body := conformance.Fresh()
 	s.redis.Pause()
 	first := time.Now()
 	conformance.CheckStep(t, "the first try, Redis stalled", s.replicas[0], conformance.Step{Req: conformance.Request{Body: body},
@@ -137,7 +133,7 @@ func TestSettlementFails(t *testing.T) {
 	backend := &conformance.Backend{Hold: make(chan struct{}), Entered: make(chan struct{}, 8),
 		Plan: []conformance.Answer{{Status: http.StatusInternalServerError, Hold: true}}}
 	s := newLostSetup(t, redistest.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}}, backend)
-	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+	body := conformance.Fresh()
 	first := time.Now()
 	answer := make(chan conformance.Response, 1)
 	go func() { answer <- s.replicas[0].Do(t, conformance.Request{Body: body}) }()
@@ -163,10 +159,4 @@ func TestSettlementFails(t *testing.T) {
 func hasKeys(r *redistest.Server) bool {
 	n, _ := r.MustDo("DBSIZE").(int64)
 	return n > 0
-}
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
-
-func freshBody() []byte {
-	return zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
 }

@@ -25,13 +25,13 @@ const slowClients = 150
 // asserted, with generous bounds; how long a body takes to fill is not.
 func TestSlowClientsHoldLittleMemory(t *testing.T) {
 	backend := &conformance.Backend{}
-	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "zego", Backend: upstream(t, backend), Plugin: config(nil)}},
+	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "zego", Backend: upstream(t, backend), Plugin: conformance.Config()}},
 		traefiktest.Options{Debug: true})
 	addr := strings.TrimPrefix(tr.URL, "http://")
 
 	// Warm up: Traefik's first requests through the plugin grow its heap on their own.
 	for i := 0; i < 20; i++ {
-		conformance.Remote(tr.URL+"/zego", backend).Do(t, conformance.Request{Body: freshBody()})
+		conformance.Remote(tr.URL+"/zego", backend).Do(t, conformance.Request{Body: conformance.Fresh()})
 	}
 	heapBefore, rssBefore := liveHeap(t, tr), settledRSS(t, tr)
 

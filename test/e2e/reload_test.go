@@ -4,16 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
-	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+	"github.com/zegocallback/traefik-zego-callback/test/load"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -79,7 +79,7 @@ func reloadRoutes(k int, callbacks, plain string) []traefiktest.Route {
 	}[k%3]
 	settings["timestampTolerance"] = reloadTolerance
 	routes := []traefiktest.Route{
-		{Name: "zego", Backend: callbacks, Plugin: config(settings)},
+		{Name: "zego", Backend: callbacks, Plugin: conformance.Config(settings)},
 		{Name: fmt.Sprintf("reload-%d", k), Backend: plain},
 	}
 	if k%2 == 1 {
@@ -93,7 +93,7 @@ func reloadRoutes(k int, callbacks, plain string) []traefiktest.Route {
 type crossing struct {
 	reload int
 	nonce  string
-	answer answer
+	answer load.Answer
 }
 
 // TestReloadUnderLoad reloads Traefik's dynamic configuration ZEGO_RELOADS times (200 by
@@ -116,54 +116,34 @@ func TestReloadUnderLoad(t *testing.T) {
 	}))
 	t.Cleanup(plain.Close)
 	tr := traefiktest.Start(t, reloadRoutes(0, up.URL, plain.URL), traefiktest.Options{Debug: true, ProvidersThrottle: reloadThrottle})
-	url := tr.URL + "/zego/callback"
 
 	smp := newSampler(t, tr)
 	before := smp.mustTake(t)
 	smp.every(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	client := loadClient(reloadSenders + 1)
-	ring := newDelivered(256)
 
 	// The senders, until stop.
 	stop := make(chan struct{})
-	results := make([][]sent, reloadSenders)
-	var wg sync.WaitGroup
-	for w := 0; w < reloadSenders; w++ {
-		w := w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; ctx.Err() == nil; j++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(reloadPause):
-				}
-				s := sent{kind: kindGood}
-				var body []byte
-				if j%reloadReplayEvery == reloadReplayEvery-1 {
-					var ok bool
-					s.kind = kindReplayed
-					if s.nonce, body, ok = ring.pick(ctx, j*reloadSenders+w); !ok {
-						return
-					}
-				} else {
-					s.nonce, body = signedNow()
-					s.hash = bodyHash(body)
-				}
-				s.answer = post(ctx, client, url, body)
-				if s.kind == kindGood && s.answer.status == 200 && !s.answer.duplicate && s.answer.err == nil {
-					ring.add(s.nonce, body)
-				}
-				results[w] = append(results[w], s)
+	driver := &load.Driver{URL: tr.URL + "/zego", Conc: reloadSenders, Count: math.MaxInt, Stop: stop, Pause: reloadPause,
+		Kind: func(i int) load.Kind {
+			if i%reloadReplayEvery == reloadReplayEvery-1 {
+				return load.Replayed
 			}
-		}()
-	}
+			return load.Good
+		}}
+	sent := make(chan []load.Sent, 1)
+	go func() { sent <- driver.Run(ctx) }()
+	var all []load.Sent
 	var stopOnce sync.Once
-	stopSenders := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	stopSenders := func() {
+		stopOnce.Do(func() {
+			close(stop)
+			all = <-sent
+		})
+	}
 	defer stopSenders() // on a failed WaitRoutes too
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}
 
 	// The reloads, each waited for.
 	start := time.Now()
@@ -180,7 +160,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		// The callback delivered last before the reload is written: the one most likely
 		// to have been remembered only by the middleware the reload replaces.
-		nonce, body, ok := ring.latest(ctx)
+		nonce, body, ok := driver.Latest(ctx)
 		if !ok {
 			t.Fatalf("reload %d: no callback delivered before the deadline", k)
 		}
@@ -189,7 +169,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		tr.SetRoutes(t, routes)
 		tr.WaitRoutes(t, routes)
 		took = append(took, time.Since(t0))
-		crossings = append(crossings, crossing{reload: k, nonce: nonce, answer: post(ctx, client, url, body)})
+		crossings = append(crossings, crossing{reload: k, nonce: nonce, answer: load.Post(ctx, client, tr.URL+"/zego", body)})
 		if k == reloads/4 {
 			firstEnds = time.Since(smp.start)
 			heapQuarter = liveHeap(t, tr)
@@ -208,55 +188,15 @@ func TestReloadUnderLoad(t *testing.T) {
 	plain.CloseClientConnections()
 	after := smp.waitGoroutines(t, before.goroutines+reloadGoroutineMargin, 20*time.Second)
 
-	// Every callback's answer, and what reached the upstream.
-	var all []sent
-	for _, r := range results {
-		all = append(all, r...)
-	}
-	answers := map[string]int{}
-	var goods, replays, wrong, lost, duplicated, altered, replayForwarded int
-	var examples []string
-	note := func(format string, args ...any) {
-		if len(examples) < 10 {
-			examples = append(examples, fmt.Sprintf(format, args...))
-		}
-	}
-	for _, s := range all {
-		answers[soakKindNames[s.kind]+" "+s.answer.String()]++
-		if s.answer.String() != soakWant[s.kind] {
-			wrong++
-			note("%s %s: %v, want %s", soakKindNames[s.kind], s.nonce, s.answer, soakWant[s.kind])
-		}
-		c := rec.count(s.nonce)
-		if s.kind == kindReplayed {
-			replays++
-			if c != 1 {
-				replayForwarded++
-				note("replay of %s: the upstream got it %d times", s.nonce, c)
-			}
-			continue
-		}
-		goods++
-		switch h := rec.hash(s.nonce); {
-		case c == 0:
-			lost++
-			note("good %s: %v, never reached the upstream", s.nonce, s.answer)
-		case c > 1:
-			duplicated++
-			note("good %s: reached the upstream %d times", s.nonce, c)
-		case h != s.hash:
-			altered++
-			note("good %s: the upstream got another body", s.nonce)
-		}
-	}
+	ty := tallyOf(all, rec)
 	var crossed int
 	for _, c := range crossings {
-		if c.answer.String() != soakWant[kindReplayed] || rec.count(c.nonce) != 1 {
+		if c.answer.String() != load.Replayed.Want() || rec.count(c.nonce) != 1 {
 			crossed++
-			note("a callback delivered before reload %d, replayed after it: %v, delivered %d times", c.reload, c.answer, rec.count(c.nonce))
+			ty.note("a callback delivered before reload %d, replayed after it: %v, delivered %d times", c.reload, c.answer, rec.count(c.nonce))
 		}
 	}
-	total, distinct, anomalies, anomalyExamples := rec.totals()
+	total, _, _, _ := rec.totals()
 
 	var first, last []sample
 	for _, s := range samples {
@@ -271,22 +211,16 @@ func TestReloadUnderLoad(t *testing.T) {
 	t.Logf("reload: %d reloads in %v (each %v median, %v p90, %v max), while %d callbacks flowed (%d good, %d replays; %s); "+
 		"%d replays across a reload; upstream got %d; first quarter %s, last quarter %s; goroutines %d before, %d after; "+
 		"live heap %.1f MB after the first quarter, %.1f MB at the end",
-		reloads, reloading.Round(time.Millisecond), percentile(took, 50).Round(time.Millisecond), percentile(took, 90).Round(time.Millisecond),
-		percentile(took, 100).Round(time.Millisecond), len(all), goods, replays, answersSummary(answers), len(crossings), total,
+		reloads, reloading.Round(time.Millisecond), load.Percentile(took, 50).Round(time.Millisecond), load.Percentile(took, 90).Round(time.Millisecond),
+		load.Percentile(took, 100).Round(time.Millisecond), len(all), ty.good, ty.replays, ty.summary(), len(crossings), total,
 		q1, q4, before.goroutines, after.goroutines, float64(heapQuarter)/mb, float64(heapEnd)/mb)
 
-	if wrong+lost+duplicated+altered+replayForwarded+crossed > 0 {
-		t.Errorf("answered otherwise than documented %d; good ones lost %d, delivered more than once %d, altered %d; "+
-			"replays forwarded %d; replays across a reload not acknowledged or forwarded %d; e.g.\n%s",
-			wrong, lost, duplicated, altered, replayForwarded, crossed, strings.Join(examples, "\n"))
+	ty.check(t, rec)
+	if crossed > 0 {
+		t.Errorf("replays across a reload not acknowledged or forwarded %d; e.g.\n%s", crossed, strings.Join(ty.examples, "\n"))
 	}
-	delivered := goods - lost
-	if total != delivered || distinct != delivered || anomalies != 0 {
-		t.Errorf("the upstream got %d requests (%d distinct nonces, %d not a verified callback), want %d: the good ones once each; e.g. %v",
-			total, distinct, anomalies, delivered, anomalyExamples)
-	}
-	if goods == 0 || replays == 0 {
-		t.Errorf("%d good callbacks and %d replays flowed during the reloads: the senders did not run", goods, replays)
+	if ty.good == 0 || ty.replays == 0 {
+		t.Errorf("%d good callbacks and %d replays flowed during the reloads: the senders did not run", ty.good, ty.replays)
 	}
 
 	if len(sampleErrs) > 0 || q1.n == 0 || q4.n == 0 {
@@ -305,46 +239,5 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if after.goroutines > before.goroutines+reloadGoroutineMargin {
 		t.Errorf("Traefik has %d goroutines after the reloads with the connections closed, %d before: a leak", after.goroutines, before.goroutines)
-	}
-}
-
-// answersSummary writes the answers counted, in a stable order.
-func answersSummary(answers map[string]int) string {
-	parts := make([]string, 0, len(answers))
-	for a, c := range answers {
-		parts = append(parts, fmt.Sprintf("%d × %s", c, a))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
-}
-
-// TestFullStoreThroughTraefik fills a memory store of 50 through Traefik: the 51st new
-// callback gets 503 nonce_store_unavailable and is not forwarded, and a replay of one of
-// the first 50 is still acknowledged as a duplicate.
-func TestFullStoreThroughTraefik(t *testing.T) {
-	backend := &conformance.Backend{}
-	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "small", Backend: upstream(t, backend), Plugin: config(map[string]any{"nonceCapacity": 50})}},
-		traefiktest.Options{})
-	srv := conformance.Remote(tr.URL+"/small", backend)
-	var first []byte
-	for i := 0; i < 50; i++ {
-		body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-		if i == 0 {
-			first = body
-		}
-		conformance.CheckStep(t, fmt.Sprintf("callback %d of 50", i+1), srv, conformance.Step{Req: conformance.Request{Body: body}, Status: 200, Forwarded: true})
-	}
-	for i := 0; i < 2; i++ {
-		body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
-		conformance.CheckStep(t, fmt.Sprintf("new callback %d with the store full", i+1), srv,
-			conformance.Step{Req: conformance.Request{Body: body}, Status: 503, Code: "nonce_store_unavailable"})
-	}
-	conformance.CheckStep(t, "a replay of the first with the store full", srv, conformance.Step{Req: conformance.Request{Body: first}, Status: 200,
-		RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
-	if n := len(backend.Calls()); n != 50 {
-		t.Errorf("the backend got %d callbacks, want the first 50", n)
-	}
-	if logs := tr.Logs(); !strings.Contains(logs, "code=nonce_store_unavailable") {
-		t.Errorf("Traefik's log has no line for the refused callbacks:\n%s", logs)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,16 +209,6 @@ func liveHeap(t *testing.T, tr *traefiktest.Traefik) int64 {
 		t.Fatalf("expvar's memstats.HeapAlloc: %v", err)
 	}
 	return vars.Memstats.HeapAlloc
-}
-
-// percentile of durations, p in [0, 100].
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
 }
 
 const mb = 1 << 20

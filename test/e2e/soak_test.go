@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
+	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	"github.com/zegocallback/traefik-zego-callback/test/load"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -60,38 +56,13 @@ const (
 // twentieth of the ~4 000 measured on two cores). It stops a hang; it is not a speed test.
 func soakDeadline(n int) time.Duration { return 60*time.Second + time.Duration(n)*5*time.Millisecond }
 
-// soakKind is what a callback of the soak is.
-type soakKind int
-
-const (
-	kindGood      soakKind = iota
-	kindForged             // signed with another secret
-	kindStale              // signed, but stamped an hour ago
-	kindReplayed           // a copy of a good callback the client saw delivered
-	kindMalformed          // broken JSON, or a signed field missing
-	kindCount
-)
-
-var soakKindNames = [kindCount]string{"good", "forged", "stale", "replayed", "malformed"}
-
-// soakWant is the answer each kind must get, as answer.String writes it.
-var soakWant = [kindCount]string{"200", "401 invalid_signature", "401 stale_timestamp", "200 duplicate", "400 malformed_body"}
-
 // soakKindOf rotates the bad ones: one callback in ten, forged, stale, replayed, malformed
 // in turn.
-func soakKindOf(i int) soakKind {
+func soakKindOf(i int) load.Kind {
 	if i%10 != 9 {
-		return kindGood
+		return load.Good
 	}
-	return [...]soakKind{kindForged, kindStale, kindReplayed, kindMalformed}[(i/10)%4]
-}
-
-// sent is one callback sent and what came of it at the client.
-type sent struct {
-	kind   soakKind
-	nonce  string
-	hash   uint64 // of a good one's body, to check the upstream got it byte for byte
-	answer answer
+	return [...]load.Kind{load.Forged, load.Stale, load.Replayed, load.Malformed}[(i/10)%4]
 }
 
 // TestSoak sends ZEGO_SOAK_CALLBACKS callbacks (10 000 by default) through a real Traefik
@@ -102,15 +73,13 @@ type sent struct {
 func TestSoak(t *testing.T) {
 	n := envInt(t, "ZEGO_SOAK_CALLBACKS", soakDefaultCallbacks)
 	limit := envDuration(t, "ZEGO_SOAK_DEADLINE", soakDeadline(n))
-	malformedTemplates := brokenTemplates(t)
 
 	rec := newDeliveries()
 	up := httptest.NewServer(rec)
 	t.Cleanup(up.Close)
 	// Every callback is signed just before it is sent, so the default tolerance (5m)
-	// holds however long the run; replays are of recent deliveries (see delivered).
-	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "soak", Backend: up.URL, Plugin: config(nil)}}, traefiktest.Options{Debug: true})
-	url := tr.URL + "/soak/callback"
+	// holds however long the run; replays are of recent deliveries.
+	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "soak", Backend: up.URL, Plugin: conformance.Config()}}, traefiktest.Options{Debug: true})
 
 	smp := newSampler(t, tr)
 	heapBefore := liveHeap(t, tr)
@@ -119,115 +88,22 @@ func TestSoak(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	client := loadClient(soakConc)
-	ring := newDelivered(1024)
-	results := make([][]sent, soakConc)
-	var next atomic.Int64
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < soakConc; w++ {
-		w := w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				s := sent{kind: soakKindOf(i)}
-				var body []byte
-				now := time.Now()
-				switch s.kind {
-				case kindGood:
-					s.nonce, body = signedNow()
-					s.hash = bodyHash(body)
-				case kindForged:
-					s.nonce = zegotest.Nonce()
-					body = zegotest.Fill(mixTemplate, zegotest.OtherSecret, zegotest.Seconds(now), s.nonce)
-				case kindStale:
-					s.nonce = zegotest.Nonce()
-					body = zegotest.Fill(mixTemplate, zegotest.Secret, zegotest.Seconds(now.Add(-time.Hour)), s.nonce)
-				case kindReplayed:
-					var ok bool
-					if s.nonce, body, ok = ring.pick(ctx, i); !ok {
-						return // the deadline passed before any delivery
-					}
-				case kindMalformed:
-					s.nonce = zegotest.Nonce()
-					body = zegotest.Fill(malformedTemplates[(i/40)%len(malformedTemplates)], zegotest.Secret, zegotest.Seconds(now), s.nonce)
-				}
-				s.answer = post(ctx, client, url, body)
-				if s.kind == kindGood && s.answer.status == 200 && !s.answer.duplicate && s.answer.err == nil {
-					ring.add(s.nonce, body)
-				}
-				results[w] = append(results[w], s)
-			}
-		}()
-	}
-	wg.Wait()
+	all := (&load.Driver{URL: tr.URL + "/soak", Conc: soakConc, Count: n, Kind: soakKindOf}).Run(ctx)
 	elapsed := time.Since(start)
 	samples, sampleErrs := smp.finish()
-	var all []sent
-	for _, r := range results {
-		all = append(all, r...)
-	}
 	if ctx.Err() != nil {
 		t.Fatalf("the soak did not finish within %v (ZEGO_SOAK_DEADLINE): %d of %d callbacks answered", limit, len(all), n)
 	}
 
-	// Closed on both sides, Traefik's connection goroutines end.
-	client.CloseIdleConnections()
+	// Closed on both sides (the driver closes its own), Traefik's connection goroutines end.
 	up.CloseClientConnections()
 	after := smp.waitGoroutines(t, before.goroutines+soakGoroutineMargin, 20*time.Second)
 	heapAfter := liveHeap(t, tr)
 
-	// What the client got, per kind, and what reached the upstream.
-	got := make([]map[string]int, kindCount)
-	for k := range got {
-		got[k] = map[string]int{}
-	}
-	var perKind [kindCount]int
-	var lost, duplicated, altered, badForwarded, replayForwarded, goodDelivered int
-	var examples []string
-	note := func(format string, args ...any) {
-		if len(examples) < 10 {
-			examples = append(examples, fmt.Sprintf(format, args...))
-		}
-	}
-	for _, s := range all {
-		perKind[s.kind]++
-		got[s.kind][s.answer.String()]++
-		c := rec.count(s.nonce)
-		switch s.kind {
-		case kindGood:
-			if c == 0 {
-				lost++
-				note("good %s: answered %v, never reached the upstream", s.nonce, s.answer)
-				continue
-			}
-			goodDelivered++
-			if c > 1 {
-				duplicated++
-				note("good %s: reached the upstream %d times", s.nonce, c)
-			}
-			if h := rec.hash(s.nonce); h != s.hash {
-				altered++
-				note("good %s: the upstream got another body", s.nonce)
-			}
-		case kindReplayed:
-			if c != 1 {
-				replayForwarded++
-				note("replay of %s: the upstream got it %d times", s.nonce, c)
-			}
-		default:
-			if c != 0 {
-				badForwarded++
-				note("%s %s: reached the upstream", soakKindNames[s.kind], s.nonce)
-			}
-		}
-	}
-	total, distinct, anomalies, anomalyExamples := rec.totals()
+	ty := tallyOf(all, rec)
+	total, distinct, _, _ := rec.totals()
+	goodDelivered := ty.good - ty.lost
 	during := spanOf(samples)
 	rate := float64(len(all)) / elapsed.Seconds()
 	heapPer := float64(heapAfter-heapBefore) / float64(max(goodDelivered, 1))
@@ -235,7 +111,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d callbacks at %d connections in %v, %.0f req/s: %s; upstream got %d (%d distinct); "+
 		"RSS %.1f MB before, %.1f-%.1f MB during; goroutines %d before, %d-%d during, %d after; "+
 		"live heap %.1f -> %.1f MB, %.0f B per delivered callback",
-		len(all), soakConc, elapsed.Round(time.Millisecond), rate, soakSummary(perKind, got), total, distinct,
+		len(all), soakConc, elapsed.Round(time.Millisecond), rate, ty.summary(), total, distinct,
 		float64(before.rssKB)/1024, float64(during.minRSSKB)/1024, float64(during.maxRSSKB)/1024,
 		before.goroutines, during.minG, during.maxG, after.goroutines,
 		float64(heapBefore)/mb, float64(heapAfter)/mb, heapPer)
@@ -243,21 +119,7 @@ func TestSoak(t *testing.T) {
 	if len(all) != n {
 		t.Errorf("%d callbacks answered, want %d", len(all), n)
 	}
-	for k := soakKind(0); k < kindCount; k++ {
-		for answer, count := range got[k] {
-			if answer != soakWant[k] {
-				t.Errorf("%d %s callbacks got %q, want %q", count, soakKindNames[k], answer, soakWant[k])
-			}
-		}
-	}
-	if lost+duplicated+altered+badForwarded+replayForwarded > 0 {
-		t.Errorf("good ones lost %d, delivered more than once %d, altered %d; bad ones forwarded %d; replays forwarded %d; e.g.\n%s",
-			lost, duplicated, altered, badForwarded, replayForwarded, strings.Join(examples, "\n"))
-	}
-	if total != goodDelivered || distinct != goodDelivered || anomalies != 0 {
-		t.Errorf("the upstream got %d requests (%d distinct nonces, %d not a verified callback), want %d: the good ones once each; e.g. %v",
-			total, distinct, anomalies, goodDelivered, anomalyExamples)
-	}
+	ty.check(t, rec)
 
 	if len(sampleErrs) > 0 || during.n == 0 {
 		t.Errorf("%d of Traefik's samples failed (%d taken): %v", len(sampleErrs), during.n, sampleErrs)
@@ -279,34 +141,4 @@ func TestSoak(t *testing.T) {
 		t.Errorf("Traefik has %d goroutines 20 s after the run with its connections closed, %d before: a leak",
 			after.goroutines, before.goroutines)
 	}
-}
-
-// brokenTemplates returns the malformed callbacks the soak sends, in turn: JSON cut short,
-// and a body without its timestamp, or without its signature. Each is checked to differ
-// from the sample, so that a change to the sample cannot quietly make them good.
-func brokenTemplates(t *testing.T) []string {
-	t.Helper()
-	cut := strings.TrimSuffix(mixTemplate, "}")
-	noTimestamp := strings.Replace(mixTemplate, `,"timestamp": "{{timestamp}}"`, "", 1)
-	noSignature := strings.Replace(mixTemplate, `"signature": "{{signature}}",`, "", 1)
-	for _, b := range []string{cut, noTimestamp, noSignature} {
-		if b == mixTemplate {
-			t.Fatalf("the mix_start sample changed; the malformed callbacks no longer break it:\n%s", mixTemplate)
-		}
-	}
-	return []string{cut, noTimestamp, noSignature}
-}
-
-// soakSummary writes, per kind, the count and the answers it got.
-func soakSummary(perKind [kindCount]int, got []map[string]int) string {
-	parts := make([]string, 0, kindCount)
-	for k := soakKind(0); k < kindCount; k++ {
-		answers := make([]string, 0, len(got[k]))
-		for a, c := range got[k] {
-			answers = append(answers, fmt.Sprintf("%d × %s", c, a))
-		}
-		sort.Strings(answers)
-		parts = append(parts, fmt.Sprintf("%s %d (%s)", soakKindNames[k], perKind[k], strings.Join(answers, ", ")))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -5,9 +5,8 @@
 package traefiktest
 
 import (
-	"bytes"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 	"gopkg.in/yaml.v3"
 )
 
@@ -48,7 +48,7 @@ var (
 func Binary(t TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		script := filepath.Join(traefikload.RepoRoot(), "scripts", "traefik-bin")
+		script := filepath.Join(pluginload.RepoRoot(), "scripts", "traefik-bin")
 		cmd := exec.Command("bash", script)
 		cmd.Stderr = os.Stderr // the build's progress, when there is one
 		out, err := cmd.Output()
@@ -78,31 +78,24 @@ type Route struct {
 type Traefik struct {
 	URL     string // the web entry point, http://127.0.0.1:port
 	PingURL string // the traefik entry point (ping, and pprof with Options.Debug)
-	Dir     string // its working directory
 	dynamic string // the watched dynamic configuration file
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	exited  chan struct{}
+	proc    *proctest.Process
 }
 
 // Options adds to the static configuration.
 type Options struct {
-	// LocalPlugins are more local plugins, by alias: the folder of each one's module
-	// (with .traefik.yml and go.mod) and its module path.
-	LocalPlugins map[string]LocalPlugin
-	// LogLevel is Traefik's log level; ERROR when empty.
-	LogLevel string
+	// Addr is the web entry point's address; a free port of 127.0.0.1 when empty.
+	Addr string
+	// Log, when set, also gets Traefik's output as it comes.
+	Log io.Writer
+	// LocalPlugins are more local plugins, by alias: the folder of each one's module,
+	// with its .traefik.yml and go.mod.
+	LocalPlugins map[string]string
 	// Debug serves Go's pprof at PingURL + /debug/pprof/ (api.debug).
 	Debug bool
 	// ProvidersThrottle is providers.providersThrottleDuration: how often Traefik applies
 	// a provider's changes at most (Traefik's default is 2s).
 	ProvidersThrottle string
-}
-
-// LocalPlugin is a plugin's source folder and module path.
-type LocalPlugin struct {
-	Dir    string
-	Module string
 }
 
 // Start starts Traefik with routes and waits until every route is served (or, for a
@@ -111,27 +104,27 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	_, module, err := traefikload.LayOut(traefikload.RepoRoot(), filepath.Join(dir, "plugins-local"))
-	if err != nil {
-		t.Fatal(err)
+	plugins := map[string]string{PluginAlias: pluginload.RepoRoot()}
+	for alias, from := range opts.LocalPlugins {
+		plugins[alias] = from
 	}
-	locals := map[string]any{PluginAlias: map[string]any{"moduleName": module}}
-	for alias, lp := range opts.LocalPlugins {
-		if err := copyTree(lp.Dir, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(lp.Module))); err != nil {
+	locals := map[string]any{}
+	for alias, from := range plugins {
+		_, module, err := pluginload.LayOut(from, filepath.Join(dir, "plugins-local"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		locals[alias] = map[string]any{"moduleName": lp.Module}
+		locals[alias] = map[string]any{"moduleName": module}
 	}
-	web, ping := freePort(t), freePort(t)
-	level := opts.LogLevel
-	if level == "" {
-		level = "ERROR"
+	web, ping := opts.Addr, freeAddr(t)
+	if web == "" {
+		web = freeAddr(t)
 	}
 	static := map[string]any{
 		"global":       map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
 		"entryPoints":  map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
 		"ping":         map[string]any{"entryPoint": "traefik"},
-		"log":          map[string]any{"level": level},
+		"log":          map[string]any{"level": "ERROR"},
 		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
 		"experimental": map[string]any{"localPlugins": locals},
 	}
@@ -141,19 +134,20 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	if opts.ProvidersThrottle != "" {
 		static["providers"].(map[string]any)["providersThrottleDuration"] = opts.ProvidersThrottle
 	}
-	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, Dir: dir, dynamic: filepath.Join(dir, "dynamic.yml"), logs: &syncBuffer{}, exited: make(chan struct{})}
+	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, dynamic: filepath.Join(dir, "dynamic.yml")}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
 	tr.SetRoutes(t, routes)
 
-	tr.cmd = exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
-	tr.cmd.Dir = dir
-	tr.cmd.Stdout = tr.logs
-	tr.cmd.Stderr = tr.logs
-	tr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := tr.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
+	cmd.Dir = dir
+	also := opts.Log
+	if also == nil {
+		also = io.Discard
+	}
+	var err error
+	if tr.proc, err = proctest.Start(cmd, also); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = tr.cmd.Wait(); close(tr.exited) }()
 	t.Cleanup(func() {
 		tr.Stop()
 		if t.Failed() {
@@ -217,7 +211,7 @@ func (tr *Traefik) waitFor(t TB, url string, ok func(int) bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-		case <-tr.exited:
+		case <-tr.proc.Exited:
 			t.Fatalf("Traefik exited:\n%s", tr.Logs())
 		default:
 		}
@@ -236,48 +230,24 @@ func (tr *Traefik) waitFor(t TB, url string, ok func(int) bool) {
 }
 
 // Stop stops Traefik: SIGTERM, then SIGKILL to its process group after 10 s.
-func (tr *Traefik) Stop() {
-	if tr.cmd == nil || tr.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-tr.exited:
-		return
-	default:
-	}
-	_ = tr.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-tr.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-tr.cmd.Process.Pid, syscall.SIGKILL)
-		<-tr.exited
-	}
-}
+func (tr *Traefik) Stop() { tr.proc.Stop(syscall.SIGTERM, 10*time.Second) }
 
 // Kill kills Traefik at once (SIGKILL to its process group), as an OOM kill or a
 // node failure would, and waits for it to exit.
-func (tr *Traefik) Kill() {
-	if tr.cmd == nil || tr.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-tr.cmd.Process.Pid, syscall.SIGKILL)
-	<-tr.exited
-}
+func (tr *Traefik) Kill() { tr.proc.Stop(syscall.SIGKILL, 10*time.Second) }
 
 // Pid is the Traefik process's id.
-func (tr *Traefik) Pid() int { return tr.cmd.Process.Pid }
+func (tr *Traefik) Pid() int { return tr.proc.Cmd.Process.Pid }
 
 // Logs returns what Traefik has written so far.
-func (tr *Traefik) Logs() string { return tr.logs.String() }
+func (tr *Traefik) Logs() string { return tr.proc.Output.String() }
 
-func freePort(t TB) string {
+func freeAddr(t TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proctest.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
 }
 
@@ -292,37 +262,49 @@ func writeYAML(t TB, path string, v any) {
 	}
 }
 
-func copyTree(from, to string) error {
-	return filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if info.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
+// Command is the TB of a command run outside go test (the demo, the load generator):
+// Fatal runs the cleanups and exits.
+type Command struct {
+	mu       sync.Mutex
+	cleanups []func()
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+func (c *Command) Helper()                         {}
+func (c *Command) Fatal(args ...any)               { c.Fatalf("%s", fmt.Sprint(args...)) }
+func (c *Command) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (c *Command) Failed() bool                    { return false }
+
+// Cleanup registers f for Close.
+func (c *Command) Cleanup(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cleanups = append(c.cleanups, f)
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
+// Fatalf prints the message, runs the cleanups and exits with status 1.
+func (c *Command) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, filepath.Base(os.Args[0])+": "+format+"\n", args...)
+	c.Close()
+	os.Exit(1)
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+// TempDir makes a folder that Close removes.
+func (c *Command) TempDir() string {
+	dir, err := os.MkdirTemp("", "zego-callback-")
+	if err != nil {
+		c.Fatalf("%v", err)
+	}
+	c.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// Close runs the cleanups, the last registered first.
+func (c *Command) Close() {
+	c.mu.Lock()
+	fs := c.cleanups
+	c.cleanups = nil
+	c.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }

@@ -7,7 +7,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -26,8 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
 const path = "/zego/callback"
@@ -55,100 +55,39 @@ func say(format string, args ...any) {
 
 func run(addr string, noWait bool) error {
 	say("== ZEGOCLOUD callback verifier: demo ==\n\n")
-	bin, err := traefikBinary()
-	if err != nil {
-		return err
-	}
 	if l, err := net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("%s is taken (%w): stop what listens there, or run with -addr", addr, err)
 	} else {
 		l.Close()
 	}
-
-	dir, err := os.MkdirTemp("", "zego-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	c := &traefiktest.Command{}
+	defer c.Close()
+	dir := c.TempDir()
 	secret := randomSecret()
 	secretsFile := filepath.Join(dir, "callback-secrets")
 	if err := os.WriteFile(secretsFile, []byte("# the demo's CallbackSecret\n"+secret+"\n"), 0o600); err != nil {
 		return err
 	}
-
 	backend, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	go func() { _ = http.Serve(backend, http.HandlerFunc(printCallback)) }()
 
-	_, module, err := traefikload.LayOut(traefikload.RepoRoot(), filepath.Join(dir, "plugins-local"))
-	if err != nil {
-		return err
-	}
-	ping := freeAddr()
-	static := fmt.Sprintf(`global: {checkNewVersion: false, sendAnonymousUsage: false}
-entryPoints:
-  web: {address: "%s"}
-  traefik: {address: "%s"}
-ping: {entryPoint: traefik}
-log: {level: ERROR}
-providers:
-  file: {filename: "%s", watch: true}
-experimental:
-  localPlugins:
-    zegocallback: {moduleName: %s}
-`, addr, ping, filepath.Join(dir, "dynamic.yml"), module)
-	dynamic := fmt.Sprintf(`http:
-  routers:
-    zego-callbacks:
-      entryPoints: [web]
-      rule: Path(`+"`%s`"+`)
-      middlewares: [zego-callback]
-      service: callback-backend
-  services:
-    callback-backend:
-      loadBalancer:
-        servers: [{url: "http://%s"}]
-  middlewares:
-    zego-callback:
-      plugin:
-        zegocallback:
-          secretsFile: %s
-          timestampTolerance: 5m
-`, path, backend.Addr(), secretsFile)
-	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "dynamic.yml"), []byte(dynamic), 0o644); err != nil {
-		return err
-	}
-
-	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
-	cmd.Dir = dir
-	cmd.Stdout = prefixed("traefik | ")
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	url := "http://" + addr + path
-	if err := waitReady("http://"+ping+"/ping", url); err != nil {
-		return err
-	}
+	tr := traefiktest.Start(c, []traefiktest.Route{{Name: "zego", Backend: "http://" + backend.Addr().String(),
+		Plugin: map[string]any{"secretsFile": secretsFile, "timestampTolerance": "5m"}}},
+		traefiktest.Options{Addr: addr, Log: traefikLines{}})
 	ready.Store(true)
-	say("Traefik (%s) runs the plugin from this checkout.\n", bin)
-	say("  %s  ->  middleware zego-callback  ->  backend http://%s\n\n", url, backend.Addr())
+	url := tr.URL + "/zego/callback"
+	say("Traefik (%s) runs the plugin from this checkout.\n", traefiktest.Binary(c))
+	say("  %s  ->  middleware zego  ->  backend http://%s\n\n", url, backend.Addr())
 
 	ts := zegotest.Seconds(time.Now())
 	genuine := zegotest.New("mix_start.json", secret, ts).Body
 	forged := zegotest.New("mix_start.json", randomSecret(), ts).Body
-	step("1. A mix_start callback signed with the CallbackSecret", url, genuine, "forwarded to the backend, with its fields as X-Zego-* headers")
-	step("2. The same kind of callback signed with a wrong secret (forged)", url, forged, "rejected at the edge: the backend never sees it")
-	step("3. The first callback again (a replay)", url, genuine, "acknowledged with 200 so that ZEGO stops retrying, and not forwarded twice")
+	step("1. A mix_start callback signed with the CallbackSecret", tr.URL+"/zego", genuine, "forwarded to the backend, with its fields as X-Zego-* headers")
+	step("2. The same kind of callback signed with a wrong secret (forged)", tr.URL+"/zego", forged, "rejected at the edge: the backend never sees it")
+	step("3. The first callback again (a replay)", tr.URL+"/zego", genuine, "acknowledged with 200 so that ZEGO stops retrying, and not forwarded twice")
 
 	if noWait {
 		return nil
@@ -166,20 +105,18 @@ experimental:
 }
 
 // step sends one callback through Traefik and shows what came back.
-func step(title, url string, body []byte, meaning string) {
+func step(title, route string, body []byte, meaning string) {
 	say("%s\n", title)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	resp, err := conformance.Post(context.Background(), &http.Client{Timeout: 10 * time.Second}, route, conformance.Request{Body: body})
 	if err != nil {
 		say("   request failed: %v\n\n", err)
 		return
 	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	extra := ""
 	if d := resp.Header.Get("X-Zego-Duplicate"); d != "" {
 		extra = "  X-Zego-Duplicate: " + d
 	}
-	say("   -> %s%s  %s\n", resp.Status, extra, strings.TrimSpace(string(answer)))
+	say("   -> %d %s%s  %s\n", resp.Status, http.StatusText(resp.Status), extra, strings.TrimSpace(string(resp.Body)))
 	say("   (%s)\n\n", meaning)
 }
 
@@ -202,66 +139,22 @@ func printCallback(rw http.ResponseWriter, req *http.Request) {
 	_, _ = io.WriteString(rw, "success")
 }
 
-func traefikBinary() (string, error) {
-	script := filepath.Join(traefikload.RepoRoot(), "scripts", "traefik-bin")
-	cmd := exec.Command("bash", script)
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("getting Traefik: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func waitReady(ping, url string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for time.Now().Before(deadline) {
-		if resp, err := client.Get(ping); err == nil {
-			resp.Body.Close()
-			// GET on the route answers 405 once the middleware is up, 404 before.
-			if resp, err := client.Get(url); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusMethodNotAllowed {
-					return nil
-				}
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("traefik did not serve %s within 60 s", url)
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:8082"
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func randomSecret() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// prefixed writes Traefik's own lines (errors only, at log level ERROR: the plugin's
+// traefikLines writes Traefik's own lines (errors only, at log level ERROR: the plugin's
 // rejections among them) marked as such, once the demo is ready: before, they are the
 // readiness probe's.
-func prefixed(prefix string) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		if !ready.Load() {
-			return len(p), nil
-		}
+type traefikLines struct{}
+
+func (traefikLines) Write(p []byte) (int, error) {
+	if ready.Load() {
 		for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-			say("   %s%s\n", prefix, line)
+			say("   traefik | %s\n", line)
 		}
-		return len(p), nil
-	})
+	}
+	return len(p), nil
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

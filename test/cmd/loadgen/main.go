@@ -9,14 +9,14 @@
 //	zego         this middleware, default configuration (every field annotated)
 //	zego-3       this middleware with fields limited to event, appid and task_id
 //
-// Every callback is signed before its run starts, each with its own nonce (one body sent
+// Every callback is signed before its run starts (test/load), each with its own nonce (one body sent
 // again and again would only measure the duplicate path). Traffic goes to 127.0.0.1 only.
 //
 //	make bench   (or: cd test && go run ./cmd/loadgen -duration 5s -rounds 3)
 package main
 
 import (
-	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -27,12 +27,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
-	"github.com/zegocallback/traefik-zego-callback/test/traefikload"
+	"github.com/zegocallback/traefik-zego-callback/test/load"
+	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
@@ -52,12 +51,10 @@ func main() {
 	flag.StringVar(&profileRoute, "profile", "", "write a CPU profile of Traefik (profile-<route>.pprof) during this route's first run")
 	flag.StringVar(&baseline, "baseline", "", "also drive the plugin as it was at this git revision (routes base and base-3), side by side")
 	flag.Parse()
-	r := &runner{}
-	defer r.cleanup()
-	if err := run(r, *duration, *rounds, parseInts(*concs), *warmup); err != nil {
-		r.cleanup()
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
+	c := &traefiktest.Command{}
+	defer c.Close()
+	if err := run(c, *duration, *rounds, parseInts(*concs), *warmup); err != nil {
+		c.Fatalf("%v", err)
 	}
 }
 
@@ -74,7 +71,7 @@ type result struct {
 	unexpected string
 }
 
-func run(r *runner, duration time.Duration, rounds int, concs []int, warmup time.Duration) error {
+func run(c *traefiktest.Command, duration time.Duration, rounds int, concs []int, warmup time.Duration) error {
 	upstream, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -94,30 +91,25 @@ func run(r *runner, duration time.Duration, rounds int, concs []int, warmup time
 		{Name: "zego", Backend: backend, Plugin: cfg},
 		{Name: "zego-3", Backend: backend, Plugin: three},
 	}
-	locals := map[string]traefiktest.LocalPlugin{
-		"passthrough": {Dir: filepath.Join(traefikload.RepoRoot(), "test", "passthrough"), Module: "github.com/zegocallback/passthrough"},
-	}
+	locals := map[string]string{"passthrough": filepath.Join(pluginload.RepoRoot(), "test", "passthrough")}
 	if baseline != "" {
-		dir, err := traefikload.Baseline(traefikload.RepoRoot(), baseline, r.TempDir())
+		dir, err := pluginload.Baseline(pluginload.RepoRoot(), baseline, c.TempDir())
 		if err != nil {
 			return err
 		}
-		locals["zegobase"] = traefiktest.LocalPlugin{Dir: dir, Module: traefikload.BaselineModule}
+		locals["zegobase"] = dir
 		traefikRoutes = append(traefikRoutes,
 			traefiktest.Route{Name: "base", Backend: backend, Plugins: map[string]map[string]any{"zegobase": cfg}},
 			traefiktest.Route{Name: "base-3", Backend: backend, Plugins: map[string]map[string]any{"zegobase": three}})
 		routes = append(routes, "base", "base-3")
 	}
-	tr := traefiktest.Start(r, traefikRoutes, traefiktest.Options{Debug: profileRoute != "", LocalPlugins: locals})
+	tr := traefiktest.Start(c, traefikRoutes, traefiktest.Options{Debug: profileRoute != "", LocalPlugins: locals})
 
 	pingURL = tr.PingURL
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, DisableCompression: true, IdleConnTimeout: time.Minute,
-	}}
 	fmt.Printf("Traefik %s, %d CPUs, each run %v, %d rounds, concurrency %v\n\n", tr.URL, numCPU(), duration, rounds, concs)
 
 	for _, route := range routes {
-		drive(client, tr.URL, route, 16, warmup, 0)
+		drive(tr.URL, route, 16, warmup, 0)
 	}
 	var results []result
 	fmt.Printf("| round | conc | route | req/s | p50 | p99 | errors |\n|---|---|---|---|---|---|---|\n")
@@ -126,7 +118,7 @@ func run(r *runner, duration time.Duration, rounds int, concs []int, warmup time
 			// Rotate the order each round, so no route always runs right after another.
 			for i := range routes {
 				route := routes[(i+round)%len(routes)]
-				res := drive(client, tr.URL, route, conc, duration, round)
+				res := drive(tr.URL, route, conc, duration, round)
 				results = append(results, res)
 				fmt.Printf("| %d | %d | %s | %.0f | %v | %v | %d%s |\n", round, conc, route, res.rps,
 					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.errors, res.unexpected)
@@ -137,73 +129,34 @@ func run(r *runner, duration time.Duration, rounds int, concs []int, warmup time
 	return nil
 }
 
-// drive sends callbacks to one route with conc workers for d.
-func drive(client *http.Client, base, route string, conc int, d time.Duration, round int) result {
+// drive sends callbacks to one route with conc connections for d.
+func drive(base, route string, conc int, d time.Duration, round int) result {
 	// Enough signed callbacks for the fastest route at this concurrency: no signing
 	// while the clock runs.
-	n := int(d.Seconds()*20000) + 1000
-	bodies := make([][]byte, n)
-	ts := zegotest.Seconds(time.Now())
-	template := string(bytes.ReplaceAll([]byte(zegotest.Template("mix_start.json")), []byte("\n"), nil))
-	for i := range bodies {
-		bodies[i] = zegotest.Fill(template, zegotest.Secret, ts, zegotest.Nonce())
-	}
-	url := base + "/" + route + "/callback"
-	var next atomic.Int64
-	var errs atomic.Int64
-	var unexpected atomic.Value
-	lat := make([][]time.Duration, conc)
-	deadline := time.Now().Add(d)
-	start := time.Now()
+	bodies := load.Signed(int(d.Seconds()*20000) + 1000)
 	if route == profileRoute && round == 1 {
 		profileRoute = ""
 		go profile(route, d)
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < conc; w++ {
-		w := w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lat[w] = make([]time.Duration, 0, n/conc+1)
-			for time.Now().Before(deadline) {
-				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
-					unexpected.Store(" (ran out of signed callbacks)")
-					return
-				}
-				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i]))
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				lat[w] = append(lat[w], time.Since(t0))
-				if resp.StatusCode != 200 || string(b) != "ok" {
-					errs.Add(1)
-					unexpected.Store(fmt.Sprintf(" (e.g. %d %q)", resp.StatusCode, truncate(string(b))))
-				}
-			}
-		}()
+	start := time.Now()
+	driver := &load.Driver{URL: base + "/" + route, Conc: conc, Count: len(bodies), Until: start.Add(d), Bodies: bodies}
+	sent := driver.Run(context.Background())
+	res := result{route: route, conc: conc, round: round, requests: len(sent), elapsed: time.Since(start)}
+	var lat []time.Duration
+	for _, s := range sent {
+		if s.Answer.Err == nil {
+			lat = append(lat, s.Latency)
+		}
+		if a := s.Answer.String(); a != "200" {
+			res.errors++
+			res.unexpected = fmt.Sprintf(" (e.g. %.60s)", a)
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
+	if len(sent) == len(bodies) {
+		res.unexpected = " (ran out of signed callbacks)"
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	res := result{route: route, conc: conc, round: round, requests: len(all), errors: int(errs.Load()), elapsed: elapsed}
-	if u, ok := unexpected.Load().(string); ok {
-		res.unexpected = u
-	}
-	if len(all) > 0 {
-		res.p50 = all[len(all)/2]
-		res.p99 = all[len(all)*99/100]
-	}
-	res.rps = float64(len(all)) / elapsed.Seconds()
+	res.p50, res.p99 = load.Percentile(lat, 50), load.Percentile(lat, 99)
+	res.rps = float64(len(lat)) / res.elapsed.Seconds()
 	return res
 }
 
@@ -284,13 +237,6 @@ func floats(v []float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func truncate(s string) string {
-	if len(s) > 60 {
-		return s[:60]
-	}
-	return s
-}
-
 func parseInts(s string) []int {
 	var out []int
 	for _, p := range strings.Split(s, ",") {
@@ -299,42 +245,6 @@ func parseInts(s string) []int {
 		}
 	}
 	return out
-}
-
-// runner stands in for testing.T for the Traefik harness.
-type runner struct {
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-func (r *runner) Helper()                         {}
-func (r *runner) Fatal(args ...any)               { r.Fatalf("%s", fmt.Sprint(args...)) }
-func (r *runner) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (r *runner) Failed() bool                    { return false }
-func (r *runner) Cleanup(f func())                { r.mu.Lock(); r.cleanups = append(r.cleanups, f); r.mu.Unlock() }
-func (r *runner) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "loadgen: "+format+"\n", args...)
-	r.cleanup()
-	os.Exit(1)
-}
-
-func (r *runner) TempDir() string {
-	dir, err := os.MkdirTemp("", "zego-loadgen-")
-	if err != nil {
-		r.Fatalf("%v", err)
-	}
-	r.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-func (r *runner) cleanup() {
-	r.mu.Lock()
-	fs := r.cleanups
-	r.cleanups = nil
-	r.mu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
 }
 
 func numCPU() int {

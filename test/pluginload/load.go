@@ -1,9 +1,9 @@
-// Package traefikload loads the plugin the way Traefik v3 loads a local plugin: the
+// Package pluginload loads the plugin the way Traefik v3 loads a local plugin: the
 // repository laid out in a GOPATH, a Yaegi v0.16.1 interpreter with the standard
 // library's symbols, the manifest's import and basePkg, CreateConfig, Traefik's
 // mapstructure settings, then New. It follows traefik/v3 v3.6.12's pkg/plugins
 // (newInterpreter, yaegiMiddlewareBuilder.createConfig and newHandler).
-package traefikload
+package pluginload
 
 import (
 	"context"
@@ -46,11 +46,9 @@ type Manifest struct {
 // Plugin is the plugin loaded into one interpreter, as Traefik makes one per plugin at
 // start-up: package-level state is shared by every middleware built from it.
 type Plugin struct {
-	Manifest   Manifest
-	ModulePath string
-	interp     *interp.Interpreter
-	fnNew      reflect.Value
-	fnCreate   reflect.Value
+	Manifest Manifest
+	fnNew    reflect.Value
+	fnCreate reflect.Value
 }
 
 // RepoRoot is the repository's root, found from this file's place in it.
@@ -84,10 +82,17 @@ func ModulePath(root string) (string, error) {
 	return "", errors.New("go.mod has no module line")
 }
 
-// LayOut copies what Traefik needs of the repository at root (go.mod, .traefik.yml and
-// the plugin package's non-test sources) to goPath/src/<module path>, the place
-// experimental.localPlugins reads from (plugins-local is such a GOPATH).
+// LayOut copies what Traefik needs of the module at root (go.mod, .traefik.yml and the
+// imported package's non-test sources) to goPath/src/<module path>, the place
+// experimental.localPlugins reads from (plugins-local is such a GOPATH). It returns the
+// manifest and the module path.
 func LayOut(root, goPath string) (Manifest, string, error) {
+	return layOut(root, goPath, false)
+}
+
+// layOut is LayOut; withTests copies the package whole, tests and test data included,
+// and the repository's internal/ and testdata/, which the plugin's tests use.
+func layOut(root, goPath string, withTests bool) (Manifest, string, error) {
 	m, err := ReadManifest(root)
 	if err != nil {
 		return m, "", err
@@ -101,87 +106,80 @@ func LayOut(root, goPath string) (Manifest, string, error) {
 	}
 	dst := filepath.Join(goPath, "src", filepath.FromSlash(mod))
 	pkgDir := strings.TrimPrefix(strings.TrimPrefix(m.Import, mod), "/")
-	if err := os.MkdirAll(filepath.Join(dst, pkgDir), 0o755); err != nil {
-		return m, "", err
+	keep := func(rel string, dir bool) bool {
+		return withTests || !dir && filepath.Dir(rel) == "." && strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go")
+	}
+	dirs := []string{pkgDir}
+	if withTests {
+		dirs = append(dirs, "internal", "testdata")
+	}
+	for _, dir := range dirs {
+		if err := copyTree(filepath.Join(root, dir), filepath.Join(dst, dir), keep); err != nil {
+			return m, "", err
+		}
 	}
 	for _, f := range []string{"go.mod", ".traefik.yml"} {
 		if err := copyFile(filepath.Join(root, f), filepath.Join(dst, f)); err != nil {
 			return m, "", err
 		}
 	}
-	entries, err := os.ReadDir(filepath.Join(root, pkgDir))
-	if err != nil {
-		return m, "", err
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
-			continue
-		}
-		if err := copyFile(filepath.Join(root, pkgDir, n), filepath.Join(dst, pkgDir, n)); err != nil {
-			return m, "", err
-		}
-	}
 	return m, mod, nil
 }
 
+// copyTree copies the regular files under from that keep accepts (by their path below
+// from) to to; a folder keep refuses is not walked.
+func copyTree(from, to string, keep func(rel string, dir bool) bool) error {
+	return filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		switch {
+		case info.IsDir() && rel != "." && !keep(rel, true):
+			return filepath.SkipDir
+		case info.IsDir():
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		case !info.Mode().IsRegular() || !keep(rel, false):
+			return nil
+		}
+		return copyFile(p, filepath.Join(to, rel))
+	})
+}
+
 func copyFile(from, to string) error {
-	in, err := os.Open(from)
+	b, err := os.ReadFile(from)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		return err
+	return os.WriteFile(to, b, 0o644)
+}
+
+// newInterpreter is Traefik's interpreter for plugins under goPath, with the symbols
+// given. What the plugin writes with the log package or to os.Stderr is dropped: Traefik
+// would log it, and the tests check answers, not logs.
+func newInterpreter(goPath string, tags []string, symbols ...interp.Exports) (*interp.Interpreter, error) {
+	i := interp.New(interp.Options{GoPath: goPath, BuildTags: tags, Env: os.Environ(), Stdout: io.Discard, Stderr: io.Discard})
+	for _, syms := range symbols {
+		if err := i.Use(syms); err != nil {
+			return nil, fmt.Errorf("failed to load symbols: %w", err)
+		}
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return i, nil
 }
 
-// Log receives what the plugin writes with the log package or to os.Stderr: Yaegi sends
-// both to the interpreter's Stderr, which Traefik turns into ERROR-level log lines. Tests
-// that check the log swap its writer; it discards by default.
-var Log = &SwitchWriter{w: io.Discard}
-
-// SwitchWriter is an io.Writer whose destination can change while it is in use.
-type SwitchWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write writes to the current destination.
-func (s *SwitchWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-// Set changes the destination and returns the previous one.
-func (s *SwitchWriter) Set(w io.Writer) io.Writer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.w
-	s.w = w
-	return old
-}
-
-// Load lays the repository at root out in a new GOPATH under tmp and loads the plugin.
+// Load lays the module at root out in a new GOPATH under tmp and loads the plugin.
 func Load(root, tmp string) (*Plugin, error) {
 	goPath, err := os.MkdirTemp(tmp, "gopath")
 	if err != nil {
 		return nil, err
 	}
-	m, mod, err := LayOut(root, goPath)
+	m, _, err := LayOut(root, goPath)
 	if err != nil {
 		return nil, err
 	}
-	i := interp.New(interp.Options{GoPath: goPath, Env: os.Environ(), Stdout: Log, Stderr: Log})
-	if err := i.Use(stdlib.Symbols); err != nil {
-		return nil, fmt.Errorf("failed to load symbols: %w", err)
+	i, err := newInterpreter(goPath, nil, stdlib.Symbols)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := i.Eval(fmt.Sprintf(`import "%s"`, m.Import)); err != nil {
 		return nil, fmt.Errorf("failed to import plugin code %q: %w", m.Import, err)
@@ -198,7 +196,7 @@ func Load(root, tmp string) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to eval CreateConfig: %w", err)
 	}
-	return &Plugin{Manifest: m, ModulePath: mod, interp: i, fnNew: fnNew, fnCreate: fnCreate}, nil
+	return &Plugin{Manifest: m, fnNew: fnNew, fnCreate: fnCreate}, nil
 }
 
 var (
@@ -274,74 +272,38 @@ func (p *Plugin) Build(ctx context.Context, config map[string]any, next http.Han
 }
 
 // UnitTests loads the plugin package's own tests, its _test.go files but those built
-// with the yaegi tag excluded (the behaviour table's runners, benchmarks and the
-// source checks, which run natively and through Build already), into an interpreter,
-// laid out under goPath, and returns them: the same tests as go test runs, interpreted as Traefik interprets
-// the plugin. Besides the standard library, the interpreter has syscall and the
-// unrestricted os/exec the tests' Redis helper needs; the plugin's own code uses
-// neither (TestNoYaegiTraps and the real Traefik hold it to the standard library).
-func UnitTests(root, goPath string) ([]testing.InternalTest, error) {
-	mod, err := ModulePath(root)
+// with the yaegi tag excluded (the behaviour table's runners, benchmarks and the source
+// checks, which run natively and through Build already), into an interpreter laid out
+// under goPath, and returns its Test functions and its BenchmarkPiece functions: the
+// same code as go test runs, interpreted as Traefik interprets the plugin. Besides the
+// standard library, the interpreter has syscall and the unrestricted os/exec the tests'
+// Redis helper needs; the plugin's own code uses neither (TestNoYaegiTraps and the real
+// Traefik hold it to the standard library).
+func UnitTests(root, goPath string) ([]testing.InternalTest, []testing.InternalBenchmark, error) {
+	m, _, err := layOut(root, goPath, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m, err := ReadManifest(root)
+	i, err := newInterpreter(goPath, []string{"yaegi"}, stdlib.Symbols, syscall.Symbols, unrestricted.Symbols)
 	if err != nil {
-		return nil, err
-	}
-	dst := filepath.Join(goPath, "src", filepath.FromSlash(mod))
-	for _, dir := range []string{strings.TrimPrefix(strings.TrimPrefix(m.Import, mod), "/"), "internal", "testdata"} {
-		if err := copyTree(filepath.Join(root, dir), filepath.Join(dst, dir)); err != nil {
-			return nil, err
-		}
-	}
-	if err := copyFile(filepath.Join(root, "go.mod"), filepath.Join(dst, "go.mod")); err != nil {
-		return nil, err
-	}
-	i := interp.New(interp.Options{GoPath: goPath, BuildTags: []string{"yaegi"}, Env: os.Environ(), Stdout: Log, Stderr: Log})
-	for _, syms := range []interp.Exports{stdlib.Symbols, syscall.Symbols, unrestricted.Symbols} {
-		if err := i.Use(syms); err != nil {
-			return nil, err
-		}
+		return nil, nil, err
 	}
 	if err := i.EvalTest(m.Import); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var tests []testing.InternalTest
+	var benchmarks []testing.InternalBenchmark
 	for name, sym := range i.Symbols(m.Import)[m.Import] {
 		if fn, ok := sym.Interface().(func(*testing.T)); ok && strings.HasPrefix(name, "Test") {
 			tests = append(tests, testing.InternalTest{Name: name, F: fn})
 		}
 		if fn, ok := sym.Interface().(func(*testing.B)); ok && strings.HasPrefix(name, "BenchmarkPiece") {
-			tests = append(tests, testing.InternalTest{Name: name, F: func(t *testing.T) {}})
-			benchmarks[name] = fn
+			benchmarks = append(benchmarks, testing.InternalBenchmark{Name: name, F: fn})
 		}
 	}
 	sort.Slice(tests, func(a, b int) bool { return tests[a].Name < tests[b].Name })
-	return tests, nil
-}
-
-// benchmarks are the plugin's BenchmarkPiece functions UnitTests loaded, interpreted.
-var benchmarks = map[string]func(*testing.B){}
-
-// Benchmarks returns the interpreted BenchmarkPiece functions UnitTests loaded.
-func Benchmarks() map[string]func(*testing.B) { return benchmarks }
-
-// copyTree copies the regular files under from to to.
-func copyTree(from, to string) error {
-	return filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		return copyFile(p, filepath.Join(to, rel))
-	})
+	sort.Slice(benchmarks, func(a, b int) bool { return benchmarks[a].Name < benchmarks[b].Name })
+	return tests, benchmarks, nil
 }
 
 // BaselineModule is the module path a baseline copy of the plugin gets, so that Traefik
