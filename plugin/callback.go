@@ -52,6 +52,10 @@ type callback struct {
 	digest     uint64
 	receivedMs int64
 	claim      string
+	// body is the request's body as received (nil until it was read whole), parsed says
+	// the fields above hold what it says.
+	body   []byte
+	parsed bool
 	// answer is the backend's answer to the forwarded callback, returned whether its
 	// handler returned (see forward).
 	answer   *httptest.ResponseRecorder
@@ -129,19 +133,22 @@ func readCallback(body []byte) (*callback, error) {
 // checkReading, once the signature holds. formTyped says the Content-Type is a form's.
 func parseCallback(body []byte, formTyped bool) (*callback, error) {
 	cb := &callback{formTyped: formTyped}
-	var err error
-	if len(body) > 0 && body[0] == '{' {
-		err = decodeJSON(cb, body)
-	} else {
-		err = parseOtherBody(cb, body)
-	}
-	if err == nil {
-		err = readNamed(cb)
-	}
-	if err != nil {
+	if err := parseInto(cb, body); err != nil {
 		return nil, err
 	}
 	return cb, nil
+}
+
+// parseInto is parseCallback into a callback that inspect made.
+func parseInto(cb *callback, body []byte) error {
+	if len(body) == 0 || body[0] != '{' {
+		if err := parseOtherBody(cb, body); err != nil {
+			return err
+		}
+	} else if err := decodeJSON(cb, body); err != nil {
+		return err
+	}
+	return readNamed(cb)
 }
 
 // parseOtherBody is parseCallback for a body that does not start with '{'.
@@ -294,18 +301,21 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 func readNamed(cb *callback) error {
 	texts := make([]string, namedCount)
 	names := make([]string, namedCount)
+	fields := cb.Fields
+	n := spellingCount
+	field := 0 // declared outside the loop: under Yaegi, := in a loop allocates each time
 	if cb.form != nil {
 		if err := namedFormTexts(cb.form, texts, names); err != nil {
 			return err
 		}
+		n = 0
 	}
-	fields := cb.Fields
-	for i := 0; i < len(spellingNames) && cb.form == nil; i++ {
+	for i := 0; i < n; i++ {
 		raw, found := fields[spellingNames[i]]
 		if !found {
 			continue
 		}
-		field := spellingFields[i]
+		field = spellingFields[i]
 		if names[field] != "" {
 			return fieldError(field, "is present under two spellings")
 		}
@@ -361,12 +371,13 @@ func namedTextError(texts []string) error {
 
 // namedFormTexts is readNamed's lookup for a form: one value per named field.
 func namedFormTexts(form url.Values, texts, names []string) error {
-	for i := 0; i < len(spellingNames); i++ {
+	field := 0
+	for i := 0; i < spellingCount; i++ {
 		vs, found := form[spellingNames[i]]
 		if !found {
 			continue
 		}
-		field := spellingFields[i]
+		field = spellingFields[i]
 		if names[field] != "" {
 			return fieldError(field, "is present under two spellings")
 		}
@@ -393,6 +404,9 @@ func namedJSONText(raw json.RawMessage, field int) (string, error) {
 	}
 	return text, nil
 }
+
+// spellingCount is how many spellings namedSpellings holds.
+const spellingCount = len(namedSpellings)
 
 // spellingNames and spellingFields are namedSpellings in two plain slices, for the
 // request path.

@@ -69,9 +69,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
 	stripPrefixed(m.s.headers, req.Header)
 	// 2-7. Method, size, parse, signature, freshness, event.
-	cb, body, failure := inspect(m, req)
-	if failure != nil {
-		refuse(m, rw, req, cb, body, failure)
+	cb := &callback{}
+	if failure := inspect(m, req, cb); failure != nil {
+		refuse(m, rw, req, cb, failure)
 		return
 	}
 	// 8. Replays.
@@ -83,51 +83,46 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		claim, err = claimInRedis(m, cb)
 	}
 	if claim != claimed || err != nil {
-		refuseSeen(m, rw, req, cb, body, claim, err)
+		refuseSeen(m, rw, req, cb, claim, err)
 		return
 	}
 	// 9. Forward, with the fields as headers, and settle the claim on the answer.
-	forward(m, rw, req, cb, body)
+	forward(m, rw, req, cb)
 }
 
-// inspect runs steps 2 to 7: it returns the body, the callback when it parsed, and the
-// first check that failed. In reportOnly the checks go on past a wrong method, so that
-// the forwarded request is annotated.
-func inspect(m *middleware, req *http.Request) (*callback, []byte, error) {
+// inspect runs steps 2 to 7 into cb: the body as received, then the callback parsed from
+// it; it returns the first check that failed. In reportOnly the checks go on past a
+// wrong method, so that the forwarded request is annotated.
+func inspect(m *middleware, req *http.Request, cb *callback) error {
+	// A POST of JSON, as ZEGO sends by default, needs no other look at the request.
 	var failure error
-	if req.Method != http.MethodPost {
-		if !m.s.reportOnly {
-			return nil, nil, errMethodNotAllowed
-		}
-		failure = errMethodNotAllowed
-	}
-	// JSON, as ZEGO sends it by default, needs no look at the other headers.
-	formTyped := false
-	var err error
-	if types := req.Header["Content-Type"]; len(types) != 1 || types[0] != "application/json" || req.Header["Content-Encoding"] != nil {
-		if formTyped, err = bodyHeaders(req.Header); err != nil {
-			return inspectUnsupported(m, req, failure, err)
+	if types := req.Header["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" || req.Header["Content-Encoding"] != nil {
+		var stop bool
+		if failure, stop = inspectUnusual(m, req, cb); stop {
+			return failure
 		}
 	}
 	body, err := readBody(req, m.s.maxBodyBytes)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	cb, err := parseCallback(body, formTyped)
-	if err == nil {
+	cb.body = body
+	if err = parseInto(cb, body); err == nil {
+		cb.parsed = true
 		err = verify(m, cb, body)
 	}
 	if failure == nil {
 		failure = err
 	}
-	return cb, body, failure
+	return failure
 }
 
 // verify runs steps 5 to 7 on a parsed callback and keeps what the store needs: the
 // callback's key (its signature, and with replayKey signatureAndBody the body's digest)
 // and the body's digest, which tells a replay from another body under the same triple.
 func verify(m *middleware, cb *callback, body []byte) error {
-	key, err := verifySignature(m.s.secrets, cb)
+	s := m.s
+	key, err := verifySignature(s.secrets, cb)
 	if err != nil {
 		return err
 	}
@@ -139,23 +134,20 @@ func verify(m *middleware, cb *callback, body []byte) error {
 	}
 	sum := sha256.Sum256(body)
 	cb.digest = binary.BigEndian.Uint64(sum[:8])
-	if m.s.bodyInKey {
-		// One of 16 places per triple, by the body: two bodies are two callbacks (unless
-		// they share a place, 1 time in 16), and a captured triple carries 16 at most.
-		key += string(rune('a' + cb.digest%16))
+	if s.bodyInKey {
+		key = bodyPlaceKey(key, cb.digest)
 	}
 	cb.key = key
 	cb.receivedMs = m.now().UnixMilli()
 	// Fresh: within timestampTolerance of now, either way, in the configured unit; in
 	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp
 	// past maxTimestamp is refused before its skew could overflow.)
-	unit := m.s.unitMs
-	skewMs := (cb.receivedMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded by maxTimestamp
-	if cb.timestamp > m.s.maxTimestamp || skewMs > m.s.toleranceMs || skewMs < -m.s.toleranceMs {
-		return checkFreshness(cb, cb.receivedMs, m.s.toleranceMs, m.s.millis)
+	skewMs := (cb.receivedMs/s.unitMs - int64(cb.timestamp)) * s.unitMs //nolint:gosec // bounded by maxTimestamp
+	if cb.timestamp > s.maxTimestamp || skewMs > s.toleranceMs || skewMs < -s.toleranceMs {
+		return checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis)
 	}
-	if m.s.events != nil && !m.s.events[cb.Event] {
-		return eventNotAllowed(cb)
+	if s.events != nil {
+		return checkEvent(s, cb)
 	}
 	return nil
 }
@@ -164,10 +156,10 @@ func verify(m *middleware, cb *callback, body []byte) error {
 // backend's answer. The backend answers into a compiled recorder, and the answer is then
 // copied to the client: a callback's answer is small, and every call Traefik's proxy would
 // make on an interpreted writer crosses Yaegi's reflection bridge.
-func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte) {
+func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
 	req.Header[m.s.headers.verified] = []string{"true"}
 	annotate(m.s.headers, req.Header, cb)
-	setBody(req, body)
+	setBody(req, cb.body)
 	cb.answer = httptest.NewRecorder()
 	cb.answer.Code = 0 // stays 0 until the backend writes a status
 	// Deferred so that a panic in the chain (http.ErrAbortHandler when the backend goes
@@ -176,7 +168,17 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callb
 	defer settle(m, cb)
 	m.next.ServeHTTP(cb.answer, req)
 	cb.returned = true
-	relayAnswer(rw, cb.answer)
+	// The answer to the client: the recorded headers, status (200 when the backend wrote
+	// none) and body. Trailers are not relayed: a callback's answer has none.
+	h := rw.Header()
+	for name, values := range cb.answer.Header() {
+		h[name] = values
+	}
+	if cb.answer.Code == 0 {
+		cb.answer.Code = http.StatusOK
+	}
+	rw.WriteHeader(cb.answer.Code)
+	_, _ = rw.Write(cb.answer.Body.Bytes())
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
@@ -192,19 +194,4 @@ func settle(m *middleware, cb *callback) {
 	} else {
 		forgetMemory(m.mem, cb.key, cb.receivedMs)
 	}
-}
-
-// relayAnswer sends the client the backend's answer, recorded: its headers, status (200
-// when it wrote none) and body. Trailers are not relayed: a callback's answer has none.
-func relayAnswer(rw http.ResponseWriter, answer *httptest.ResponseRecorder) {
-	h := rw.Header()
-	for name, values := range answer.Header() {
-		h[name] = values
-	}
-	code := answer.Code
-	if code == 0 {
-		code = http.StatusOK
-	}
-	rw.WriteHeader(code)
-	_, _ = rw.Write(answer.Body.Bytes())
 }

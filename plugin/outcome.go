@@ -125,29 +125,43 @@ func logValue(s string) string {
 // refuse answers a request that failed a check: the rejection, or in reportOnly the
 // request forwarded and marked. A body that could not be read whole, or is too large,
 // is refused even in reportOnly: there is nothing whole to forward.
-func refuse(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, failure error) {
-	if !m.s.reportOnly || body == nil {
+func refuse(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
+	if !m.s.reportOnly || cb.body == nil {
 		reject(m, rw, req, cb, failure)
 		return
 	}
-	wouldReject(m, rw, req, cb, body, failure)
+	wouldReject(m, rw, req, cb, failure)
 }
 
-// inspectUnsupported is inspect for a body sent compressed or as multipart: refused, or
-// in reportOnly read and forwarded, marked, unparsed (its bytes are not what a parser
-// would read).
-func inspectUnsupported(m *middleware, req *http.Request, failure, err error) (*callback, []byte, error) {
+// inspectUnusual is inspect for a request that is not a POST of JSON. Another method is
+// refused (in reportOnly the checks go on, so that the request is annotated). A body
+// sent compressed or as multipart is refused, or in reportOnly read into cb and
+// forwarded, marked, unparsed (its bytes are not what a parser would read). A form's
+// Content-Type is noted. stop says inspect has nothing more to do.
+func inspectUnusual(m *middleware, req *http.Request, cb *callback) (failure error, stop bool) {
+	if req.Method != http.MethodPost {
+		failure = errMethodNotAllowed
+		if !m.s.reportOnly {
+			return failure, true
+		}
+	}
+	formTyped, err := bodyHeaders(req.Header)
+	if err == nil {
+		cb.formTyped = formTyped
+		return failure, false
+	}
 	if !m.s.reportOnly {
-		return nil, nil, err
+		return err, true
 	}
 	body, rerr := readBody(req, m.s.maxBodyBytes)
 	if rerr != nil {
-		return nil, nil, rerr
+		return rerr, true
 	}
+	cb.body = body
 	if failure == nil {
 		failure = err
 	}
-	return nil, body, failure
+	return failure, true
 }
 
 // refuseSeen answers a verified callback the store did not let through: seen before
@@ -156,38 +170,42 @@ func inspectUnsupported(m *middleware, req *http.Request, failure, err error) (*
 // redis.failOpen forwards only when Redis itself failed: a pool whose connections are
 // all busy is this Traefik's own limit, and a flood of copies of one callback must not
 // get replays through it.
-func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, claim claimResult, err error) {
+func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult, err error) {
 	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
 		// Redis could not answer: the verified callback goes on without a replay check.
 		logRejection(m.name, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
-		forwardUnsettled(m, rw, req, cb, body, "true", "")
+		forwardUnsettled(m, rw, req, cb, "true", "")
 		return
 	}
 	if err != nil {
-		refuse(m, rw, req, cb, body, fmt.Errorf("%w: %w", errStoreUnavailable, err))
+		refuse(m, rw, req, cb, fmt.Errorf("%w: %w", errStoreUnavailable, err))
 		return
 	}
 	if claim == reused {
-		refuse(m, rw, req, cb, body, errSignatureReusedDetail)
+		refuse(m, rw, req, cb, errSignatureReusedDetail)
 		return
 	}
-	answerDuplicate(m, rw, req, body, cb, claim == delivered && m.s.ackDuplicates)
+	answerDuplicate(m, rw, req, cb, claim == delivered && m.s.ackDuplicates)
 }
 
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
 var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
 
-func eventNotAllowed(cb *callback) error {
+// checkEvent refuses a callback whose event the events option does not list.
+func checkEvent(s *settings, cb *callback) error {
+	if s.events[cb.Event] {
+		return nil
+	}
 	return fmt.Errorf("%w: %q", errEventNotAllowed, logValue(cb.Event))
 }
 
 // answerDuplicate answers a verified callback that was seen before: 200 without
 // forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
 // it, marked, and leaves the store as it was.
-func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, body []byte, cb *callback, ack bool) {
+func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, ack bool) {
 	if m.s.reportOnly {
 		req.Header[m.s.headers.duplicate] = []string{"true"}
-		wouldReject(m, rw, req, cb, body, errDuplicate)
+		wouldReject(m, rw, req, cb, errDuplicate)
 		return
 	}
 	if !ack {
@@ -214,25 +232,25 @@ func reject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callba
 
 // wouldReject is reportOnly's answer to a request a check failed: it goes on, marked
 // with what would have rejected it, and the store is not touched.
-func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, failure error) {
+func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
 	r := rejectionFor(failure)
 	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
-	forwardUnsettled(m, rw, req, cb, body, "false", r.code)
+	forwardUnsettled(m, rw, req, cb, "false", r.code)
 }
 
 // forwardUnsettled forwards a request that is not a genuine delivery, whose answer the
 // replay store does not settle: reportOnly's, and redis.failOpen's. verified is what
 // X-Zego-Verified says, rejection what X-Zego-Rejection says ("" for none). The body is
 // annotated when it parsed.
-func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, body []byte, verified, rejection string) {
+func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, verified, rejection string) {
 	h := req.Header
 	h[m.s.headers.verified] = []string{verified}
 	if rejection != "" {
 		h[m.s.headers.rejection] = []string{rejection}
 	}
-	if cb != nil {
+	if cb.parsed {
 		annotate(m.s.headers, h, cb)
 	}
-	setBody(req, body)
+	setBody(req, cb.body)
 	m.next.ServeHTTP(rw, req)
 }

@@ -23,8 +23,8 @@ var errBodyRead = fmt.Errorf("%w: the body could not be read", errMalformedBody)
 
 // readBody reads the whole body, at most limit bytes.
 func readBody(req *http.Request, limit int64) ([]byte, error) {
-	if req.ContentLength > 0 && req.ContentLength <= limit && req.ContentLength <= readChunk {
-		body := make([]byte, req.ContentLength)
+	if n := req.ContentLength; n > 0 && n <= limit && n <= readChunk {
+		body := make([]byte, n)
 		if _, err := io.ReadFull(req.Body, body); err != nil {
 			return nil, errBodyRead
 		}

@@ -25,3 +25,10 @@ const (
 	// collision, or a captured triple carrying a forged body.
 	reused
 )
+
+// bodyPlaceKey is replayKey signatureAndBody's key: the triple's, and one of 16 places by
+// the body, so that two bodies are two callbacks (unless they share a place, 1 time in
+// 16) and a captured triple carries 16 at most.
+func bodyPlaceKey(key string, digest uint64) string {
+	return key + string(rune('a'+digest%16))
+}

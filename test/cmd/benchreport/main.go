@@ -51,6 +51,15 @@ func run(out, benchtime string, count int, loadArgs []string) error {
 	if err != nil {
 		return err
 	}
+	budget, err := output(".", "go", "run", "./cmd/budget")
+	if err != nil {
+		return err
+	}
+	load, err := output(".", "go", append([]string{"run", "./cmd/loadgen"}, loadArgs...)...)
+	if err != nil {
+		return err
+	}
+	summary(&doc, native, interpreted, budget, load)
 	doc.WriteString("## A request, natively and through Yaegi\n\n`BenchmarkServeHTTP` (plugin) and `BenchmarkInterpretedServeHTTP` (test module, the plugin loaded into Yaegi as Traefik loads it): ZEGO's documented `mix_start` callback, about 700 bytes, in front of a backend that answers 200. `new` is a fresh callback, `new-3-fields` the same with `fields: [event, appid, task_id]`, `duplicate` one already delivered, `forged` one signed with another secret.\n\n")
 	table(&doc, append(pick(native, "BenchmarkServeHTTP/"), pick(interpreted, "BenchmarkInterpretedServeHTTP/")...))
 	doc.WriteString("\n## Each piece of a genuine callback's path, through Yaegi\n\n`BenchmarkInterpretedPieces` runs the plugin's `BenchmarkPiece*` functions in the interpreter: where the time of a callback goes.\n\n")
@@ -60,20 +69,60 @@ func run(out, benchtime string, count int, loadArgs []string) error {
 	doc.WriteString("\n## Memory\n\nThe memory store's bytes per remembered callback, and what idle clients that each declared the largest body hold (`bytes/client`).\n\n")
 	table(&doc, append(append(pick(native, "BenchmarkMemoryStore/"), pick(native, "BenchmarkIdleClients")...), pick(interpreted, "BenchmarkInterpretedIdleClients")...))
 
-	budget, err := output(".", "go", "run", "./cmd/budget")
-	if err != nil {
-		return err
-	}
 	doc.WriteString("\n## The budget of a genuine callback\n\n`cmd/budget`: the plugin functions a genuine callback runs, counted exactly with Go's coverage counters, and the slots of each one's frame, estimated from the source. Yaegi allocates every slot of a function's frame on each call (see DESIGN.md).\n\n")
 	doc.WriteString(budget)
 
-	load, err := output(".", "go", append([]string{"run", "./cmd/loadgen"}, loadArgs...)...)
-	if err != nil {
-		return err
-	}
 	doc.WriteString("\n## Through a real Traefik\n\n`cmd/loadgen`: one Traefik, one upstream, routes without middleware (`bare`), with a pass-through Yaegi plugin (`passthrough`), with this middleware (`zego`, and `zego-3` with three fields), driven in turn, round after round, on loopback.\n\n")
 	doc.WriteString(load)
 	return os.WriteFile(out, doc.Bytes(), 0o644)
+}
+
+// summary writes the per-request budget of a genuine callback, from the figures below it:
+// the interpreted calls on its path, its allocations and bytes through Yaegi, its time
+// natively, and, through Traefik, the share of bare Traefik's throughput beside the
+// pass-through plugin's and the p99 it adds, all from this one run.
+func summary(w io.Writer, native, interpreted []result, budget, load string) {
+	metric := func(rs []result, name, unit string) string {
+		for _, r := range rs {
+			if r.name == name {
+				if v, ok := r.metrics[unit]; ok {
+					return strconv.FormatFloat(v, 'f', 0, 64)
+				}
+			}
+		}
+		return "?"
+	}
+	calls := "?"
+	if i := strings.Index(budget, " interpreted calls"); i > 0 {
+		f := strings.Fields(budget[:i])
+		calls = f[len(f)-1]
+	}
+	// The load generator's medians, by its row labels, for its first concurrency.
+	median := func(label string) string {
+		for _, line := range strings.Split(load, "\n") {
+			if cells := strings.Split(line, "|"); len(cells) > 4 && strings.TrimSpace(cells[2]) == label {
+				return strings.Trim(strings.TrimSpace(cells[4]), "*")
+			}
+		}
+		return "?"
+	}
+	fmt.Fprintf(w, "## Per-request budget of a genuine callback\n\n"+
+		"| figure | every field annotated | `fields: [event, appid, task_id]` |\n|---|---:|---:|\n"+
+		"| interpreted calls on its path (`cmd/budget`) | %s | |\n"+
+		"| allocations through Yaegi | %s | %s |\n"+
+		"| bytes through Yaegi | %s | %s |\n"+
+		"| ns natively | %s | %s |\n"+
+		"| ns through Yaegi | %s | %s |\n"+
+		"| share of bare Traefik's throughput | %s | %s |\n"+
+		"| pass-through plugin's share, same run | %s | |\n"+
+		"| p99 added over bare (ms) | %s | |\n\n",
+		calls,
+		metric(interpreted, "BenchmarkInterpretedServeHTTP/new", "allocs/op"), metric(interpreted, "BenchmarkInterpretedServeHTTP/new-3-fields", "allocs/op"),
+		metric(interpreted, "BenchmarkInterpretedServeHTTP/new", "B/op"), metric(interpreted, "BenchmarkInterpretedServeHTTP/new-3-fields", "B/op"),
+		metric(native, "BenchmarkServeHTTP/new", "ns/op"), metric(native, "BenchmarkServeHTTP/new-3-fields", "ns/op"),
+		metric(interpreted, "BenchmarkInterpretedServeHTTP/new", "ns/op"), metric(interpreted, "BenchmarkInterpretedServeHTTP/new-3-fields", "ns/op"),
+		median("zego / bare throughput"), median("zego-3 / bare throughput"),
+		median("passthrough / bare throughput"), median("zego p99 - bare p99 (ms)"))
 }
 
 // result is one benchmark's median figures, by unit (ns/op, B/op, allocs/op, and any
