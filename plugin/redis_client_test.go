@@ -3,8 +3,6 @@ package zegocallback
 import (
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,18 +44,18 @@ func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 // claimed, not inFlight.
 func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	proxy := startDropProxy(t, srv.Addr)
-	p := testRedisPool(t, testRedisSettings(t, proxy.addr, nil))
+	proxy := redistest.StartProxy(t, srv.Addr, 0)
+	p := testRedisPool(t, testRedisSettings(t, proxy.Addr, nil))
 	mustClaimRedis(t, p, redisTestKey("warm-up"), 60000, claimed) // leaves one idle connection
 
 	k := redisTestKey("lost reply")
-	proxy.dropNextReply.Store(true)
+	proxy.DropNextReply.Store(true)
 	mustClaimRedis(t, p, k, 60000, claimed)
-	if proxy.dropNextReply.Load() {
+	if proxy.DropNextReply.Load() {
 		t.Fatal("no reply was dropped")
 	}
-	if proxy.conns.Load() != 2 {
-		t.Fatalf("%d connections through the proxy, want 2", proxy.conns.Load())
+	if proxy.Conns.Load() != 2 {
+		t.Fatalf("%d connections through the proxy, want 2", proxy.Conns.Load())
 	}
 	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "i:") {
 		t.Fatalf("key holds %q", v)
@@ -65,99 +63,18 @@ func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 	mustClaimRedis(t, p, k, 60000, inFlight) // a real duplicate is still one
 
 	// The same for the commands that need no token.
-	proxy.dropNextReply.Store(true)
+	proxy.DropNextReply.Store(true)
 	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
 		t.Fatal(err)
 	}
 	mustClaimRedis(t, p, k, 60000, delivered)
 	f := redisTestKey("lost forget reply")
 	mustClaimRedis(t, p, f, 60000, claimed)
-	proxy.dropNextReply.Store(true)
+	proxy.DropNextReply.Store(true)
 	if err := forgetRedis(p, f, lastClaim(f)); err != nil {
 		t.Fatal(err)
 	}
 	mustClaimRedis(t, p, f, 60000, claimed)
-}
-
-// dropProxy forwards TCP connections to a Redis, and can close the connection that
-// carries the next reply instead of forwarding that reply.
-type dropProxy struct {
-	addr          string
-	dropNextReply atomic.Bool
-	conns         atomic.Int32
-}
-
-func startDropProxy(t *testing.T, target string) *dropProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dropProxy{addr: l.Addr().String()}
-	var mu sync.Mutex
-	var open []net.Conn
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			client, err := l.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			p.conns.Add(1)
-			mu.Lock()
-			open = append(open, client, server)
-			mu.Unlock()
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 4096)
-				for {
-					n, err := client.Read(buf)
-					if err != nil {
-						server.Close()
-						return
-					}
-					if _, err := server.Write(buf[:n]); err != nil {
-						client.Close()
-						return
-					}
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 4096)
-				for {
-					n, err := server.Read(buf)
-					if err != nil || p.dropNextReply.CompareAndSwap(true, false) {
-						client.Close()
-						server.Close()
-						return
-					}
-					if _, err := client.Write(buf[:n]); err != nil {
-						server.Close()
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return p
 }
 
 func TestRedisRestart(t *testing.T) {

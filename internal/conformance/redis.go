@@ -25,11 +25,11 @@ func RedisSettings(addr, password, name string) map[string]any {
 }
 
 // SlowRedisDelay is how long the Redis of the busy-pool row holds each reply: slow is a
-// redistest.DelayProxy with it.
+// redistest.Proxy with it.
 const SlowRedisDelay = time.Second
 
 // RedisRows are what concerns Redis itself: an outage and a restart, and a pool busier
-// than its connections in front of slow, a redistest.DelayProxy of the server at addr
+// than its connections in front of slow, a redistest.Proxy of the server at addr
 // that holds each reply SlowRedisDelay. They run with the Redis store only, after the
 // others: they stop it.
 func RedisRows(addr, password, slow string) []Row {
@@ -97,6 +97,6 @@ func runBusyPool(t *testing.T, e *Env) {
 // RunRedisFailures runs RedisRows against the middleware that build makes, with the
 // Redis store at srv.
 func RunRedisFailures(t *testing.T, build Builder, srv *redistest.Server, password string) {
-	slow := redistest.DelayProxy(t, srv.Addr, SlowRedisDelay)
+	slow := redistest.StartProxy(t, srv.Addr, SlowRedisDelay).Addr
 	RunRows(t, build, RedisRows(srv.Addr, password, slow), RedisStore(srv.Addr, password), srv)
 }

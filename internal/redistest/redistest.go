@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -307,70 +308,92 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	return p
 }
 
-// DelayProxy forwards TCP connections to target and holds every reply from it for delay
-// before passing it on: a Redis that answers, slowly. It returns the proxy's address;
-// it stops when the test ends.
-func DelayProxy(t testing.TB, target string, delay time.Duration) string {
+// Proxy forwards TCP connections to a server, each dialing it on its own (as clients of
+// a slow server reach it, none waiting for the others' dials), until the test ends.
+type Proxy struct {
+	Addr  string
+	Conns atomic.Int32 // the connections it made to the server
+	// DropNextReply, once set, closes the connection that carries the server's next
+	// reply instead of passing the reply on: a reply lost after the server ran the command.
+	DropNextReply atomic.Bool
+
+	delay time.Duration
+	mu    sync.Mutex
+	open  []net.Conn
+	wg    sync.WaitGroup
+}
+
+// StartProxy starts a Proxy to target that holds every reply for delay before passing it
+// on: with a delay, a server that answers, slowly.
+func StartProxy(t testing.TB, target string, delay time.Duration) *Proxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	var mu sync.Mutex
-	var open []net.Conn
-	var wg sync.WaitGroup
+	p := &Proxy{Addr: l.Addr().String(), delay: delay}
 	t.Cleanup(func() {
 		_ = l.Close()
-		mu.Lock()
-		for _, c := range open {
+		p.mu.Lock()
+		for _, c := range p.open {
 			_ = c.Close()
 		}
-		mu.Unlock()
-		wg.Wait()
+		p.mu.Unlock()
+		p.wg.Wait()
 	})
-	pipe := func(dst, src net.Conn, delay time.Duration) {
-		defer wg.Done()
-		defer dst.Close()
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				time.Sleep(delay)
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
-	wg.Add(1)
+	p.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.wg.Done()
 		for {
 			client, err := l.Accept()
 			if err != nil {
 				return
 			}
-			// Each connection dials the server on its own, as clients of a slow Redis would
-			// reach it: none waits for the others' dials.
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				server, err := net.Dial("tcp", target)
-				if err != nil {
-					_ = client.Close()
-					return
-				}
-				mu.Lock()
-				open = append(open, client, server)
-				mu.Unlock()
-				wg.Add(2)
-				go pipe(server, client, 0)
-				go pipe(client, server, delay)
-			}()
+			p.wg.Add(1)
+			go p.connect(client, target)
 		}
 	}()
-	return l.Addr().String()
+	return p
+}
+
+func (p *Proxy) connect(client net.Conn, target string) {
+	defer p.wg.Done()
+	server, err := net.Dial("tcp", target)
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	p.Conns.Add(1)
+	p.mu.Lock()
+	p.open = append(p.open, client, server)
+	p.mu.Unlock()
+	p.wg.Add(2)
+	go p.pipe(server, client, false)
+	go p.pipe(client, server, true)
+}
+
+// pipe copies src to dst until either fails; replies, from the server, are delayed or
+// dropped.
+func (p *Proxy) pipe(dst, src net.Conn, replies bool) {
+	defer p.wg.Done()
+	defer dst.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && replies && p.DropNextReply.CompareAndSwap(true, false) {
+			_ = src.Close()
+			return
+		}
+		if n > 0 {
+			if replies {
+				time.Sleep(p.delay)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -13,7 +13,7 @@ import (
 func TestStoreRowsThroughTraefikWithRedis(t *testing.T) {
 	const password = "redis-password-for-tests"
 	redis := redistest.Start(t, redistest.Options{Password: password})
-	slow := redistest.DelayProxy(t, redis.Addr, conformance.SlowRedisDelay)
+	slow := redistest.StartProxy(t, redis.Addr, conformance.SlowRedisDelay).Addr
 	rows := append(conformance.StoreRows(conformance.SecretsFile(t)), conformance.RedisRows(redis.Addr, password, slow)...)
 	runRows(t, rows, conformance.RedisStore(redis.Addr, password), redis)
 }
