@@ -303,7 +303,7 @@ func readNamed(cb *callback) error {
 	names := make([]string, namedCount)
 	fields := cb.Fields
 	n := spellingCount
-	field := 0 // declared outside the loop: under Yaegi, := in a loop allocates each time
+	field := 0 // declared outside the loop, which would allocate it on each pass (DESIGN.md)
 	if cb.form != nil {
 		if err := namedFormTexts(cb.form, texts, names); err != nil {
 			return err
