@@ -350,13 +350,16 @@ func StartProxy(t testing.TB, target string, delay time.Duration) *Proxy {
 				return
 			}
 			p.wg.Add(1)
-			go p.connect(client, target)
+			go proxyConnect(p, client, target)
 		}
 	}()
 	return p
 }
 
-func (p *Proxy) connect(client net.Conn, target string) {
+// proxyConnect and proxyPipe are functions, not methods: two goroutines started on a method
+// value at once race inside Yaegi (its lazy type setup), and the plugin's tests that use
+// a Proxy also run interpreted.
+func proxyConnect(p *Proxy, client net.Conn, target string) {
 	defer p.wg.Done()
 	server, err := net.Dial("tcp", target)
 	if err != nil {
@@ -368,13 +371,13 @@ func (p *Proxy) connect(client net.Conn, target string) {
 	p.open = append(p.open, client, server)
 	p.mu.Unlock()
 	p.wg.Add(2)
-	go p.pipe(server, client, false)
-	go p.pipe(client, server, true)
+	go proxyPipe(p, server, client, false)
+	go proxyPipe(p, client, server, true)
 }
 
-// pipe copies src to dst until either fails; replies, from the server, are delayed or
+// proxyPipe copies src to dst until either fails; replies, from the server, are delayed or
 // dropped.
-func (p *Proxy) pipe(dst, src net.Conn, replies bool) {
+func proxyPipe(p *Proxy, dst, src net.Conn, replies bool) {
 	defer p.wg.Done()
 	defer dst.Close()
 	buf := make([]byte, 64<<10)
