@@ -23,17 +23,11 @@ func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 	k := redisTestKey("after")
 	mustClaimRedis(t, p, k, 60000, claimed)
 	mustClaimRedis(t, p, k, 60000, inFlight)
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, k, lastClaim(k))
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	if open, idle, _ := redisPoolCounts(p); open != 1 || idle != 1 {
 		t.Fatalf("%d open, %d idle; want 1, 1", open, idle)
 	}
@@ -64,16 +58,12 @@ func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 
 	// The same for the commands that need no token.
 	proxy.DropNextReply.Store(true)
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	mustClaimRedis(t, p, k, 60000, delivered)
 	f := redisTestKey("lost forget reply")
 	mustClaimRedis(t, p, f, 60000, claimed)
 	proxy.DropNextReply.Store(true)
-	if err := forgetRedis(p, f, lastClaim(f)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, f, lastClaim(f))
 	mustClaimRedis(t, p, f, 60000, claimed)
 }
 
