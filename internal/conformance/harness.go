@@ -8,7 +8,6 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -197,14 +196,7 @@ func Post(ctx context.Context, client *http.Client, url string, req Request) (Re
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(resp.Body)
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(rb, &e) == nil {
-		out.Code = e.Error
-	}
-	return out, err
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: rb, Code: jsonError(rb)}, err
 }
 
 var testClient = &http.Client{Timeout: 10 * time.Second}
