@@ -82,6 +82,16 @@ func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	_, _ = io.WriteString(rw, "backend answered\n")
 }
 
+// WaitEntered waits, at most 10 s, for a request to reach a backend that has Entered.
+func (b *Backend) WaitEntered(t testing.TB, what string) {
+	t.Helper()
+	select {
+	case <-b.Entered:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never reached the backend", what)
+	}
+}
+
 // SetStatus sets what the backend answers from now on (200 when zero).
 func (b *Backend) SetStatus(status int) {
 	b.mu.Lock()
