@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 )
 
@@ -108,12 +109,10 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisUnreachable(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	t.Run("nothing listens", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := proctest.FreeAddr() // nothing listens there any more
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := l.Addr().String()
-		l.Close()
 		p := testRedisPool(t, testRedisSettings(t, addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 		start := time.Now()
 		_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000, 600000)
