@@ -19,14 +19,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func BenchmarkServeHTTP(b *testing.B) {
-	b.Run("new", func(b *testing.B) { conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchNew, nil) })
-	b.Run("new-3-fields", func(b *testing.B) {
-		conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchNew, map[string]any{"fields": []string{"event", "appid", "task_id"}})
-	})
-	b.Run("duplicate", func(b *testing.B) { conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchDuplicate, nil) })
-	b.Run("forged", func(b *testing.B) { conformance.BenchServeHTTP(b, nativeBuild, conformance.BenchForged, nil) })
-}
+// BenchmarkServeHTTP: a new, a 3-field, a duplicate and a forged callback (conformance.BenchKinds).
+func BenchmarkServeHTTP(b *testing.B) { conformance.BenchKinds(b, nativeBuild) }
 
 // BenchmarkHostile: what a forged megabyte of each worst shape costs, beside a plain one.
 func BenchmarkHostile(b *testing.B) {

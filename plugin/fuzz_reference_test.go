@@ -66,10 +66,7 @@ func referenceParseAs(body []byte, formTyped bool) (*refCallback, string) {
 		if err := json.Unmarshal(doc, &ref.json); err != nil || ref.json == nil {
 			return nil, "not a JSON object"
 		}
-		for k, raw := range ref.json {
-			present[k] = true
-			value[k] = decodeNumber(raw)
-		}
+		present, value = jsonNamed(ref.json)
 		if formTyped && (bytes.Count(body, []byte("&")) >= 1000 || referenceFormNamed(body, false)) {
 			return nil, "a JSON body sent as a form names a field when read as one"
 		}
@@ -118,10 +115,11 @@ func referenceParseAs(body []byte, formTyped bool) (*refCallback, string) {
 			s, _ := url.QueryUnescape(string(body))
 			doc = []byte(s)
 		}
-		if duplicateKey(doc) {
+		topKeys, escaped, twice := topLevelKeys(doc)
+		if twice {
 			return nil, "a key twice"
 		}
-		if topKeys, escaped := topLevelKeys(doc); topKeys > 1000 && escaped {
+		if topKeys > 1000 && escaped {
 			return nil, "more than 1 000 top-level keys, one written with an escape"
 		}
 	}
@@ -131,12 +129,7 @@ func referenceParseAs(body []byte, formTyped bool) (*refCallback, string) {
 		decoded := referenceURLDecode(string(body))
 		var fields map[string]json.RawMessage
 		if r := strings.TrimLeft(decoded, " \t\r\n"); r != "" && r[0] == '{' && json.Unmarshal([]byte(decoded), &fields) == nil && fields != nil {
-			p, v := map[string]bool{}, map[string]any{}
-			for k, raw := range fields {
-				p[k] = true
-				v[k] = decodeNumber(raw)
-			}
-			if n, t, why := referenceNamed(p, v); why != "" || n != ref.names || t != ref.texts {
+			if n, t, why := referenceNamed(jsonNamed(fields)); why != "" || n != ref.names || t != ref.texts {
 				return nil, "URL-decoded, the body reads as other named fields"
 			}
 		}
@@ -144,7 +137,19 @@ func referenceParseAs(body []byte, formTyped bool) (*refCallback, string) {
 	return ref, ""
 }
 
-// decodeNumber decodes a raw JSON value with numbers kept as their text.
+// jsonNamed is what referenceNamed reads of a JSON object's fields: which are present,
+// and each one's value with numbers kept as their text.
+func jsonNamed(fields map[string]json.RawMessage) (map[string]bool, map[string]any) {
+	present, value := map[string]bool{}, map[string]any{}
+	for k, raw := range fields {
+		present[k] = true
+		value[k] = decodeNumber(raw)
+	}
+	return present, value
+}
+
+// decodeNumber decodes a raw JSON value with numbers kept as their text (nil for one
+// that does not decode).
 func decodeNumber(raw json.RawMessage) any {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -223,29 +228,36 @@ func referenceURLDecode(s string) string {
 	return string(b)
 }
 
-// topLevelKeys counts an object's top-level keys as written, and reports whether one is
-// written with an escape.
-func topLevelKeys(doc []byte) (int, bool) {
+// topLevelKeys walks an object's top level with json.Decoder's tokens: it counts the
+// keys as written, and reports whether one is written with an escape and whether one
+// comes twice (or the walk fails).
+func topLevelKeys(doc []byte) (n int, escaped, twice bool) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	if _, err := dec.Token(); err != nil {
-		return 0, false
+		return 0, false, true
 	}
-	n, escaped := 0, false
+	seen := map[string]bool{}
 	for dec.More() {
 		start := dec.InputOffset()
-		if _, err := dec.Token(); err != nil {
-			return n, escaped
+		tok, err := dec.Token()
+		if err != nil {
+			return n, escaped, true
 		}
 		if bytes.IndexByte(doc[start:dec.InputOffset()], '\\') >= 0 {
 			escaped = true
 		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return n, escaped, true
+		}
+		seen[key] = true
 		n++
 		var skip json.RawMessage
 		if dec.Decode(&skip) != nil {
-			return n, escaped
+			return n, escaped, true
 		}
 	}
-	return n, escaped
+	return n, escaped, false
 }
 
 // referenceFormNamed reads a body as PHP's $_POST, Node and Express's qs would: parts
@@ -347,31 +359,6 @@ func countAllKeys(doc []byte) int {
 	}
 }
 
-// duplicateKey walks a JSON object's top level with json.Decoder's tokens.
-func duplicateKey(doc []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if _, err := dec.Token(); err != nil {
-		return true
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return true
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return true
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // checkFieldsAgree compares cb.Fields with the reference: the same keys, a JSON body's
 // values the same once compacted, a form's the same strings; and a plain callback's
 // strings are what lies between their quotes.
@@ -468,12 +455,7 @@ func referenceHeaders(prefix string, ref *refCallback, fields map[string]json.Ra
 			continue
 		}
 		raw := fields[names[0]]
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) != nil {
-			continue
-		}
+		v := decodeNumber(raw) // nil, as null, when it does not decode: no header
 		if elems, ok := v.([]any); ok {
 			if len(raw) > maxValue {
 				continue

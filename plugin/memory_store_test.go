@@ -15,15 +15,21 @@ const testInFlight = int64(testTTL / time.Millisecond)
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// wantClaim claims key at (Unix ms) for the body with digest, each claim lasting
+// inFlightMs, and fails the test unless the store answers want, without an error.
+func wantClaim(t *testing.T, s *memoryStore, key string, digest uint64, at, inFlightMs int64, want claimResult, what string) {
+	t.Helper()
+	if got, err := claimMemory(s, key, digest, at, inFlightMs); got != want || err != nil {
+		t.Errorf("%s: %v, %v; want %v", what, got, err, want)
+	}
+}
+
 func TestMemoryStoreStates(t *testing.T) {
 	s := newMemoryStore(10, testTTL.Milliseconds())
 	t0 := time.Unix(1700000000, 0)
 	claim := func(at time.Time, want claimResult) {
 		t.Helper()
-		got, err := claimMemory(s, "k", 1, ms(at), testInFlight)
-		if err != nil || got != want {
-			t.Fatalf("Claim at +%v = %v, %v; want %v", at.Sub(t0), got, err, want)
-		}
+		wantClaim(t, s, "k", 1, ms(at), testInFlight, want, fmt.Sprintf("claim at +%v", at.Sub(t0)))
 	}
 	claim(t0, claimed)
 	claim(t0.Add(time.Second), inFlight)
@@ -43,14 +49,10 @@ func TestMemoryStoreExpiresFromTheQueueHead(t *testing.T) {
 	s := newMemoryStore(1000, ttl.Milliseconds())
 	t0 := time.Unix(1700000000, 0)
 	for i := 0; i < 500; i++ {
-		if _, err := claimMemory(s, fmt.Sprint(i), 1, ms(t0.Add(time.Duration(i)*time.Millisecond)), testInFlight); err != nil {
-			t.Fatal(err)
-		}
+		wantClaim(t, s, fmt.Sprint(i), 1, ms(t0.Add(time.Duration(i)*time.Millisecond)), testInFlight, claimed, "a new key")
 	}
 	// A claim just after the first 100 expired sweeps exactly those.
-	if _, err := claimMemory(s, "late", 1, ms(t0.Add(ttl+99*time.Millisecond)), testInFlight); err != nil {
-		t.Fatal(err)
-	}
+	wantClaim(t, s, "late", 1, ms(t0.Add(ttl+99*time.Millisecond)), testInFlight, claimed, "a new key")
 	if n := len(s.entries); n != 401 {
 		t.Errorf("entries = %d, want 401", n)
 	}
@@ -58,9 +60,7 @@ func TestMemoryStoreExpiresFromTheQueueHead(t *testing.T) {
 		t.Errorf("queue holds %d keys, the map %d", len(s.order)-s.head, len(s.entries))
 	}
 	// Everything expired: a claim leaves only itself, and the queue's array is reused.
-	if _, err := claimMemory(s, "later", 1, ms(t0.Add(time.Hour)), testInFlight); err != nil {
-		t.Fatal(err)
-	}
+	wantClaim(t, s, "later", 1, ms(t0.Add(time.Hour)), testInFlight, claimed, "a new key")
 	if n := len(s.entries); n != 1 || s.head != 0 || len(s.order) != 1 {
 		t.Errorf("entries %d, head %d, queue %d; want 1, 0, 1", n, s.head, len(s.order))
 	}
@@ -74,15 +74,11 @@ func TestMemoryStoreclaimedAgainMovesInTheQueue(t *testing.T) {
 	forgetMemory(s, "a", ms(t0))
 	_, _ = claimMemory(s, "a", 1, ms(t0.Add(30*time.Second)), testInFlight) // the retry: remembered until +90 s
 	_, _ = claimMemory(s, "b", 1, ms(t0.Add(61*time.Second)), testInFlight)
-	if got, _ := claimMemory(s, "a", 1, ms(t0.Add(62*time.Second)), testInFlight); got != inFlight {
-		t.Errorf("an entry claimed again was swept at its first claim's expiry: %v", got)
-	}
+	wantClaim(t, s, "a", 1, ms(t0.Add(62*time.Second)), testInFlight, inFlight, "an entry claimed again was swept at its first claim's expiry")
 	if len(s.order)-s.head != len(s.entries) {
 		t.Errorf("queue holds %d keys, the map %d", len(s.order)-s.head, len(s.entries))
 	}
-	if got, _ := claimMemory(s, "a", 1, ms(t0.Add(91*time.Second)), testInFlight); got != claimed {
-		t.Errorf("at +91 s: %v, want claimed", got)
-	}
+	wantClaim(t, s, "a", 1, ms(t0.Add(91*time.Second)), testInFlight, claimed, "at +91 s")
 }
 
 // A reload that raises timestampTolerance must lengthen the memory of callbacks already
@@ -94,16 +90,10 @@ func TestMemoryStoreLongerTTLOnReloadCoversWhatIsThere(t *testing.T) {
 	_, _ = claimMemory(s, "k", 1, ms(t0), testInFlight)
 	confirmMemory(s, "k", 1)
 	r.get("zego@file", 10, time.Minute.Milliseconds()) // the reload
-	if got, _ := claimMemory(s, "k", 1, ms(t0.Add(30*time.Second)), testInFlight); got != delivered {
-		t.Errorf("30 s later, after the TTL grew to a minute: %v, want delivered", got)
-	}
+	wantClaim(t, s, "k", 1, ms(t0.Add(30*time.Second)), testInFlight, delivered, "30 s later, after the TTL grew to a minute")
 	r.get("zego@file", 10, time.Second.Milliseconds()) // a shorter one keeps the longer memory
-	if got, _ := claimMemory(s, "k", 1, ms(t0.Add(59*time.Second)), testInFlight); got != delivered {
-		t.Errorf("after a reload that lowered the TTL: %v, want delivered", got)
-	}
-	if got, _ := claimMemory(s, "k", 1, ms(t0.Add(60*time.Second)), testInFlight); got != claimed {
-		t.Errorf("after a minute: %v, want claimed", got)
-	}
+	wantClaim(t, s, "k", 1, ms(t0.Add(59*time.Second)), testInFlight, delivered, "after a reload that lowered the TTL")
+	wantClaim(t, s, "k", 1, ms(t0.Add(60*time.Second)), testInFlight, claimed, "after a minute")
 }
 
 func TestMemoryStoreFull(t *testing.T) {
@@ -114,16 +104,10 @@ func TestMemoryStoreFull(t *testing.T) {
 	if _, err := claimMemory(s, "c", 1, t0, testInFlight); !errors.Is(err, errStoreFull) {
 		t.Fatalf("third claim: %v, want errStoreFull", err)
 	}
-	if got, _ := claimMemory(s, "a", 1, t0, testInFlight); got != inFlight {
-		t.Errorf("a full store forgot a: %v", got)
-	}
+	wantClaim(t, s, "a", 1, t0, testInFlight, inFlight, "a full store forgot a")
 	forgetMemory(s, "a", t0)
-	if got, err := claimMemory(s, "a", 1, t0, testInFlight); got != claimed || err != nil {
-		t.Errorf("a forgotten entry's slot: %v, %v; want claimed", got, err)
-	}
-	if _, err := claimMemory(s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight); err != nil {
-		t.Errorf("after expiry: %v", err)
-	}
+	wantClaim(t, s, "a", 1, t0, testInFlight, claimed, "a forgotten entry's slot")
+	wantClaim(t, s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight, claimed, "after expiry")
 	s.setLimits(1, 0)
 	if _, err := claimMemory(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
 		t.Errorf("lowered capacity: %v, want errStoreFull", err)
@@ -185,61 +169,35 @@ func TestMemoryStoreTellsAnotherBody(t *testing.T) {
 		{"another body while in flight", 2, t0 + 1, reused},
 		{"the same body while in flight", 1, t0 + 2, inFlight},
 	} {
-		if got, err := claimMemory(s, "k", step.digest, step.at, testInFlight); got != step.want || err != nil {
-			t.Errorf("%s: %v, %v; want %v", step.desc, got, err, step.want)
-		}
+		wantClaim(t, s, "k", step.digest, step.at, testInFlight, step.want, step.desc)
 	}
 	confirmMemory(s, "k", 1)
-	if got, _ := claimMemory(s, "k", 2, t0+3, testInFlight); got != reused {
-		t.Errorf("another body once delivered: %v, want reused", got)
-	}
-	if got, _ := claimMemory(s, "k", 1, t0+4, testInFlight); got != delivered {
-		t.Errorf("the same body once delivered: %v, want delivered", got)
-	}
+	wantClaim(t, s, "k", 2, t0+3, testInFlight, reused, "another body once delivered")
+	wantClaim(t, s, "k", 1, t0+4, testInFlight, delivered, "the same body once delivered")
 }
 
 func TestMemoryStoreClaimsLapse(t *testing.T) {
 	s := newMemoryStore(10, testTTL.Milliseconds())
 	t0 := ms(time.Unix(1700000000, 0))
 	const inFlightMs = 20000
-	if got, _ := claimMemory(s, "k", 1, t0, inFlightMs); got != claimed {
-		t.Fatalf("first claim: %v", got)
-	}
-	if got, _ := claimMemory(s, "k", 1, t0+inFlightMs-1, inFlightMs); got != inFlight {
-		t.Errorf("just before the claim lapses: %v, want inFlight", got)
-	}
+	wantClaim(t, s, "k", 1, t0, inFlightMs, claimed, "first claim")
+	wantClaim(t, s, "k", 1, t0+inFlightMs-1, inFlightMs, inFlight, "just before the claim lapses")
 	// The owner died (or its backend hangs): ZEGO's retry at 30 s is claimed anew.
-	if got, _ := claimMemory(s, "k", 1, t0+30000, inFlightMs); got != claimed {
-		t.Fatalf("after the claim lapsed: %v, want claimed", got)
-	}
+	wantClaim(t, s, "k", 1, t0+30000, inFlightMs, claimed, "after the claim lapsed")
 	// The first owner's failure does not forget the retry's claim...
 	forgetMemory(s, "k", t0)
-	if got, _ := claimMemory(s, "k", 1, t0+30001, inFlightMs); got != inFlight {
-		t.Errorf("a stale owner's forget took the retry's claim: %v, want inFlight", got)
-	}
+	wantClaim(t, s, "k", 1, t0+30001, inFlightMs, inFlight, "a stale owner's forget took the retry's claim")
 	// ...the retry's own failure does.
 	forgetMemory(s, "k", t0+30000)
-	if got, _ := claimMemory(s, "k", 1, t0+30002, inFlightMs); got != claimed {
-		t.Errorf("after the retry's own forget: %v, want claimed", got)
-	}
+	wantClaim(t, s, "k", 1, t0+30002, inFlightMs, claimed, "after the retry's own forget")
 	// A delivery counts whatever became of its claim.
 	confirmMemory(s, "k", 1)
-	if got, _ := claimMemory(s, "k", 1, t0+90000, inFlightMs); got != delivered {
-		t.Errorf("a delivered callback lapsed: %v, want delivered", got)
-	}
+	wantClaim(t, s, "k", 1, t0+90000, inFlightMs, delivered, "a delivered callback lapsed")
 	// The first body owns the key: another body is refused after a lapsed claim or a
 	// failed delivery too, so that a forged body cannot take the genuine one's place.
-	if got, _ := claimMemory(s, "other", 1, t0, inFlightMs); got != claimed {
-		t.Fatal(got)
-	}
-	if got, _ := claimMemory(s, "other", 2, t0+inFlightMs, inFlightMs); got != reused {
-		t.Errorf("another body after the claim lapsed: %v, want reused", got)
-	}
+	wantClaim(t, s, "other", 1, t0, inFlightMs, claimed, "another key's first claim")
+	wantClaim(t, s, "other", 2, t0+inFlightMs, inFlightMs, reused, "another body after the claim lapsed")
 	forgetMemory(s, "other", t0)
-	if got, _ := claimMemory(s, "other", 2, t0+inFlightMs+1, inFlightMs); got != reused {
-		t.Errorf("another body after a failed delivery: %v, want reused", got)
-	}
-	if got, _ := claimMemory(s, "other", 1, t0+inFlightMs+2, inFlightMs); got != claimed {
-		t.Errorf("the same body after a failed delivery: %v, want claimed", got)
-	}
+	wantClaim(t, s, "other", 2, t0+inFlightMs+1, inFlightMs, reused, "another body after a failed delivery")
+	wantClaim(t, s, "other", 1, t0+inFlightMs+2, inFlightMs, claimed, "the same body after a failed delivery")
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/proctest"
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 )
 
@@ -23,17 +24,11 @@ func TestRedisKilledConnectionIsReplaced(t *testing.T) {
 	k := redisTestKey("after")
 	mustClaimRedis(t, p, k, 60000, claimed)
 	mustClaimRedis(t, p, k, 60000, inFlight)
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, k, lastClaim(k))
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	if open, idle, _ := redisPoolCounts(p); open != 1 || idle != 1 {
 		t.Fatalf("%d open, %d idle; want 1, 1", open, idle)
 	}
@@ -64,16 +59,12 @@ func TestRedisLostClaimReplyIsOurs(t *testing.T) {
 
 	// The same for the commands that need no token.
 	proxy.DropNextReply.Store(true)
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	mustClaimRedis(t, p, k, 60000, delivered)
 	f := redisTestKey("lost forget reply")
 	mustClaimRedis(t, p, f, 60000, claimed)
 	proxy.DropNextReply.Store(true)
-	if err := forgetRedis(p, f, lastClaim(f)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, f, lastClaim(f))
 	mustClaimRedis(t, p, f, 60000, claimed)
 }
 
@@ -118,12 +109,10 @@ func TestRedisRestart(t *testing.T) {
 func TestRedisUnreachable(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	t.Run("nothing listens", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := proctest.FreeAddr() // nothing listens there any more
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := l.Addr().String()
-		l.Close()
 		p := testRedisPool(t, testRedisSettings(t, addr, func(c *RedisConfig) { c.Timeout = timeout.String() }))
 		start := time.Now()
 		_, _, err = claimRedis(p, redisTestKey("x"), testDigest, 60000, 600000)

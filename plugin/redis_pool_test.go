@@ -254,15 +254,11 @@ func TestRedisTLS(t *testing.T) {
 	p := tlsPool(func(c *RedisConfig) { c.TLSCAFile = files.CAFile })
 	mustClaimRedis(t, p, k, 60000, claimed)
 	mustClaimRedis(t, p, k, 60000, inFlight)
-	if err := confirmRedis(p, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
 	mustClaimRedis(t, p, k, 60000, delivered)
 	// Over TLS too, a killed connection is replaced.
 	srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
-	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, k, lastClaim(k))
 
 	mustClaimRedis(t, p, k, 60000, delivered)
 

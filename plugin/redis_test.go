@@ -63,10 +63,17 @@ func lastClaim(key string) string {
 	return s
 }
 
-// mustClaimRedis claims key with testDigest, its claim lasting inFlightMs.
+// mustClaimRedis claims key with testDigest, its claim lasting inFlightMs and the key
+// the store's lifetime of 600 s.
 func mustClaimRedis(t *testing.T, p *redisPool, key string, inFlightMs int64, want claimResult) {
 	t.Helper()
-	got, token, err := claimRedis(p, key, testDigest, inFlightMs, 600000)
+	mustClaimRedisFor(t, p, key, inFlightMs, 600000, want)
+}
+
+// mustClaimRedisFor is mustClaimRedis with the store's lifetime ttlMs.
+func mustClaimRedisFor(t *testing.T, p *redisPool, key string, inFlightMs, ttlMs int64, want claimResult) {
+	t.Helper()
+	got, token, err := claimRedis(p, key, testDigest, inFlightMs, ttlMs)
 	if err != nil {
 		t.Fatalf("claimRedis: %v", err)
 	}
@@ -75,6 +82,22 @@ func mustClaimRedis(t *testing.T, p *redisPool, key string, inFlightMs int64, wa
 	}
 	if token != "" {
 		claimsMade.Store(key, token)
+	}
+}
+
+// mustConfirmRedis records key's delivery of the body with digest, remembered for ttlMs.
+func mustConfirmRedis(t *testing.T, p *redisPool, key, digest string, ttlMs int64) {
+	t.Helper()
+	if err := confirmRedis(p, key, digest, ttlMs); err != nil {
+		t.Fatalf("confirmRedis: %v", err)
+	}
+}
+
+// mustForgetRedis marks the claim token's delivery of key failed.
+func mustForgetRedis(t *testing.T, p *redisPool, key, token string) {
+	t.Helper()
+	if err := forgetRedis(p, key, token); err != nil {
+		t.Fatalf("forgetRedis: %v", err)
 	}
 }
 
@@ -101,9 +124,7 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 		t.Fatalf("claimed key holds %q, want i:...", v)
 	}
 	mustClaimRedis(t, p, k, ttl, inFlight)
-	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, k, lastClaim(k))
 	if v, _ := srv.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "f:") || !strings.Contains(v, ":"+testDigest+":") {
 		t.Fatalf("key after a failed delivery holds %q, want f:...:%s:... (the digest kept)", v, testDigest)
 	}
@@ -111,9 +132,7 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 		t.Fatalf("another body after a failed delivery: %v, want reused", got)
 	}
 	mustClaimRedis(t, p, k, ttl, claimed) // ZEGO's retry after a failed delivery
-	if err := confirmRedis(p, k, testDigest, ttl); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, k, testDigest, ttl)
 	if v := srv.MustDo("GET", redisKeyOf(k)); v != "d:"+testDigest {
 		t.Fatalf("confirmed key holds %v", v)
 	}
@@ -124,23 +143,17 @@ func TestRedisClaimConfirmForget(t *testing.T) {
 	mustClaimRedis(t, p, k, ttl, delivered)
 
 	// A failed delivery marks its own claim only: not a delivery, not another claim.
-	if err := forgetRedis(p, k, lastClaim(k)); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, k, lastClaim(k))
 	mustClaimRedis(t, p, k, ttl, delivered)
 	taken := redisTestKey("taken over")
 	mustClaimRedis(t, p, taken, ttl, claimed)
-	if err := forgetRedis(p, taken, lastClaim(taken)+"-another-claim"); err != nil {
-		t.Fatal(err)
-	}
+	mustForgetRedis(t, p, taken, lastClaim(taken)+"-another-claim")
 	mustClaimRedis(t, p, taken, ttl, inFlight)
 
 	// A delivery whose claim lapsed (the backend took longer than inFlightTimeout) is
 	// recorded all the same, with the full lifetime.
 	gone := redisTestKey("gone")
-	if err := confirmRedis(p, gone, testDigest, ttl); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, p, gone, testDigest, ttl)
 	if ms, _ := srv.MustDo("PTTL", redisKeyOf(gone)).(int64); ms <= ttl-5000 || ms > ttl {
 		t.Fatalf("PTTL of a delivery whose claim had lapsed = %d, want about %d", ms, ttl)
 	}
@@ -170,45 +183,33 @@ func TestRedisExpiry(t *testing.T) {
 		}
 		t.Fatal("the key did not expire within 3 s")
 	}
-	claim := func(inFlightMs, ttlMs int64, want claimResult) {
-		t.Helper()
-		got, token, err := claimRedis(p, k, testDigest, inFlightMs, ttlMs)
-		if err != nil || got != want {
-			t.Fatalf("claimRedis = %v, %v; want %v", got, err, want)
-		}
-		if token != "" {
-			claimsMade.Store(k, token)
-		}
-	}
 
 	// A claim lapses after its in-flight time, by Redis's clock; the key, with the body's
 	// digest, lasts the store's lifetime.
 	start := time.Now()
-	claim(300, 1000, claimed)
-	claim(300, 1000, inFlight)
+	mustClaimRedisFor(t, p, k, 300, 1000, claimed)
+	mustClaimRedisFor(t, p, k, 300, 1000, inFlight)
 	for time.Since(start) < 350*time.Millisecond {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if got, _, _ := claimRedis(p, k, "another-body", 300, 1000); got != reused {
 		t.Fatalf("another body after the claim lapsed: %v, want reused", got)
 	}
-	claim(300, 1000, claimed) // the same body: claimed anew
+	mustClaimRedisFor(t, p, k, 300, 1000, claimed) // the same body: claimed anew
 	waitGone()
 	if d := time.Since(start); d < 950*time.Millisecond {
 		t.Fatalf("a key of 1 s expired after %v", d)
 	}
-	claim(300, 1000, claimed)
+	mustClaimRedisFor(t, p, k, 300, 1000, claimed)
 
 	start = time.Now()
-	if err := confirmRedis(p, k, testDigest, 500); err != nil {
-		t.Fatal(err)
-	}
-	claim(300, 1000, delivered)
+	mustConfirmRedis(t, p, k, testDigest, 500)
+	mustClaimRedisFor(t, p, k, 300, 1000, delivered)
 	waitGone()
 	if d := time.Since(start); d < 450*time.Millisecond {
 		t.Fatalf("a delivery remembered for 500 ms expired after %v", d)
 	}
-	claim(300, 1000, claimed)
+	mustClaimRedisFor(t, p, k, 300, 1000, claimed)
 }
 
 func TestRedisConcurrentClaimsOfOneCallback(t *testing.T) {
@@ -276,12 +277,8 @@ func TestRedisAuth(t *testing.T) {
 		mustClaimRedis(t, p, k, 60000, inFlight)
 		k2 := redisTestKey("acl")
 		mustClaimRedis(t, p, k2, 60000, claimed)
-		if err := confirmRedis(p, k2, testDigest, 60000); err != nil {
-			t.Fatal(err)
-		}
-		if err := forgetRedis(p, k2, lastClaim(k2)); err != nil {
-			t.Fatal(err)
-		}
+		mustConfirmRedis(t, p, k2, testDigest, 60000)
+		mustForgetRedis(t, p, k2, lastClaim(k2))
 	})
 
 	refused := []struct {
@@ -335,9 +332,7 @@ func TestRedisSelect(t *testing.T) {
 	mustClaimRedis(t, db1, k, 60000, claimed)
 	mustClaimRedis(t, db0, k, 60000, claimed) // not visible in db 0
 	mustClaimRedis(t, db1, k, 60000, inFlight)
-	if err := confirmRedis(db1, k, testDigest, 60000); err != nil {
-		t.Fatal(err)
-	}
+	mustConfirmRedis(t, db1, k, testDigest, 60000)
 	mustClaimRedis(t, db0, k, 60000, inFlight)
 	mustClaimRedis(t, db1, k, 60000, delivered)
 

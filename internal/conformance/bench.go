@@ -37,11 +37,7 @@ func BenchKinds(b *testing.B, build Builder) {
 // (compacted, as ZEGO sends it), with every request signed and built before the timer
 // starts. config is added to the base configuration.
 func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]any) {
-	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, Config(config), next, UniqueName("bench-"+kind))
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := benchHandler(b, build, Config(config), "bench-"+kind)
 	now := zegotest.Seconds(time.Now())
 	body := func(secret string) []byte {
 		return CompactMixStart(zegotest.New("mix_start.json", secret, now).Body)
@@ -77,6 +73,17 @@ func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]
 	}
 }
 
+// benchHandler builds the middleware in front of a backend that answers 200, under a
+// name of its own made from label.
+func benchHandler(b *testing.B, build Builder, config map[string]any, label string) http.Handler {
+	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
+	h, err := build(b, config, next, UniqueName(label))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
 // CompactMixStart removes the line breaks of the pretty-printed example.
 func CompactMixStart(body []byte) []byte {
 	return bytes.ReplaceAll(body, []byte("\n"), nil)
@@ -86,11 +93,7 @@ func CompactMixStart(body []byte) []byte {
 // body (maxBodyBytes, 1 MiB) and send one byte of it, then nothing: n of them in
 // ServeHTTP at once, reported as bytes of live heap per client.
 func BenchIdleClients(b *testing.B, build Builder, n int) {
-	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, Config(), next, UniqueName("bench-idle"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := benchHandler(b, build, Config(), "bench-idle")
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		release := make(chan struct{})
@@ -192,11 +195,7 @@ func hostileBody(shape string, size int) ([]byte, string) {
 
 // BenchHostile measures ServeHTTP on a HostileShapes body of about 1 MB.
 func BenchHostile(b *testing.B, build Builder, shape string) {
-	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
-	h, err := build(b, Config(), next, UniqueName("bench-hostile"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := benchHandler(b, build, Config(), "bench-hostile")
 	body, ct := hostileBody(shape, 1<<20-4096)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

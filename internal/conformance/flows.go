@@ -57,11 +57,7 @@ func holdFirst(t *testing.T, srv *Server, body []byte) (release func(want int)) 
 	t.Helper()
 	first := make(chan Response, 1)
 	go func() { first <- srv.Do(t, Request{Body: body}) }()
-	select {
-	case <-srv.Backend.Entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first copy never reached the backend")
-	}
+	srv.Backend.WaitEntered(t, "the first copy")
 	return func(want int) {
 		close(srv.Backend.Hold)
 		if r := <-first; r.Status != want {

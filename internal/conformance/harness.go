@@ -8,7 +8,6 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +80,16 @@ func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	rw.Header().Set("Content-Type", "text/plain")
 	rw.WriteHeader(status)
 	_, _ = io.WriteString(rw, "backend answered\n")
+}
+
+// WaitEntered waits, at most 10 s, for a request to reach a backend that has Entered.
+func (b *Backend) WaitEntered(t testing.TB, what string) {
+	t.Helper()
+	select {
+	case <-b.Entered:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never reached the backend", what)
+	}
 }
 
 // SetStatus sets what the backend answers from now on (200 when zero).
@@ -197,14 +206,7 @@ func Post(ctx context.Context, client *http.Client, url string, req Request) (Re
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(resp.Body)
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(rb, &e) == nil {
-		out.Code = e.Error
-	}
-	return out, err
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: rb, Code: jsonError(rb)}, err
 }
 
 var testClient = &http.Client{Timeout: 10 * time.Second}

@@ -26,11 +26,15 @@ func NewTLSFiles(t testing.TB) *TLSFiles {
 	t.Helper()
 	dir := t.TempDir()
 	now := time.Now()
+	fail := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
 
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 	caTemplate := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "redistest CA"},
@@ -41,18 +45,12 @@ func NewTLSFiles(t testing.TB) *TLSFiles {
 		IsCA:                  true,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 	template := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
@@ -64,13 +62,9 @@ func NewTLSFiles(t testing.TB) *TLSFiles {
 		DNSNames:     []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
+	fail(err)
 	return &TLSFiles{
 		CAFile:   writeFile(t, dir, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
 		CertFile: writeFile(t, dir, "cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),

@@ -96,18 +96,12 @@ func (d *deliveries) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	_, _ = io.WriteString(rw, "delivered\n")
 }
 
-// count is how many times the callback with this nonce reached the upstream.
-func (d *deliveries) count(nonce string) int {
+// got is how many times the callback with this nonce reached the upstream, and the hash
+// of the first body delivered with it (0 when none was).
+func (d *deliveries) got(nonce string) (int, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.byNonce[nonce]
-}
-
-// hash is the hash of the first body delivered with this nonce, 0 when none was.
-func (d *deliveries) hash(nonce string) uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.hashes[nonce]
+	return d.byNonce[nonce], d.hashes[nonce]
 }
 
 // totals returns the requests received, the distinct nonces, and the anomalies.
@@ -144,7 +138,7 @@ func tallyOf(sent []load.Sent, up *deliveries) *tally {
 			ty.wrong++
 			ty.note("%s %s: %v, want %s", s.Kind, s.Nonce, s.Answer, s.Kind.Want())
 		}
-		c := up.count(s.Nonce)
+		c, hash := up.got(s.Nonce)
 		switch s.Kind {
 		case load.Good:
 			ty.good++
@@ -155,7 +149,7 @@ func tallyOf(sent []load.Sent, up *deliveries) *tally {
 			case c > 1:
 				ty.duplicated++
 				ty.note("good %s: reached the upstream %d times", s.Nonce, c)
-			case up.hash(s.Nonce) != s.Hash:
+			case hash != s.Hash:
 				ty.altered++
 				ty.note("good %s: the upstream got another body", s.Nonce)
 			}
