@@ -158,6 +158,10 @@ func verify(m *middleware, cb *callback, body []byte) error {
 // make on an interpreted writer crosses Yaegi's reflection bridge.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
 	req.Header[m.s.headers.verified] = []string{"true"}
+	// The body is read whole, so the server has answered a client's Expect: 100-continue;
+	// sent on, it would make the backend answer 100, which would take the recorder's place
+	// as the final status and lose the backend's answer.
+	delete(req.Header, "Expect")
 	annotate(m.s.headers, req.Header, cb)
 	setBody(req, cb.body)
 	cb.answer = httptest.NewRecorder()
@@ -168,30 +172,34 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callb
 	defer settle(m, cb)
 	m.next.ServeHTTP(cb.answer, req)
 	cb.returned = true
-	// The answer to the client: the recorded headers, status (200 when the backend wrote
-	// none) and body. Trailers are not relayed: a callback's answer has none.
+	// The answer to the client: the recorded headers, status and body. A backend that
+	// wrote no status gets net/http's 200; one whose informational answer (103 Early
+	// Hints) took the recorder's place gets 502, its claim forgotten (forgetDelivery).
+	// Trailers are not relayed: a callback's answer has none.
 	h := rw.Header()
 	for name, values := range cb.answer.Header() {
 		h[name] = values
 	}
-	if cb.answer.Code == 0 {
-		cb.answer.Code = http.StatusOK
+	status := cb.answer.Code
+	if status == 0 {
+		status = http.StatusOK
+	} else if status < 200 {
+		status = http.StatusBadGateway
 	}
-	rw.WriteHeader(cb.answer.Code)
+	rw.WriteHeader(status)
 	_, _ = rw.Write(cb.answer.Body.Bytes())
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
 // handler that returned without writing gets net/http's 200); anything else, a panic
-// included, forgets it, so that ZEGO's retry gets through.
+// included, forgets it (forgetDelivery), so that ZEGO's retry gets through.
 func settle(m *middleware, cb *callback) {
 	code := cb.answer.Code
-	ok := code/100 == 2 || code == 0 && cb.returned
-	if m.redis != nil {
-		settleRedis(m, cb, ok)
-	} else if ok {
-		confirmMemory(m.mem, cb.key, cb.digest)
+	if code/100 != 2 && (code != 0 || !cb.returned) {
+		forgetDelivery(m, cb)
+	} else if m.redis != nil {
+		settleRedis(m, cb, true)
 	} else {
-		forgetMemory(m.mem, cb.key, cb.receivedMs)
+		confirmMemory(m.mem, cb.key, cb.digest)
 	}
 }

@@ -154,6 +154,35 @@ func TestHandlerThatWritesNothingDelivers(t *testing.T) {
 	}
 }
 
+// A backend's informational answer (103 Early Hints) takes the recorder's place as the
+// final status and loses the backend's own answer: 502, one log line, and the claim
+// forgotten, so that ZEGO's retry gets through.
+func TestInformationalAnswerIsNotADelivery(t *testing.T) {
+	var buf bytes.Buffer
+	log.SetOutput(&buf)
+	defer log.SetOutput(io.Discard)
+	now := time.Now()
+	hints := true
+	m := clocked(t, nil, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		if hints {
+			rw.WriteHeader(http.StatusEarlyHints)
+		}
+		rw.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(rw, "done")
+	}), &now)
+	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	if got := post(m, body).Code; got != http.StatusBadGateway {
+		t.Errorf("a 103 before the answer: %d, want 502", got)
+	}
+	if !strings.Contains(buf.String(), "middleware="+t.Name()+"@test the backend answered 103") {
+		t.Errorf("log: %q", buf.String())
+	}
+	hints = false
+	if rec := post(m, body); rec.Code != http.StatusOK || rec.Body.String() != "done" {
+		t.Errorf("the retry: %d %q, want it forwarded (200 done)", rec.Code, rec.Body)
+	}
+}
+
 // TestDigitShiftOfTheHostileReview replays the review's case with its own numbers: a
 // callback of 20 July 2023 (timestamp 1689834748) whose nonce ends in 179, on 11 October
 // 2026, when 1791689834748 is now in milliseconds. Moving those three digits to the

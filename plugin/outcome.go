@@ -238,6 +238,21 @@ func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *c
 	forwardUnsettled(m, rw, req, cb, "false", r.code)
 }
 
+// forgetDelivery settles a delivery the backend did not acknowledge: the claim is
+// forgotten, so that ZEGO's retry gets through. An informational status left as the
+// answer (a backend's 103 Early Hints, which the recorder keeps as final) hid the
+// backend's own answer: that is logged, since every retry will reach the backend again.
+func forgetDelivery(m *middleware, cb *callback) {
+	if code := cb.answer.Code; code >= 100 && code < 200 {
+		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s the backend answered %d before its final answer, which was lost; answered 502 (or the connection was closed) and the claim forgotten, so that ZEGO retries\n", m.name, code)
+	}
+	if m.redis != nil {
+		settleRedis(m, cb, false)
+	} else {
+		forgetMemory(m.mem, cb.key, cb.receivedMs)
+	}
+}
+
 // forwardUnsettled forwards a request that is not a genuine delivery, whose answer the
 // replay store does not settle: reportOnly's, and redis.failOpen's. verified is what
 // X-Zego-Verified says, rejection what X-Zego-Rejection says ("" for none). The body is

@@ -42,6 +42,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 	mix := func() []byte { return zegotest.New("mix_start.json", zegotest.Secret, sec).Body }
 
 	mixAgain := mix()
+	expecting := mix()
 	retried := mix()
 	form := zegotest.New("stream_create.form", zegotest.Secret, sec).Body
 	encoded := []byte(url.QueryEscape(string(mix())))
@@ -245,6 +246,12 @@ func Cases(now time.Time, secretsFile string) []Case {
 				withBody(ok(nil), mixAgain),
 				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
 				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+			}},
+		{Desc: "a client's Expect: 100-continue is answered at the edge, not sent on (the backend's 100 would hide its answer): delivered once",
+			Store: true,
+			Steps: []Step{
+				withHeader(withBody(ok(nil, "Expect"), expecting), "Expect", "100-continue"),
+				withHeader(Step{Req: Request{Body: expecting}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}, "Expect", "100-continue"),
 			}},
 		{Desc: "replay of a delivered callback with duplicates: reject gets 409",
 			Store:  true,
