@@ -315,13 +315,13 @@ const BaselineModule = "github.com/zegocallback/traefik-zego-callback-baseline"
 // side by side with the plugin as it is.
 func Baseline(root, rev, dir string) (string, error) {
 	tarball := filepath.Join(dir, "baseline.tar")
-	defer os.Remove(tarball)
-	for _, args := range [][]string{
-		{"git", "-C", root, "archive", "--output", tarball, rev, "go.mod", ".traefik.yml", "plugin"},
-		{"tar", "-x", "-f", tarball, "-C", dir},
+	defer os.RemoveAll(tarball)
+	for _, cmd := range []*exec.Cmd{
+		exec.Command("git", "-C", root, "archive", "--output", tarball, rev, "go.mod", ".traefik.yml", "plugin"),
+		exec.Command("tar", "-x", "-f", tarball, "-C", dir),
 	} {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, out)
 		}
 	}
 	mod, err := ModulePath(root)
