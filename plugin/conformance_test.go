@@ -32,3 +32,7 @@ func nativeBuild(t testing.TB, config map[string]any, next http.Handler, name st
 func TestConformance(t *testing.T) {
 	conformance.Run(t, nativeBuild)
 }
+
+// TestRedisConformance runs the replay-store flows with a real redis-server as the store,
+// and its outage.
+func TestRedisConformance(t *testing.T) { conformance.RunRedis(t, nativeBuild) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -352,27 +351,11 @@ func fieldsOf(body []byte) *callback {
 		return cb
 	}
 	cb := &callback{}
-	var err error
-	rest := bytes.TrimLeft(body, " \t\r\n")
-	switch {
-	case len(body) == 0 || bytes.HasPrefix(body, utf8BOM):
+	if parseOtherBody(cb, body) != nil || cb.walkKeys && keysUnique(cb.doc, cb.Fields) != nil {
 		return nil
-	case len(rest) > 0 && rest[0] == '{':
-		cb.Fields, cb.plain, err = parseJSONObject(body)
-	case bytes.HasPrefix(rest, []byte("%7B")) || bytes.HasPrefix(rest, []byte("%7b")):
-		doc, uerr := url.QueryUnescape(string(body))
-		if uerr != nil {
-			return nil
-		}
-		cb.Fields, cb.plain, err = parseJSONObject([]byte(doc))
-	default:
-		var values url.Values
-		if values, err = parseForm(body); err == nil {
-			cb.Fields = formFields(values)
-		}
 	}
-	if err != nil {
-		return nil
+	if cb.Fields == nil {
+		cb.Fields = formFields(cb.form)
 	}
 	return cb
 }

@@ -109,14 +109,7 @@ func TestRedisPoolWaitsForAConnection(t *testing.T) {
 	// A connection given back within the timeout serves the waiting claim.
 	p = testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Timeout = "10s" }))
 	ops = takeAll(p)
-	done := make(chan error, 1)
-	go func() {
-		r, _, err := claimRedis(p, redisTestKey("waited"), testDigest, 60000, 600000)
-		if err == nil && r != claimed {
-			err = fmt.Errorf("claim = %d, want claimed", r)
-		}
-		done <- err
-	}()
+	done := claimAsync(p, redisTestKey("waited"))
 	waitFor(t, "a claim waiting", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -148,14 +141,7 @@ func TestRedisPoolFollowsItsUsers(t *testing.T) {
 	// A claim in flight (its SET held by the paused server) while the only user leaves
 	// completes; its connection is then closed, since nobody uses the pool any more.
 	srv.MustDo("CLIENT", "PAUSE", "8000", "WRITE")
-	done := make(chan error, 1)
-	go func() {
-		r, _, err := claimRedis(p, redisTestKey("k1"), testDigest, 60000, 600000)
-		if err == nil && r != claimed {
-			err = fmt.Errorf("claim = %d, want claimed", r)
-		}
-		done <- err
-	}()
+	done := claimAsync(p, redisTestKey("k1"))
 	waitFor(t, "the claim in flight", func() bool { _, idle, _ := redisPoolCounts(p); return idle == 0 })
 	cancel1()
 	waitFor(t, "the user gone", func() bool { _, _, users := redisPoolCounts(p); return users == 0 })
@@ -278,4 +264,17 @@ func TestRedisTLS(t *testing.T) {
 	if _, _, err := claimRedis(plain, k, testDigest, 60000, 600000); err == nil {
 		t.Error("plain connection to a TLS server: no error")
 	}
+}
+
+// claimAsync claims key in a goroutine: the channel gets nil once it is claimed.
+func claimAsync(p *redisPool, key string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		r, _, err := claimRedis(p, key, testDigest, 60000, 600000)
+		if err == nil && r != claimed {
+			err = fmt.Errorf("claim = %d, want claimed", r)
+		}
+		done <- err
+	}()
+	return done
 }

@@ -173,16 +173,7 @@ func TestRedisExpiry(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	p := testRedisPool(t, testRedisSettings(t, srv.Addr, nil))
 	k := redisTestKey("expiry")
-	waitGone := func() {
-		t.Helper()
-		for i := 0; i < 300; i++ {
-			if srv.MustDo("EXISTS", redisKeyOf(k)) == int64(0) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("the key did not expire within 3 s")
-	}
+	gone := func() bool { return srv.MustDo("EXISTS", redisKeyOf(k)) == int64(0) }
 
 	// A claim lapses after its in-flight time, by Redis's clock; the key, with the body's
 	// digest, lasts the store's lifetime.
@@ -196,7 +187,7 @@ func TestRedisExpiry(t *testing.T) {
 		t.Fatalf("another body after the claim lapsed: %v, want reused", got)
 	}
 	mustClaimRedisFor(t, p, k, 300, 1000, claimed) // the same body: claimed anew
-	waitGone()
+	waitFor(t, "expired", gone)
 	if d := time.Since(start); d < 950*time.Millisecond {
 		t.Fatalf("a key of 1 s expired after %v", d)
 	}
@@ -205,7 +196,7 @@ func TestRedisExpiry(t *testing.T) {
 	start = time.Now()
 	mustConfirmRedis(t, p, k, testDigest, 500)
 	mustClaimRedisFor(t, p, k, 300, 1000, delivered)
-	waitGone()
+	waitFor(t, "expired", gone)
 	if d := time.Since(start); d < 450*time.Millisecond {
 		t.Fatalf("a delivery remembered for 500 ms expired after %v", d)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
-	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
@@ -27,9 +26,4 @@ func TestInterpretedConformance(t *testing.T) {
 
 // TestInterpretedRedisConformance runs the replay-store flows through Yaegi with a real
 // redis-server as the store, and its outage: the plugin's own RESP client, interpreted.
-func TestInterpretedRedisConformance(t *testing.T) {
-	const password = "redis-password-for-tests"
-	srv := redistest.Start(t, redistest.Options{Password: password})
-	conformance.RunStore(t, yaegiBuild, conformance.RedisStore(srv.Addr, password))
-	conformance.RunRedisFailures(t, yaegiBuild, srv, password)
-}
+func TestInterpretedRedisConformance(t *testing.T) { conformance.RunRedis(t, yaegiBuild) }

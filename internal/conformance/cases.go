@@ -242,29 +242,25 @@ func Cases(now time.Time, secretsFile string) []Case {
 
 		{Desc: "replay of a delivered callback: acknowledged with 200, not forwarded",
 			Store: true,
-			Steps: []Step{
-				withBody(ok(nil), mixAgain),
-				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
-				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
-			}},
+			Steps: []Step{Delivered(mixAgain), Acked(mixAgain), Acked(mixAgain)}},
 		{Desc: "a client's Expect: 100-continue is answered at the edge, not sent on (the backend's 100 would hide its answer): delivered once",
 			Store: true,
 			Steps: []Step{
 				withHeader(withBody(ok(nil, "Expect"), expecting), "Expect", "100-continue"),
-				withHeader(Step{Req: Request{Body: expecting}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}, "Expect", "100-continue"),
+				withHeader(Acked(expecting), "Expect", "100-continue"),
 			}},
 		{Desc: "replay of a delivered callback with duplicates: reject gets 409",
 			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
-			Steps:  []Step{withBody(ok(nil), mixAgain), {Req: Request{Body: mixAgain}, Status: 409, Code: "duplicate"}}},
+			Steps:  []Step{Delivered(mixAgain), {Req: Request{Body: mixAgain}, Status: 409, Code: "duplicate"}}},
 		{Desc: "a replay with an upper-case copy of the signature is another body: 409 signature_reused",
 			Store:  true,
-			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 409, Code: "signature_reused"}},
+			Steps:  []Step{Delivered(shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 409, Code: "signature_reused"}},
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}}},
 		{Desc: "digits moved from nonce to timestamp (same signature): a 13-digit timestamp on a seconds route is stale",
 			Store:  true,
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
-			Steps:  []Step{withBody(ok(nil), shifted.original), {Req: Request{Body: shifted.moved}, Status: 401, Code: "stale_timestamp"}}},
+			Steps:  []Step{Delivered(shifted.original), {Req: Request{Body: shifted.moved}, Status: 401, Code: "stale_timestamp"}}},
 		{Desc: "the hostile review's digit shift: a seconds callback whose nonce's last 3 digits, moved before its timestamp, read as now in milliseconds: stale on a seconds route",
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}},
 			Steps:  []Step{withBody(rejected(401, "stale_timestamp"), toNow[3].original), withBody(rejected(401, "stale_timestamp"), toNow[3].moved)}},
@@ -274,19 +270,19 @@ func Cases(now time.Time, secretsFile string) []Case {
 				withBody(rejected(401, "stale_timestamp"), toNow[4].moved)}},
 		{Desc: "a milliseconds callback with its timestamp's last digits moved to the nonce: stale on a milliseconds route",
 			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}, "timestampUnit": "milliseconds"},
-			Steps:  []Step{withBody(ok(nil), msShift.original), withBody(rejected(401, "stale_timestamp"), msShift.moved)}},
+			Steps:  []Step{Delivered(msShift.original), withBody(rejected(401, "stale_timestamp"), msShift.moved)}},
 		{Desc: "the same signed triple with another body, once delivered: 409 signature_reused, not forwarded",
 			Store: true,
 			Steps: []Step{
 				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"2222"}}), reuse.first),
 				{Req: Request{Body: reuse.other}, Status: 409, Code: "signature_reused"},
-				{Req: Request{Body: reuse.first}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				Acked(reuse.first),
 			}},
 		{Desc: "with duplicates: reject, another body is still signature_reused",
 			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
 			Steps: []Step{
-				withBody(ok(nil), reuse2.first),
+				Delivered(reuse2.first),
 				{Req: Request{Body: reuse2.other}, Status: 409, Code: "signature_reused"},
 				{Req: Request{Body: reuse2.first}, Status: 409, Code: "duplicate"},
 			}},
@@ -295,9 +291,9 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Config: map[string]any{"replayKey": "signatureAndBody"},
 			Steps: []Step{
 				withBody(ok(map[string][]string{"X-Zego-Channel-Id": {"2222"}}), reuse3.first),
-				withBody(ok(nil), reuse3.other),
-				{Req: Request{Body: reuse3.first}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
-				{Req: Request{Body: reuse3.other}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				Delivered(reuse3.other),
+				Acked(reuse3.first),
+				Acked(reuse3.other),
 			}},
 		{Desc: "replayKey signatureAndBody: a captured triple carries 16 bodies at most, one per place (the body's SHA-256, its first 8 bytes, modulo 16)",
 			Store:  true,
@@ -315,21 +311,21 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Steps: []Step{
 				{Req: Request{Body: retried}, Backend: 500, Status: 500, Forwarded: true},
 				{Req: Request{Body: retried}, Backend: 503, Status: 503, Forwarded: true},
-				{Req: Request{Body: retried}, Status: 200, Forwarded: true},
-				{Req: Request{Body: retried}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				Delivered(retried),
+				Acked(retried),
 			}},
 		{Desc: "a 4xx from the backend is a failed delivery too",
 			Store: true,
 			Steps: []Step{
 				{Req: Request{Body: mixAgain}, Backend: 404, Status: 404, Forwarded: true},
-				{Req: Request{Body: mixAgain}, Status: 200, Forwarded: true},
+				Delivered(mixAgain),
 			}},
 		{Desc: "a full store answers 503 and keeps what it has",
 			Config: map[string]any{"nonceCapacity": 1},
 			Steps: []Step{
-				withBody(ok(nil), mixAgain),
+				Delivered(mixAgain),
 				withBody(rejected(503, "nonce_store_unavailable"), mix()),
-				{Req: Request{Body: mixAgain}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}},
+				Acked(mixAgain),
 			}},
 
 		{Desc: "reportOnly: forged is forwarded, marked",
@@ -383,6 +379,15 @@ func malformed(desc string, body []byte) Case {
 // ok is a step forwarded with 200, the backend getting the headers got and none of notGot.
 func ok(got map[string][]string, notGot ...string) Step {
 	return Step{Status: 200, Forwarded: true, Got: got, NotGot: notGot}
+}
+
+// Delivered is a step whose body is forwarded, and answered 200.
+func Delivered(body []byte) Step { return Step{Req: Request{Body: body}, Status: 200, Forwarded: true} }
+
+// Acked is a step whose body was delivered before: acknowledged with 200 and
+// X-Zego-Duplicate, not forwarded.
+func Acked(body []byte) Step {
+	return Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}}
 }
 
 // rejected is a step refused with status and the rejection code.
@@ -466,8 +471,8 @@ func manyBodies(sec string, n int) []Step {
 			steps = append(steps, Step{Req: Request{Body: body}, Status: 409, Code: "signature_reused"})
 		} else {
 			taken[p] = true
-			steps = append(steps, Step{Req: Request{Body: body}, Status: 200, Forwarded: true})
-			replays = append(replays, Step{Req: Request{Body: body}, Status: 200, RespHeader: map[string]string{"X-Zego-Duplicate": "true"}})
+			steps = append(steps, Delivered(body))
+			replays = append(replays, Acked(body))
 		}
 	}
 	return append(steps, replays...)

@@ -314,23 +314,15 @@ const BaselineModule = "github.com/zegocallback/traefik-zego-callback-baseline"
 // package) into dir, under BaselineModule, and returns dir: what a benchmark measures
 // side by side with the plugin as it is.
 func Baseline(root, rev, dir string) (string, error) {
-	archive := exec.Command("git", "-C", root, "archive", rev, "go.mod", ".traefik.yml", "plugin")
-	untar := exec.Command("tar", "-x", "-C", dir)
-	pipe, err := archive.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	untar.Stdin = pipe
-	var stderr strings.Builder
-	archive.Stderr, untar.Stderr = &stderr, &stderr
-	if err := untar.Start(); err != nil {
-		return "", err
-	}
-	if err := archive.Run(); err != nil {
-		return "", fmt.Errorf("git archive %s: %v: %s", rev, err, stderr.String())
-	}
-	if err := untar.Wait(); err != nil {
-		return "", fmt.Errorf("untar %s: %v: %s", rev, err, stderr.String())
+	tarball := filepath.Join(dir, "baseline.tar")
+	defer os.RemoveAll(tarball)
+	for _, cmd := range []*exec.Cmd{
+		exec.Command("git", "-C", root, "archive", "--output", tarball, rev, "go.mod", ".traefik.yml", "plugin"),
+		exec.Command("tar", "-x", "-f", tarball, "-C", dir),
+	} {
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, out)
+		}
 	}
 	mod, err := ModulePath(root)
 	if err != nil {

@@ -198,10 +198,7 @@ func report(results []result, concs []int, rounds int) {
 
 // profile fetches a CPU profile of Traefik while the route runs.
 func profile(route string, d time.Duration) {
-	secs := int(d.Seconds()) - 1
-	if secs < 1 {
-		secs = 1
-	}
+	secs := max(int(d.Seconds())-1, 1)
 	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pingURL, secs))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
