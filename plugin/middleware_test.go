@@ -110,7 +110,12 @@ func TestRejectionLogLine(t *testing.T) {
 	}
 }
 
-func TestSettleWhenTheChainPanics(t *testing.T) {
+// TestSettleOnTheBackendsAnswer: the claim is kept for a 2xx, net/http's 200 included,
+// and forgotten for anything else, so that ZEGO's retry gets through.
+func TestSettleOnTheBackendsAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	log.SetOutput(&logs)
+	defer log.SetOutput(io.Discard)
 	now := time.Now()
 	var behaviour func(http.ResponseWriter)
 	m := clocked(t, nil, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { behaviour(rw) }), &now)
@@ -119,9 +124,17 @@ func TestSettleWhenTheChainPanics(t *testing.T) {
 		post(m, body)
 		return nil
 	}
+	fresh := func() []byte { return zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body }
+	delivered := func(what string, body []byte) {
+		t.Helper()
+		behaviour = func(http.ResponseWriter) { t.Errorf("%s: a delivered callback was forwarded again", what) }
+		if rec := post(m, body); rec.Header().Get("X-Zego-Duplicate") != "true" {
+			t.Errorf("%s: %d %v, want a duplicate", what, rec.Code, rec.Header())
+		}
+	}
 
 	// The backend is gone before answering: forgotten, so the retry gets through.
-	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	body := fresh()
 	behaviour = func(http.ResponseWriter) { panic(http.ErrAbortHandler) }
 	// The panic goes on (Yaegi re-panics with its own value, natively it is http.ErrAbortHandler).
 	if r := serve(body); r == nil {
@@ -133,53 +146,30 @@ func TestSettleWhenTheChainPanics(t *testing.T) {
 	}
 
 	// The backend answered 2xx, then the client went away: delivered.
-	body = zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	body = fresh()
 	behaviour = func(rw http.ResponseWriter) { rw.WriteHeader(200); panic(http.ErrAbortHandler) }
 	serve(body)
-	behaviour = func(http.ResponseWriter) { t.Error("a delivered callback was forwarded again") }
-	if rec := post(m, body); rec.Header().Get("X-Zego-Duplicate") != "true" {
-		t.Errorf("after a 2xx: %d %v, want a duplicate", rec.Code, rec.Header())
-	}
-}
+	delivered("after a 2xx", body)
 
-func TestHandlerThatWritesNothingDelivers(t *testing.T) {
-	now := time.Now()
-	calls := 0
-	m := clocked(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }), &now)
-	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	// A handler that writes nothing gets net/http's 200: delivered.
+	body = fresh()
+	behaviour = func(http.ResponseWriter) {}
 	post(m, body)
-	post(m, body)
-	if calls != 1 {
-		t.Errorf("%d calls, want 1: net/http answers 200 for a handler that writes nothing", calls)
-	}
-}
+	delivered("after no answer written", body)
 
-// A backend's informational answer (103 Early Hints) takes the recorder's place as the
-// final status and loses the backend's own answer: 502, one log line, and the claim
-// forgotten, so that ZEGO's retry gets through.
-func TestInformationalAnswerIsNotADelivery(t *testing.T) {
-	var buf bytes.Buffer
-	log.SetOutput(&buf)
-	defer log.SetOutput(io.Discard)
-	now := time.Now()
-	hints := true
-	m := clocked(t, nil, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
-		if hints {
-			rw.WriteHeader(http.StatusEarlyHints)
-		}
-		rw.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(rw, "done")
-	}), &now)
-	body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body
+	// An informational answer (103 Early Hints) takes the recorder's place as the final
+	// status and hides the backend's own: 502, one log line, forgotten.
+	body = fresh()
+	behaviour = func(rw http.ResponseWriter) { rw.WriteHeader(http.StatusEarlyHints); rw.WriteHeader(200) }
 	if got := post(m, body).Code; got != http.StatusBadGateway {
 		t.Errorf("a 103 before the answer: %d, want 502", got)
 	}
-	if !strings.Contains(buf.String(), "middleware="+t.Name()+"@test the backend answered 103") {
-		t.Errorf("log: %q", buf.String())
+	if !strings.Contains(logs.String(), "middleware="+t.Name()+"@test the backend answered 103") {
+		t.Errorf("log: %q", logs.String())
 	}
-	hints = false
-	if rec := post(m, body); rec.Code != http.StatusOK || rec.Body.String() != "done" {
-		t.Errorf("the retry: %d %q, want it forwarded (200 done)", rec.Code, rec.Body)
+	behaviour = func(rw http.ResponseWriter) { rw.WriteHeader(200) }
+	if got := post(m, body).Code; got != 200 {
+		t.Errorf("retry after a 103: %d, want it forwarded (200)", got)
 	}
 }
 

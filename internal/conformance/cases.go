@@ -245,10 +245,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 			Steps: []Step{Delivered(mixAgain), Acked(mixAgain), Acked(mixAgain)}},
 		{Desc: "a client's Expect: 100-continue is answered at the edge, not sent on (the backend's 100 would hide its answer): delivered once",
 			Store: true,
-			Steps: []Step{
-				withHeader(withBody(ok(nil, "Expect"), expecting), "Expect", "100-continue"),
-				withHeader(Acked(expecting), "Expect", "100-continue"),
-			}},
+			Steps: []Step{withHeader(withBody(ok(nil, "Expect"), expecting), "Expect", "100-continue"), withHeader(Acked(expecting), "Expect", "100-continue")}},
 		{Desc: "replay of a delivered callback with duplicates: reject gets 409",
 			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
