@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
+	zegocallback "github.com/zegocallback/traefik-zego-callback/plugin"
 )
 
 func TestMain(m *testing.M) {
 	// One line per rejection is the point in Traefik; in the test output it is noise.
 	// TestRejectionLogLine captures and checks it.
 	log.SetOutput(io.Discard)
+	zegocallback.SetDebugOutput(io.Discard)
 	os.Exit(m.Run())
 }
 

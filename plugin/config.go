@@ -3,7 +3,6 @@ package zegocallback
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -71,6 +70,9 @@ type Config struct {
 	NonceStore string
 	// Redis configures the Redis (or Valkey) replay store used when NonceStore is "redis".
 	Redis RedisConfig
+	// Unknown receives the keys no field above takes, which Traefik would otherwise drop
+	// without a word: New refuses them, naming the nearest key it knows. It is not a key.
+	Unknown map[string]any `mapstructure:",remain" json:"-"`
 }
 
 // CreateConfig returns the default configuration. There is no default secret.
@@ -91,13 +93,30 @@ func CreateConfig() *Config {
 	}
 }
 
-// maxBodyLimit bounds maxBodyBytes: ZEGO's callbacks are a few kilobytes, and a body is
-// held whole in memory while it is checked.
-const maxBodyLimit = 16 << 20
+// The bounds of the sizes, counts and durations, each far past what a ZEGO callback
+// needs: a value past one is a mistake (a unit missed, a digit too many), refused
+// before it could overflow a sum or hold memory without end.
+const (
+	// maxBodyLimit bounds maxBodyBytes: ZEGO's callbacks are a few kilobytes, and a body
+	// is held whole in memory while it is checked.
+	maxBodyLimit = 16 << 20
+	// maxTolerance bounds timestampTolerance, and so how long the store remembers a
+	// callback (twice it): ZEGO retries a callback for about a minute.
+	maxTolerance = time.Hour
+	// maxCapacity bounds nonceCapacity: a remembered callback takes about 130 bytes.
+	maxCapacity = 100000000
+	// maxHeaderFieldsLimit and maxHeaderValueLimit bound maxHeaderFields and
+	// maxHeaderValueBytes: a form holds at most maxFormFields fields, and servers
+	// refuse requests whose headers pass a few tens of kilobytes.
+	maxHeaderFieldsLimit = maxFormFields
+	maxHeaderValueLimit  = 65536
+)
 
 // settings is a Config checked and turned into what requests need.
 type settings struct {
-	secrets       []string
+	secrets       []string     // every secret, as New read them
+	secretsFile   *watchedFile // nil without secretsFile; else secrets as it holds them now
+	log           *lineLimiter
 	toleranceMs   int64
 	millis        bool            // timestamps are in milliseconds, not seconds
 	unitMs        int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
@@ -105,6 +124,7 @@ type settings struct {
 	inFlightMs    int64           // how long a claim lasts without an answer
 	bodyInKey     bool            // replayKey signatureAndBody
 	events        map[string]bool // nil accepts every event
+	eventList     string          // the events option, for the log
 	maxBodyBytes  int64
 	ackDuplicates bool
 	capacity      int
@@ -113,27 +133,25 @@ type settings struct {
 	redis         *redisSettings // nil for the memory store
 }
 
-// compile checks c and builds the settings. Each error names the key and the bad value,
-// never a secret.
-func compile(c *Config) (*settings, error) {
+// compile checks c and builds the settings of the middleware called name. Each error
+// names the key, says what to write instead, and never holds a secret.
+func compile(c *Config, name string, nowMs int64) (*settings, error) {
 	if c == nil {
 		return nil, errors.New("no configuration")
 	}
-	s := &settings{maxBodyBytes: c.MaxBodyBytes, capacity: c.NonceCapacity, reportOnly: c.ReportOnly}
-
-	secrets, err := collectSecrets(c.Secrets, c.SecretsFile)
-	if err != nil {
+	if err := checkKeys(c); err != nil {
 		return nil, err
 	}
-	s.secrets = secrets
+	s := &settings{maxBodyBytes: c.MaxBodyBytes, capacity: c.NonceCapacity, reportOnly: c.ReportOnly, log: lineLimiterOf(name)}
 
-	tolerance, err := positiveDuration("timestampTolerance", c.TimestampTolerance)
-	if err != nil {
+	if err := compileSecrets(s, c, nowMs); err != nil {
 		return nil, err
 	}
-	if tolerance < time.Second {
-		// ZEGO's timestamps are whole seconds: less would refuse most callbacks as stale.
-		return nil, fmt.Errorf("timestampTolerance: %q is less than 1s", c.TimestampTolerance)
+
+	// ZEGO's timestamps are whole seconds: under a second would refuse most callbacks.
+	tolerance, err := boundedDuration("timestampTolerance", c.TimestampTolerance, time.Second, maxTolerance)
+	if err != nil {
+		return nil, err
 	}
 	s.toleranceMs = tolerance.Milliseconds()
 
@@ -146,14 +164,11 @@ func compile(c *Config) (*settings, error) {
 	}
 	s.unitMs, s.maxTimestamp = timestampLimits(s.millis)
 
-	inFlight, err := positiveDuration("inFlightTimeout", c.InFlightTimeout)
+	// Under a second, a slow backend's callback would be forwarded twice; past twice the
+	// tolerance, a claim would outlive the callback's freshness.
+	inFlight, err := boundedDuration("inFlightTimeout", c.InFlightTimeout, time.Second, 2*tolerance)
 	if err != nil {
-		return nil, err
-	}
-	if inFlight < time.Second || inFlight > 2*tolerance {
-		// Under a second, a slow backend's callback would be forwarded twice; past twice
-		// the tolerance, a claim would outlive the callback's freshness.
-		return nil, fmt.Errorf("inFlightTimeout: %q is not between 1s and twice timestampTolerance (%v)", c.InFlightTimeout, 2*tolerance)
+		return nil, fmt.Errorf("%w (twice timestampTolerance)", err)
 	}
 	s.inFlightMs = inFlight.Milliseconds()
 
@@ -173,23 +188,32 @@ func compile(c *Config) (*settings, error) {
 		return nil, fmt.Errorf("duplicates: %q is neither acknowledge nor reject", c.Duplicates)
 	}
 
-	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > maxBodyLimit {
-		return nil, fmt.Errorf("maxBodyBytes: %d is not a size from 1 to %d", c.MaxBodyBytes, maxBodyLimit)
-	}
-	if c.NonceCapacity <= 0 {
-		return nil, fmt.Errorf("nonceCapacity: %d is not a positive count", c.NonceCapacity)
-	}
-	if c.MaxHeaderFields <= 0 {
-		return nil, fmt.Errorf("maxHeaderFields: %d is not a positive count", c.MaxHeaderFields)
-	}
-	if c.MaxHeaderValueBytes <= 0 {
-		return nil, fmt.Errorf("maxHeaderValueBytes: %d is not a positive size", c.MaxHeaderValueBytes)
+	for _, n := range []struct {
+		key        string
+		value, max int64
+	}{
+		{"maxBodyBytes", c.MaxBodyBytes, maxBodyLimit},
+		{"nonceCapacity", int64(c.NonceCapacity), maxCapacity},
+		{"maxHeaderFields", int64(c.MaxHeaderFields), maxHeaderFieldsLimit},
+		{"maxHeaderValueBytes", int64(c.MaxHeaderValueBytes), maxHeaderValueLimit},
+	} {
+		if n.value < 1 || n.value > n.max {
+			return nil, fmt.Errorf("%s: %d is not a number from 1 to %d", n.key, n.value, n.max)
+		}
 	}
 
 	switch c.NonceStore {
 	case "memory":
+		// The redis section would be ignored: two replicas that were meant to share a
+		// store would each deliver the same replay.
+		if set := redisKeysSet(c.Redis); len(set) > 0 {
+			return nil, fmt.Errorf("%s set, but nonceStore is memory: set nonceStore: redis to use Redis, or remove the redis section", strings.Join(set, ", "))
+		}
 	case "redis":
-		if s.redis, err = compileRedis(c.Redis); err != nil {
+		if c.NonceCapacity != CreateConfig().NonceCapacity {
+			return nil, errors.New("nonceCapacity: set, but it bounds the memory store and nonceStore is redis: remove it")
+		}
+		if s.redis, err = compileRedis(c.Redis, s.log, nowMs); err != nil {
 			return nil, err
 		}
 	default:
@@ -209,6 +233,10 @@ func compile(c *Config) (*settings, error) {
 		for _, e := range events {
 			s.events[e] = true
 		}
+		s.eventList = "[" + strings.Join(events, ", ") + "]"
+		if len(s.eventList) > 256 {
+			s.eventList = s.eventList[:256] + "...]"
+		}
 	}
 
 	fields, err := nonEmptyItems("fields", c.Fields)
@@ -224,38 +252,85 @@ func compile(c *Config) (*settings, error) {
 	return s, nil
 }
 
-// collectSecrets returns the inline secrets and those of the secrets file, trimmed.
-func collectSecrets(inline []string, file string) ([]string, error) {
-	secrets := make([]string, 0, len(inline)+1)
-	for i, s := range inline {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil, fmt.Errorf("secrets[%d]: empty secret", i)
+// compileSecrets checks the inline secrets and reads the secrets file, which the
+// requests read again when it changes (see watchedFile).
+func compileSecrets(s *settings, c *Config, nowMs int64) error {
+	inline := make([]string, 0, len(c.Secrets))
+	for i, secret := range c.Secrets {
+		secret = strings.TrimSpace(secret)
+		if err := checkSecret(secret); err != nil {
+			return fmt.Errorf("secrets[%d]: %w; give each secret as its own list item", i, err)
 		}
-		secrets = append(secrets, s)
+		inline = append(inline, secret)
 	}
-	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("secretsFile: %w", err)
-		}
-		found := 0
-		for _, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
+	s.secrets = inline
+	if c.SecretsFile != "" {
+		parse := func(data []byte) ([]string, error) {
+			secrets, err := secretLines(data)
+			if err != nil {
+				return nil, err
 			}
-			secrets = append(secrets, line)
-			found++
+			return append(append(make([]string, 0, len(inline)+len(secrets)), inline...), secrets...), nil
 		}
-		if found == 0 {
-			return nil, fmt.Errorf("secretsFile: %q holds no secret", file)
+		w, err := watchFile("secretsFile", c.SecretsFile, parse, s.log, nowMs)
+		if err != nil {
+			return fmt.Errorf("secretsFile: %w", err)
 		}
+		s.secretsFile = w
+		s.secrets = watchedValue(w, nowMs)
+	}
+	if len(s.secrets) == 0 {
+		return errors.New("secrets: no CallbackSecret configured; set secretsFile (or secrets)")
+	}
+	return nil
+}
+
+// secretLines reads a secrets file: one secret per line, white space around it trimmed,
+// blank lines and lines starting with '#' ignored. Its errors name a line, never its text.
+func secretLines(data []byte) ([]string, error) {
+	var secrets []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := checkSecret(line); err != nil {
+			return nil, fmt.Errorf("line %d %w; write one secret per line", i+1, err)
+		}
+		secrets = append(secrets, line)
 	}
 	if len(secrets) == 0 {
-		return nil, errors.New("secrets: no CallbackSecret configured; set secrets or secretsFile")
+		return nil, errors.New("holds no secret (one per line; blank and # lines are skipped)")
 	}
 	return secrets, nil
+}
+
+// checkSecret refuses a secret no ZEGO project has: empty, or holding white space, a
+// comma or a byte that is not printable ASCII, which is two secrets run together or a
+// pasting slip (ZEGO's CallbackSecrets are 32 hex digits).
+func checkSecret(secret string) error {
+	if secret == "" {
+		return errors.New("empty")
+	}
+	for i := 0; i < len(secret); i++ {
+		if c := secret[i]; c <= ' ' || c >= 0x7f || c == ',' {
+			return errors.New("holds white space, a comma or a character that is not printable ASCII")
+		}
+	}
+	return nil
+}
+
+// boundedDuration parses a duration option, from lo to hi. A number without a unit is
+// refused, not read as nanoseconds.
+func boundedDuration(key, value string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := positiveDuration(key, value)
+	if err != nil {
+		return 0, err
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s: %q is not between %v and %v", key, value, lo, hi)
+	}
+	return d, nil
 }
 
 func positiveDuration(key, value string) (time.Duration, error) {

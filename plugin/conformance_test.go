@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
@@ -14,8 +16,10 @@ import (
 )
 
 // nativeBuild decodes a configuration the way encoding/json does (keys match field
-// names without regard to case, as in Traefik) and calls New, compiled. The test module
-// runs the same table through the interpreter, with Traefik's own decoder.
+// names without regard to case, as in Traefik), gives the keys no field takes to
+// Unknown, as Traefik's decoder does with a ",remain" field, and calls New, compiled.
+// The test module runs the same table through the interpreter, with Traefik's own
+// decoder.
 func nativeBuild(t testing.TB, config map[string]any, next http.Handler, name string) (http.Handler, error) {
 	t.Helper()
 	cfg := zegocallback.CreateConfig()
@@ -26,7 +30,23 @@ func nativeBuild(t testing.TB, config map[string]any, next http.Handler, name st
 	if err := json.Unmarshal(raw, cfg); err != nil {
 		t.Fatalf("decoding %s: %v", raw, err)
 	}
+	cfg.Unknown = remain(config, reflect.TypeOf(*cfg))
+	if redis, ok := config["redis"].(map[string]any); ok {
+		cfg.Redis.Unknown = remain(redis, reflect.TypeOf(cfg.Redis))
+	}
 	return zegocallback.New(context.Background(), next, cfg, name)
+}
+
+// remain returns the keys of config that no field of the struct type t takes, compared
+// without regard to case.
+func remain(config map[string]any, t reflect.Type) map[string]any {
+	out := map[string]any{}
+	for k, v := range config {
+		if f, ok := t.FieldByNameFunc(func(name string) bool { return strings.EqualFold(name, k) }); !ok || f.Name == "Unknown" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func TestConformance(t *testing.T) {

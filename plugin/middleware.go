@@ -37,7 +37,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	if next == nil {
 		return nil, fmt.Errorf("zegocallback %s: no next handler", name)
 	}
-	s, err := compile(config)
+	now := time.Now
+	s, err := compile(config, name, now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
@@ -50,7 +51,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// arrive at the start of that window and a replay at its end. Replicas sharing
 		// Redis may also differ in their clocks: 5 s more covers both.
 		ttlMs: 2*s.toleranceMs + 5000,
-		now:   time.Now,
+		now:   now,
 	}
 	if s.redis != nil {
 		// Connections are made on first use: Redis may come up after Traefik, and a wrong
@@ -122,7 +123,12 @@ func inspect(m *middleware, req *http.Request, cb *callback) error {
 // and the body's digest, which tells a replay from another body under the same triple.
 func verify(m *middleware, cb *callback, body []byte) error {
 	s := m.s
-	key, err := verifySignature(s.secrets, cb)
+	cb.receivedMs = m.now().UnixMilli()
+	secrets := s.secrets
+	if s.secretsFile != nil {
+		secrets = watchedValue(s.secretsFile, cb.receivedMs)
+	}
+	key, err := verifySignature(secrets, cb)
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,6 @@ func verify(m *middleware, cb *callback, body []byte) error {
 		key = bodyPlaceKey(key, cb.digest)
 	}
 	cb.key = key
-	cb.receivedMs = m.now().UnixMilli()
 	// Fresh: within timestampTolerance of now, either way, in the configured unit; in
 	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp
 	// past maxTimestamp is refused before its skew could overflow.)

@@ -3,7 +3,6 @@ package zegocallback
 import (
 	"errors"
 	"fmt"
-	"log"
 	"net/http"
 	"strconv"
 )
@@ -68,12 +67,14 @@ func rejectionFor(err error) rejection {
 // are acknowledged: ZEGO stops retrying, and the backend does not get it twice.
 var duplicateAck = []byte(`{"status":"duplicate","message":"this callback was already delivered; it was not forwarded again"}` + "\n")
 
-// writeRejection answers the client. It never includes err's text, a secret, the
-// expected signature or the body.
-func writeRejection(rw http.ResponseWriter, r rejection) {
+// writeRejection answers the client, with the code also in the prefix's Rejection
+// header, which Traefik's access log can record (see the README's Logs). It never
+// includes err's text, a secret, the expected signature or the body.
+func writeRejection(m *middleware, rw http.ResponseWriter, r rejection) {
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h[m.s.headers.rejection] = []string{r.code}
 	if r.status == http.StatusMethodNotAllowed {
 		h.Set("Allow", http.MethodPost)
 	}
@@ -90,18 +91,22 @@ const (
 	actionForwardedUnchecked = "forwarded without replay check (redis.failOpen)"
 )
 
-// logRejection writes the one line a rejected (or, in reportOnly, would-be rejected, or
-// an acknowledged duplicate) callback gets. It writes to the log package's writer, which Yaegi gives each plugin
-// and Traefik shows at ERROR level (a plugin's stdout shows only at DEBUG), without the
-// log package's own date: Traefik stamps the line. event and appid come from the body,
-// so they are bounded and quoted; err's text names fields, never their values.
-func logRejection(middleware, action, code string, req *http.Request, cb *callback, err error) {
+// logRejection writes the line a rejected (or, in reportOnly, would-be rejected) callback
+// gets, at ERROR, or a duplicate's, at DEBUG: ZEGO retries a callback whose answer it
+// missed or is late, and that is no error. The lines of each code are bounded (see
+// lineLimiter). event and appid come from the body, so they are bounded and quoted;
+// err's text names fields, never their values.
+func logRejection(m *middleware, action, code string, req *http.Request, cb *callback, err error) {
 	event, appID := "", ""
 	if cb != nil {
 		event, appID = logValue(cb.Event), logValue(cb.AppID)
 	}
-	_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s %s code=%s remote=%s event=%q appid=%q reason=%q\n",
-		middleware, action, code, req.RemoteAddr, event, appID, errorDetail(err))
+	level := levelError
+	if code == "duplicate" {
+		level = levelDebug
+	}
+	m.s.log.printf(level, code, "%s code=%s remote=%s event=%q appid=%q reason=%q",
+		action, code, req.RemoteAddr, event, appID, errorDetail(err))
 }
 
 func errorDetail(err error) string {
@@ -173,7 +178,7 @@ func inspectUnusual(m *middleware, req *http.Request, cb *callback) (failure err
 func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult, err error) {
 	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
 		// Redis could not answer: the verified callback goes on without a replay check.
-		logRejection(m.name, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
+		logRejection(m, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
 		forwardUnsettled(m, rw, req, cb, "true", "")
 		return
 	}
@@ -191,12 +196,13 @@ func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
 var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
 
-// checkEvent refuses a callback whose event the events option does not list.
+// checkEvent refuses a callback whose event the events option does not list, naming
+// the list in the log, where a misspelt event would show.
 func checkEvent(s *settings, cb *callback) error {
 	if s.events[cb.Event] {
 		return nil
 	}
-	return fmt.Errorf("%w: %q", errEventNotAllowed, logValue(cb.Event))
+	return fmt.Errorf("%w: %q is not in events %s", errEventNotAllowed, logValue(cb.Event), s.eventList)
 }
 
 // answerDuplicate answers a verified callback that was seen before: 200 without
@@ -212,7 +218,7 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 		reject(m, rw, req, cb, errDuplicate)
 		return
 	}
-	logRejection(m.name, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
+	logRejection(m, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h[m.s.headers.duplicate] = []string{"true"}
@@ -226,15 +232,15 @@ var errAcknowledged = errors.New("already delivered; answered 200, not forwarded
 // reject answers the client with failure's status and logs one line.
 func reject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
 	r := rejectionFor(failure)
-	logRejection(m.name, actionRejected, r.code, req, cb, failure)
-	writeRejection(rw, r)
+	logRejection(m, actionRejected, r.code, req, cb, failure)
+	writeRejection(m, rw, r)
 }
 
 // wouldReject is reportOnly's answer to a request a check failed: it goes on, marked
 // with what would have rejected it, and the store is not touched.
 func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
 	r := rejectionFor(failure)
-	logRejection(m.name, actionWouldReject, r.code, req, cb, failure)
+	logRejection(m, actionWouldReject, r.code, req, cb, failure)
 	forwardUnsettled(m, rw, req, cb, "false", r.code)
 }
 
@@ -244,7 +250,7 @@ func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *c
 // backend's own answer: that is logged, since every retry will reach the backend again.
 func forgetDelivery(m *middleware, cb *callback) {
 	if code := cb.answer.Code; code >= 100 && code < 200 {
-		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s the backend answered %d before its final answer, which was lost; answered 502 (or the connection was closed) and the claim forgotten, so that ZEGO retries\n", m.name, code)
+		m.s.log.printf(levelError, "backend_informational", "the backend answered %d before its final answer, which was lost; answered 502 (or the connection was closed) and the claim forgotten, so that ZEGO retries", code)
 	}
 	if m.redis != nil {
 		settleRedis(m, cb, false)

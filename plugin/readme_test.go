@@ -60,6 +60,9 @@ func TestREADMEOptionsTable(t *testing.T) {
 // it is, an empty list "empty".
 func configDefaults(v reflect.Value, prefix string, out map[string]string) {
 	for i := 0; i < v.NumField(); i++ {
+		if v.Type().Field(i).Tag.Get("mapstructure") == ",remain" {
+			continue // not a key: the keys no field takes
+		}
 		name := prefix + strings.ToLower(v.Type().Field(i).Name)
 		f := v.Field(i)
 		switch f.Kind() {

@@ -227,22 +227,23 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 		return nil, fmt.Errorf("redis %s: dial: %w", s.address, err)
 	}
 	c := &redisConn{nc: nc, br: bufio.NewReader(nc)}
-	if len(s.handshake) == 0 {
+	handshake, names := redisHandshake(s)
+	if len(handshake) == 0 {
 		return c, nil
 	}
 	err = nc.SetDeadline(deadline)
 	if err == nil {
-		_, err = nc.Write(s.handshake)
+		_, err = nc.Write(handshake)
 	}
 	if err != nil {
-		err = fmt.Errorf("%s: %w", s.handshakeNames[0], err)
+		err = fmt.Errorf("%s: %w", names[0], err)
 	}
-	for i := 0; i < len(s.handshakeNames) && err == nil; i++ {
+	for i := 0; i < len(names) && err == nil; i++ {
 		kind, text, rerr := readRedisReply(c.br)
 		if rerr != nil {
-			err = fmt.Errorf("%s: %w", s.handshakeNames[i], rerr)
+			err = fmt.Errorf("%s: %w", names[i], rerr)
 		} else if kind == '-' {
-			err = fmt.Errorf("%s: %s", s.handshakeNames[i], text)
+			err = fmt.Errorf("%s: %s", names[i], text)
 		}
 	}
 	if err != nil {

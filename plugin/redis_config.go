@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,7 +17,9 @@ import (
 // by several Traefik replicas lives. Redis and Valkey speak the same protocol; either
 // works. Traefik matches keys to field names without regard to case.
 type RedisConfig struct {
-	// Address is the server's host:port. Default "127.0.0.1:6379".
+	// Address is the server's host:port, or a URL: redis://[user[:password]@]host[:port][/db],
+	// or rediss:// for TLS. A part the URL gives must not be set by its own option too.
+	// Default "127.0.0.1:6379".
 	Address string
 	// Username is the ACL user that AUTH names; empty sends AUTH with the password
 	// only (the default user). Default "".
@@ -46,6 +49,9 @@ type RedisConfig struct {
 	// with 503 nonce_store_unavailable (ZEGO retries); true forwards it unchecked for
 	// replays and logs why. Default false.
 	FailOpen bool
+	// Unknown receives the keys no field above takes, which New refuses (see
+	// Config.Unknown). It is not a key.
+	Unknown map[string]any `mapstructure:",remain" json:"-"`
 }
 
 // defaultRedisConfig returns the redis section's defaults.
@@ -60,74 +66,81 @@ func defaultRedisConfig() RedisConfig {
 // redisSettings is a RedisConfig checked and turned into what connections and
 // requests need. It is read-only once built.
 type redisSettings struct {
-	address   string
-	username  string
-	password  string
-	db        int
-	timeout   time.Duration
-	tls       *tls.Config // nil for a plain connection
-	keyPrefix string
-	failOpen  bool
-	// handshake is AUTH and SELECT, encoded once and sent on every new connection in
-	// one write; handshakeNames names each command, in order, for errors.
-	handshake      []byte
-	handshakeNames []string
+	address      string // host:port
+	username     string
+	password     string       // as configured, or from the URL
+	passwordFile *watchedFile // or read from this file as it is now, when set
+	db           int
+	timeout      time.Duration
+	tls          *tls.Config // nil for a plain connection
+	keyPrefix    string
+	failOpen     bool
 	// poolKey tells apart the settings that need a pool of their own (see
 	// sharedRedisPool). It holds the password: it never leaves memory.
 	poolKey string
 }
 
+// maxRedisTimeout bounds redis.timeout: a claim waits for Redis this long at most, and
+// ZEGO waits for the answer.
+const maxRedisTimeout = 10 * time.Second
+
 // compileRedis checks c and builds the settings. Each error names the key and the bad
-// value, never the password. It reads PasswordFile and TLSCAFile but does not connect:
-// Redis may come up after Traefik, and a wrong password or an unreachable server shows
-// on the requests, as 503 (or forwarding with FailOpen) with a log line that says why.
-func compileRedis(c RedisConfig) (*redisSettings, error) {
-	s := &redisSettings{username: c.Username, db: c.DB, keyPrefix: c.KeyPrefix, failOpen: c.FailOpen}
+// value, never the password, in any form. It reads PasswordFile and TLSCAFile but does
+// not connect: Redis may come up after Traefik, and a wrong password or an unreachable
+// server shows on the requests, as 503 (or forwarding with FailOpen) with a log line
+// that says why.
+func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings, error) {
+	s := &redisSettings{username: c.Username, password: c.Password, db: c.DB, keyPrefix: c.KeyPrefix, failOpen: c.FailOpen}
+	useTLS := c.TLS
 
 	address := strings.TrimSpace(c.Address)
+	if strings.Contains(address, "://") {
+		var err error
+		if address, useTLS, err = redisURL(address, c, s); err != nil {
+			return nil, err
+		}
+	}
 	if address == "" {
-		return nil, errors.New("redis.address: empty; want host:port")
+		return nil, errors.New("redis.address: empty; want host:port or redis://host:port")
+	}
+	if strings.Contains(address, "@") {
+		return nil, fmt.Errorf("redis.address: %q holds a user or password: write it as a URL, redis://user:password@host:port, or set redis.username and redis.passwordFile", shownAddress(address))
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, fmt.Errorf("redis.address: %q is not host:port", c.Address)
+		return nil, fmt.Errorf("redis.address: %q is not host:port", boundedKey(address))
 	}
 	if host == "" {
-		return nil, fmt.Errorf("redis.address: %q has no host", c.Address)
+		return nil, fmt.Errorf("redis.address: %q has no host", address)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("redis.address: %q has no port number from 1 to 65535", c.Address)
+		return nil, fmt.Errorf("redis.address: %q has no port number from 1 to 65535", address)
 	}
 	s.address = address
 
-	s.password = c.Password
 	if c.PasswordFile != "" {
-		if c.Password != "" {
-			return nil, errors.New("redis.passwordFile: set together with redis.password; set one")
+		if s.password != "" {
+			return nil, errors.New("redis.passwordFile: set together with a password (redis.password, or in redis.address); set one")
 		}
-		data, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
+		parse := func(data []byte) ([]string, error) {
+			line, _, _ := strings.Cut(string(data), "\n")
+			if line = strings.TrimSpace(line); line == "" {
+				return nil, errors.New("holds no password on its first line")
+			}
+			return []string{line}, nil
+		}
+		if s.passwordFile, err = watchFile("redis.passwordFile", c.PasswordFile, parse, log, nowMs); err != nil {
 			return nil, fmt.Errorf("redis.passwordFile: %w", err)
 		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		s.password = strings.TrimSpace(line)
-		if s.password == "" {
-			return nil, fmt.Errorf("redis.passwordFile: %q holds no password on its first line", c.PasswordFile)
-		}
 	}
 
-	if c.DB < 0 {
-		return nil, fmt.Errorf("redis.db: %d is negative", c.DB)
+	if s.db < 0 {
+		return nil, fmt.Errorf("redis.db: %d is negative", s.db)
 	}
 
-	timeout, err := time.ParseDuration(strings.TrimSpace(c.Timeout))
-	if err != nil {
-		return nil, fmt.Errorf("redis.timeout: %q is not a duration such as 500ms or 2s", c.Timeout)
+	if s.timeout, err = boundedDuration("redis.timeout", c.Timeout, time.Millisecond, maxRedisTimeout); err != nil {
+		return nil, err
 	}
-	if timeout <= 0 {
-		return nil, fmt.Errorf("redis.timeout: %q is not positive", c.Timeout)
-	}
-	s.timeout = timeout
 
 	if c.KeyPrefix == "" {
 		return nil, errors.New("redis.keyPrefix: empty; the store's keys would mix with every other key in the database")
@@ -139,10 +152,10 @@ func compileRedis(c RedisConfig) (*redisSettings, error) {
 	}
 
 	var caPEM []byte
-	if !c.TLS && (c.TLSSkipVerify || c.TLSCAFile != "") {
-		return nil, errors.New("redis.tls: false, but redis.tlsSkipVerify or redis.tlsCAFile is set; set redis.tls: true")
+	if !useTLS && (c.TLSSkipVerify || c.TLSCAFile != "") {
+		return nil, errors.New("redis.tlsSkipVerify or redis.tlsCAFile is set without TLS: set redis.tls: true (or use a rediss:// address)")
 	}
-	if c.TLS {
+	if useTLS {
 		s.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSSkipVerify} //nolint:gosec // off by default, documented as for tests
 		if c.TLSCAFile != "" {
 			caPEM, err = os.ReadFile(c.TLSCAFile)
@@ -157,22 +170,104 @@ func compileRedis(c RedisConfig) (*redisSettings, error) {
 		}
 	}
 
-	// AUTH with a username works for the default user too; AUTH with the password
-	// alone is what Redis before 6 understands.
-	if c.Username != "" {
-		s.handshake = appendRedisCommand(s.handshake, "AUTH", c.Username, s.password)
-		s.handshakeNames = append(s.handshakeNames, "AUTH")
-	} else if s.password != "" {
-		s.handshake = appendRedisCommand(s.handshake, "AUTH", s.password)
-		s.handshakeNames = append(s.handshakeNames, "AUTH")
-	}
-	if c.DB != 0 {
-		s.handshake = appendRedisCommand(s.handshake, "SELECT", strconv.Itoa(c.DB))
-		s.handshakeNames = append(s.handshakeNames, "SELECT")
-	}
-
 	s.poolKey = strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
-		" " + strconv.Itoa(s.db) + " " + strconv.FormatBool(c.TLS) + " " + strconv.FormatBool(c.TLSSkipVerify) +
-		" " + strconv.Quote(string(caPEM)) + " " + s.timeout.String() + " " + strconv.Quote(s.keyPrefix)
+		" " + strconv.Quote(c.PasswordFile) + " " + strconv.Itoa(s.db) + " " + strconv.FormatBool(useTLS) +
+		" " + strconv.FormatBool(c.TLSSkipVerify) + " " + strconv.Quote(string(caPEM)) + " " + s.timeout.String() +
+		" " + strconv.Quote(s.keyPrefix)
 	return s, nil
+}
+
+// redisURL reads a redis:// or rediss:// address into s (its user, password and
+// database) and returns its host:port, and whether it asks for TLS (rediss).
+// A part the URL gives must not be set by its own option too. Its errors show the URL
+// with the password hidden.
+func redisURL(address string, c RedisConfig, s *redisSettings) (hostPort string, useTLS bool, err error) {
+	u, perr := url.Parse(address)
+	if perr != nil {
+		// url's own error quotes the URL, password and all.
+		return "", false, errors.New("redis.address: not a URL of the form redis://[user[:password]@]host[:port][/db]")
+	}
+	shown := shownAddress(address)
+	switch {
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return "", false, fmt.Errorf("redis.address: %q: the scheme is neither redis:// nor rediss://", shown)
+	case u.Opaque != "" || u.RawQuery != "" || u.Fragment != "":
+		return "", false, fmt.Errorf("redis.address: %q: query parameters and fragments are not read; set the redis options", shown)
+	case c.TLS:
+		return "", false, errors.New("redis.tls: set together with a URL in redis.address, whose scheme says whether to use TLS (rediss://); set one")
+	}
+	if u.User != nil {
+		if user := u.User.Username(); user != "" {
+			if c.Username != "" {
+				return "", false, fmt.Errorf("redis.username: set together with a user in redis.address (%q); set one", shown)
+			}
+			s.username = user
+		}
+		if password, ok := u.User.Password(); ok && password != "" {
+			if c.Password != "" {
+				return "", false, fmt.Errorf("redis.password: set together with a password in redis.address (%q); set one", shown)
+			}
+			s.password = password
+		}
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		n, aerr := strconv.Atoi(db)
+		if aerr != nil || n < 0 || strings.Contains(db, "/") {
+			return "", false, fmt.Errorf("redis.address: %q: the path is not a database number", shown)
+		}
+		if c.DB != 0 {
+			return "", false, fmt.Errorf("redis.db: set together with a database in redis.address (%q); set one", shown)
+		}
+		s.db = n
+	}
+	hostPort = u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(u.Hostname(), "6379")
+	}
+	return hostPort, u.Scheme == "rediss", nil
+}
+
+// shownAddress is an address as an error may show it: without what comes before its
+// last '@', which holds a user and password (redacting parsed parts is not enough: a
+// password holding '#' or '/' does not parse as one).
+func shownAddress(address string) string {
+	at := strings.LastIndexByte(address, '@')
+	if at < 0 {
+		return boundedKey(address)
+	}
+	scheme := ""
+	if i := strings.Index(address, "://"); i >= 0 && i < at {
+		scheme = address[:i+3]
+	}
+	return boundedKey(scheme + "…@" + address[at+1:])
+}
+
+// redisPassword is the password to AUTH with now: the file's, read again when it
+// changed, or the configured one.
+func redisPassword(s *redisSettings) string {
+	if s.passwordFile != nil {
+		return watchedValue(s.passwordFile, time.Now().UnixMilli())[0]
+	}
+	return s.password
+}
+
+// redisHandshake is AUTH and SELECT, as a new connection sends them in one write, and
+// the name of each command, in order, for errors. AUTH with a username works for the
+// default user too; AUTH with the password alone is what Redis before 6 understands.
+func redisHandshake(s *redisSettings) ([]byte, []string) {
+	var cmds []byte
+	var names []string
+	password := redisPassword(s)
+	if s.username != "" {
+		cmds = appendRedisCommand(cmds, "AUTH", s.username, password)
+		names = append(names, "AUTH")
+	} else if password != "" {
+		cmds = appendRedisCommand(cmds, "AUTH", password)
+		names = append(names, "AUTH")
+	}
+	if s.db != 0 {
+		cmds = appendRedisCommand(cmds, "SELECT", strconv.Itoa(s.db))
+		names = append(names, "SELECT")
+	}
+	return cmds, names
 }

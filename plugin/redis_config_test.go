@@ -18,13 +18,18 @@ func writeRedisTestFile(t *testing.T, name, content string) string {
 	return path
 }
 
+// compileRedisNow is compileRedis as New calls it, now.
+func compileRedisNow(c RedisConfig) (*redisSettings, error) {
+	return compileRedis(c, newLineLimiter("redis-test"), time.Now().UnixMilli())
+}
+
 func TestDefaultRedisConfig(t *testing.T) {
-	s, err := compileRedis(defaultRedisConfig())
+	s, err := compileRedisNow(defaultRedisConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.address != "127.0.0.1:6379" || s.timeout != 500*time.Millisecond || s.keyPrefix != "zego-callback:" ||
-		s.tls != nil || s.failOpen || len(s.handshake) != 0 {
+		s.tls != nil || s.failOpen || len(handshakeOf(s)) != 0 {
 		t.Fatalf("compiled defaults: %+v", s)
 	}
 }
@@ -37,13 +42,13 @@ func TestCompileRedis(t *testing.T) {
 	c.DB = 2
 	c.Timeout = "2s"
 	c.FailOpen = true
-	s, err := compileRedis(c)
+	s, err := compileRedisNow(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := string(appendRedisCommand(appendRedisCommand(nil, "AUTH", "zego", "from-file"), "SELECT", "2"))
-	if string(s.handshake) != want || strings.Join(s.handshakeNames, ",") != "AUTH,SELECT" {
-		t.Fatalf("handshake %q %v, want %q", s.handshake, s.handshakeNames, want)
+	if handshake, names := redisHandshake(s); string(handshake) != want || strings.Join(names, ",") != "AUTH,SELECT" {
+		t.Fatalf("handshake %q %v, want %q", handshake, names, want)
 	}
 	if s.address != "redis.internal:6380" || s.timeout != 2*time.Second || !s.failOpen {
 		t.Fatalf("settings: %+v", s)
@@ -53,20 +58,39 @@ func TestCompileRedis(t *testing.T) {
 	c.Password = "only-pw"
 	c.TLS = true
 	c.Address = "redis.internal:6379"
-	if s, err = compileRedis(c); err != nil {
+	if s, err = compileRedisNow(c); err != nil {
 		t.Fatal(err)
 	}
-	if string(s.handshake) != string(appendRedisCommand(nil, "AUTH", "only-pw")) {
-		t.Fatalf("handshake %q", s.handshake)
+	if handshake := handshakeOf(s); handshake != string(appendRedisCommand(nil, "AUTH", "only-pw")) {
+		t.Fatalf("handshake %q", handshake)
 	}
 	if s.tls == nil || s.tls.ServerName != "redis.internal" || s.tls.InsecureSkipVerify || s.tls.RootCAs != nil || s.tls.MinVersion < 0x0303 {
 		t.Fatalf("tls config: %+v", s.tls)
 	}
 
+	// A URL gives each part as its option would.
+	for _, tc := range []struct {
+		address, hostPort, handshake string
+		tls                          bool
+	}{
+		{"redis://redis.internal", "redis.internal:6379", "", false},
+		{"rediss://zego:p%40ss@redis.internal:6380/3", "redis.internal:6380", string(appendRedisCommand(appendRedisCommand(nil, "AUTH", "zego", "p@ss"), "SELECT", "3")), true},
+		{"redis://:only@[::1]:7000/", "[::1]:7000", string(appendRedisCommand(nil, "AUTH", "only")), false},
+	} {
+		c = defaultRedisConfig()
+		c.Address = tc.address
+		if s, err = compileRedisNow(c); err != nil {
+			t.Fatalf("%s: %v", tc.address, err)
+		}
+		if s.address != tc.hostPort || handshakeOf(s) != tc.handshake || (s.tls != nil) != tc.tls {
+			t.Errorf("%s: address %q, handshake %q, TLS %v", tc.address, s.address, handshakeOf(s), s.tls != nil)
+		}
+	}
+
 	// Nothing listens there: compileRedis does not connect.
 	c = defaultRedisConfig()
 	c.Address = "127.0.0.1:1"
-	if _, err := compileRedis(c); err != nil {
+	if _, err := compileRedisNow(c); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -85,6 +109,7 @@ func TestCompileRedisErrors(t *testing.T) {
 		{"empty timeout", func(c *RedisConfig) { c.Timeout = "" }, `redis.timeout: "" is not a duration`},
 		{"zero timeout", func(c *RedisConfig) { c.Timeout = "0s" }, `redis.timeout: "0s" is not positive`},
 		{"negative timeout", func(c *RedisConfig) { c.Timeout = "-1s" }, `redis.timeout: "-1s" is not positive`},
+		{"timeout past its bound", func(c *RedisConfig) { c.Timeout = "1h" }, `redis.timeout: "1h" is not between 1ms and 10s`},
 		{"empty address", func(c *RedisConfig) { c.Address = " " }, "redis.address: empty"},
 		{"address without port", func(c *RedisConfig) { c.Address = "127.0.0.1" }, `redis.address: "127.0.0.1" is not host:port`},
 		{"address without host", func(c *RedisConfig) { c.Address = ":6379" }, `redis.address: ":6379" has no host`},
@@ -93,13 +118,23 @@ func TestCompileRedisErrors(t *testing.T) {
 		{"port too large", func(c *RedisConfig) { c.Address = "redis:65536" }, `redis.address: "redis:65536" has no port number`},
 		{"port by name", func(c *RedisConfig) { c.Address = "redis:redis" }, `redis.address: "redis:redis" has no port number`},
 		{"negative db", func(c *RedisConfig) { c.DB = -1 }, "redis.db: -1 is negative"},
-		{"missing password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = missing }, "redis.passwordFile: open " + missing},
-		{"empty password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = empty }, "redis.passwordFile: " + `"` + empty + `" holds no password`},
-		{"password and password file", func(c *RedisConfig) { c.Password = password; c.PasswordFile = empty }, "redis.passwordFile: set together with redis.password"},
+		{"missing password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = missing }, "redis.passwordFile: stat " + missing},
+		{"empty password file", func(c *RedisConfig) { c.Password = ""; c.PasswordFile = empty }, "redis.passwordFile: holds no password"},
+		{"password and password file", func(c *RedisConfig) { c.Password = password; c.PasswordFile = empty }, "redis.passwordFile: set together with a password"},
 		{"missing CA file", func(c *RedisConfig) { c.TLS = true; c.TLSCAFile = missing }, "redis.tlsCAFile: open " + missing},
 		{"CA file without PEM", func(c *RedisConfig) { c.TLS = true; c.TLSCAFile = notPEM }, "redis.tlsCAFile: " + `"` + notPEM + `" holds no PEM certificate`},
-		{"CA file without TLS", func(c *RedisConfig) { c.TLSCAFile = notPEM }, "redis.tls: false, but"},
-		{"skip verify without TLS", func(c *RedisConfig) { c.TLSSkipVerify = true }, "redis.tls: false, but"},
+		{"CA file without TLS", func(c *RedisConfig) { c.TLSCAFile = notPEM }, "redis.tlsSkipVerify or redis.tlsCAFile is set without TLS"},
+		{"skip verify without TLS", func(c *RedisConfig) { c.TLSSkipVerify = true }, "redis.tlsSkipVerify or redis.tlsCAFile is set without TLS"},
+		{"user and password in a bare address", func(c *RedisConfig) { c.Address = "u:" + password + "@redis:6379" }, `redis.address: "…@redis:6379" holds a user or password`},
+		{"URL that does not parse", func(c *RedisConfig) { c.Address = "redis://u:" + password + "@redis:port" }, "redis.address: not a URL"},
+		{"URL with another scheme", func(c *RedisConfig) { c.Address = "http://u:" + password + "@redis" }, `redis.address: "http://…@redis": the scheme`},
+		{"URL password cut by #", func(c *RedisConfig) { c.Address = "redis://u:" + password + "#x@redis" }, "redis.address:"},
+		{"URL with a query", func(c *RedisConfig) { c.Address = "redis://redis?db=2" }, `redis.address: "redis://redis?db=2": query parameters`},
+		{"URL with a path that is no db", func(c *RedisConfig) { c.Address = "redis://redis/zero" }, `redis.address: "redis://redis/zero": the path`},
+		{"URL password and password", func(c *RedisConfig) { c.Address = "redis://:" + password + "@redis" }, `redis.password: set together with a password in redis.address ("redis://…@redis")`},
+		{"URL user and username", func(c *RedisConfig) { c.Address = "redis://zego@redis"; c.Username = "other" }, "redis.username: set together with a user"},
+		{"URL db and db", func(c *RedisConfig) { c.Address = "redis://redis/1"; c.DB = 2 }, "redis.db: set together with a database"},
+		{"URL and tls", func(c *RedisConfig) { c.Address = "rediss://redis"; c.TLS = true }, "redis.tls: set together with a URL"},
 		{"empty key prefix", func(c *RedisConfig) { c.KeyPrefix = "" }, "redis.keyPrefix: empty"},
 		{"key prefix with a space", func(c *RedisConfig) { c.KeyPrefix = "zego callback:" }, `redis.keyPrefix: "zego callback:" holds white space`},
 		{"key prefix with a control", func(c *RedisConfig) { c.KeyPrefix = "zego\x00" }, `redis.keyPrefix: "zego\x00" holds white space or a control character`},
@@ -108,7 +143,7 @@ func TestCompileRedisErrors(t *testing.T) {
 			c := defaultRedisConfig()
 			c.Password = password
 			tc.edit(&c)
-			s, err := compileRedis(c)
+			s, err := compileRedisNow(c)
 			if err == nil {
 				t.Fatalf("no error; settings %+v", s)
 			}
@@ -120,4 +155,10 @@ func TestCompileRedisErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handshakeOf is the handshake a new connection sends, as text.
+func handshakeOf(s *redisSettings) string {
+	handshake, _ := redisHandshake(s)
+	return string(handshake)
 }

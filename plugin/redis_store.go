@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log"
 	"strconv"
 	"sync"
 	"time"
@@ -216,6 +215,6 @@ func settleRedis(m *middleware, cb *callback, ok bool) {
 		err = forgetRedis(m.redis, cb.key, cb.claim)
 	}
 	if err != nil {
-		_, _ = fmt.Fprintf(log.Writer(), "zegocallback: middleware=%s replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout\n", m.name, ok, err)
+		m.s.log.printf(levelError, "store_settlement", "replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout", ok, err)
 	}
 }

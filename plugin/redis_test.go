@@ -25,7 +25,7 @@ func testRedisSettings(t *testing.T, addr string, edit func(*RedisConfig)) *redi
 	if edit != nil {
 		edit(&c)
 	}
-	s, err := compileRedis(c)
+	s, err := compileRedisNow(c)
 	if err != nil {
 		t.Fatalf("compileRedis: %v", err)
 	}

@@ -22,6 +22,11 @@ func ConfigCases(t testing.TB) []ConfigCase {
 	missing := filepath.Join(t.TempDir(), "no-such-file")
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, empty, "# nothing but a comment\n\n")
+	twoOnALine := filepath.Join(t.TempDir(), "two-on-a-line")
+	writeFile(t, twoOnALine, "# ok\n"+zegotest.Secret+"\n"+zegotest.Secret+","+zegotest.OtherSecret+"\n")
+	redis := func(over map[string]any) map[string]any {
+		return Config(map[string]any{"nonceStore": "redis", "redis": over})
+	}
 	return []ConfigCase{
 		{Desc: "defaults with one secret", Config: Config()},
 		{Desc: "every option set", Config: Config(map[string]any{
@@ -61,6 +66,33 @@ func ConfigCases(t testing.TB) []ConfigCase {
 		{Desc: "redis address without a port", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"address": "redis.internal"}}), WantErr: "redis.address"},
 		{Desc: "redis passwordFile unreadable", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"passwordFile": missing}}), WantErr: "redis.passwordFile"},
 		{Desc: "redis db negative", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"db": -1}}), WantErr: "redis.db"},
+		// Mistakes that would load and weaken the protection.
+		{Desc: "a misspelt key", Config: Config(map[string]any{"timestampTolerence": "10s"}),
+			WantErr: `unknown key "timestampTolerence" (did you mean timestampTolerance?)`},
+		{Desc: "a misspelt secret key, its value not shown", Config: map[string]any{"secrets": []string{zegotest.OtherSecret}, "secret": zegotest.Secret},
+			WantErr: `unknown key "secret" (did you mean secrets?)`},
+		{Desc: "two unknown keys", Config: Config(map[string]any{"reportonly2": true, "zzzzzzzzzzzzzzzz": 1}),
+			WantErr: `unknown keys "reportonly2" (did you mean reportOnly?), "zzzzzzzzzzzzzzzz"`},
+		{Desc: "a misspelt redis key", Config: redis(map[string]any{"adress": "redis:6379"}),
+			WantErr: `unknown key "redis.adress" (did you mean redis.address?)`},
+		{Desc: "a redis key at the top", Config: Config(map[string]any{"passwordFile": "/run/secrets/redis"}),
+			WantErr: `"passwordFile" (did you mean redis.passwordFile?)`},
+		{Desc: "a redis section with the memory store", Config: Config(map[string]any{"redis": map[string]any{"address": "redis:6379", "passwordFile": missing}}),
+			WantErr: "redis.address, redis.passwordFile set, but nonceStore is memory"},
+		{Desc: "nonceCapacity with the redis store", Config: Config(map[string]any{"nonceStore": "redis", "nonceCapacity": 5}), WantErr: "nonceCapacity: set, but"},
+		{Desc: "two secrets in one item", Config: map[string]any{"secrets": []string{zegotest.Secret + " " + zegotest.OtherSecret}}, WantErr: "secrets[0]: holds white space"},
+		{Desc: "two secrets with a comma", Config: map[string]any{"secrets": []string{zegotest.Secret + ";", zegotest.Secret + "," + zegotest.OtherSecret}}, WantErr: "secrets[1]: holds white space, a comma"},
+		{Desc: "a secret with a control byte", Config: map[string]any{"secrets": []string{zegotest.Secret + "\x00"}}, WantErr: "secrets[0]"},
+		{Desc: "two secrets on one line of secretsFile", Config: map[string]any{"secretsFile": twoOnALine}, WantErr: "secretsFile: line 3 holds white space, a comma"},
+		{Desc: "tolerance past an hour", Config: Config(map[string]any{"timestampTolerance": "1000000h"}), WantErr: `timestampTolerance: "1000000h" is not between 1s and 1h0m0s`},
+		{Desc: "tolerance that would overflow", Config: Config(map[string]any{"timestampTolerance": "1500000h"}), WantErr: "timestampTolerance"},
+		{Desc: "nonceCapacity past its bound", Config: Config(map[string]any{"nonceCapacity": 1e12}), WantErr: "nonceCapacity"},
+		{Desc: "maxHeaderFields past its bound", Config: Config(map[string]any{"maxHeaderFields": 5000}), WantErr: "maxHeaderFields"},
+		{Desc: "a redis URL", Config: redis(map[string]any{"address": "rediss://zego:" + RedisPassword + "@redis.internal:6380/2"})},
+		{Desc: "a redis URL's password beside redis.password", Config: redis(map[string]any{"address": "redis://:" + RedisPassword + "@redis.internal", "password": "x"}),
+			WantErr: "redis.password: set together with a password in redis.address"},
+		{Desc: "a user and password in a bare redis address", Config: redis(map[string]any{"address": "zego:" + RedisPassword + "@redis.internal:6379"}),
+			WantErr: "redis.address"},
 	}
 }
 
@@ -83,7 +115,7 @@ func RunNew(t *testing.T, build Builder) {
 			if !strings.Contains(err.Error(), c.WantErr) {
 				t.Errorf("New: %q does not name %q", err, c.WantErr)
 			}
-			for _, secret := range []string{zegotest.Secret, zegotest.OtherSecret} {
+			for _, secret := range []string{zegotest.Secret, zegotest.OtherSecret, RedisPassword} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("New's error holds a secret: %q", err)
 				}

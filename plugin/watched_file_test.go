@@ -1,0 +1,123 @@
+package zegocallback
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWatchedFile: a change is taken once two looks a second apart saw it, so at most
+// about two seconds after it; a file that cannot be read or parsed keeps what was taken
+// before, and says so once; Kubernetes' swap of a symbolic link is a change.
+func TestWatchedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secrets")
+	stamp := time.Now().Add(-time.Hour)
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stamp = stamp.Add(time.Second) // a time of its own, whatever the file system's clock
+		if err := os.Chtimes(path, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parse := func(data []byte) ([]string, error) {
+		text := strings.TrimSpace(string(data))
+		if text == "" || strings.Contains(text, "bad") {
+			return nil, errors.New("holds no secret")
+		}
+		return []string{text}, nil
+	}
+	var logs bytes.Buffer
+	l := newLineLimiter("watch@test")
+	l.out[levelError], l.out[levelDebug] = &logs, &logs
+
+	write("one")
+	nowMs := int64(1000000)
+	w, err := watchFile("secretsFile", path, parse, l, nowMs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(ms int64, want string) {
+		t.Helper()
+		if got := watchedValue(w, nowMs+ms)[0]; got != want {
+			t.Fatalf("at +%d ms: %v, want %s", ms, got, want)
+		}
+	}
+	at(0, "one")
+	write("two")
+	at(999, "one")  // not looked at yet
+	at(1000, "one") // seen changed: taken if it stays so
+	at(1500, "one")
+	at(2000, "two")
+
+	// Unparsable: what was taken stays, and the log says so once.
+	write("bad")
+	at(3000, "two")
+	at(4000, "two")
+	at(6000, "two")
+	if n := strings.Count(logs.String(), "secretsFile changed, but holds no secret"); n != 1 {
+		t.Errorf("%d lines for a bad change, want 1:\n%s", n, logs.String())
+	}
+	write("three")
+	at(7000, "two")
+	at(8000, "three")
+
+	// Gone: what was taken stays; back, it is taken again.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	at(9000, "three")
+	at(10000, "three")
+	if n := strings.Count(logs.String(), "secretsFile: stat"); n != 1 {
+		t.Errorf("%d lines for a missing file, want 1:\n%s", n, logs.String())
+	}
+	write("four")
+	at(11000, "three")
+	at(12000, "four")
+
+	// A Kubernetes Secret volume: key -> ..data/key, ..data -> a folder of its own,
+	// swapped by renaming a new link over ..data.
+	volume := filepath.Join(dir, "volume")
+	for _, d := range []string{"..v1", "..v2"} {
+		if err := os.MkdirAll(filepath.Join(volume, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(volume, "..v1", "key"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(volume, "..v2", "key"), []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustLink := func(target, name string) {
+		t.Helper()
+		if err := os.Symlink(target, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLink("..v1", filepath.Join(volume, "..data"))
+	mustLink(filepath.Join("..data", "key"), filepath.Join(volume, "key"))
+	k, err := watchFile("secretsFile", filepath.Join(volume, "key"), parse, l, nowMs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustLink("..v2", filepath.Join(volume, "..data_tmp"))
+	if err := os.Rename(filepath.Join(volume, "..data_tmp"), filepath.Join(volume, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		ms   int64
+		want string
+	}{{1000, "old"}, {2000, "new"}} {
+		if got := watchedValue(k, nowMs+step.ms)[0]; got != step.want {
+			t.Fatalf("Secret volume at +%d ms: %v, want %s", step.ms, got, step.want)
+		}
+	}
+}
