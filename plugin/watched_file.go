@@ -24,8 +24,8 @@ type watchedFile struct {
 	key   string // the setting that names it, for the log: "secretsFile"
 	path  string
 	parse func(data []byte) ([]string, error) // what the setting reads from the file's bytes
-	log   *lineLimiter                   // where a change that could not be taken is told
-	mu    sync.Mutex                     // held by the one caller that looks at the file
+	log   *lineLimiter                        // where a change that could not be taken is told
+	mu    sync.Mutex                          // held by the one caller that looks at the file
 	// current is a *fileContent, replaced whole (never changed) at each look.
 	current atomic.Value
 }
