@@ -12,8 +12,8 @@ import (
 	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
 )
 
-// The configuration every sample in testdata/traefik describes.
-const wantSampleConfig = `{
+// The configuration every file of test/testdata/every-option describes.
+const wantEveryOption = `{
 	"Secrets": ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"],
 	"SecretsFile": "",
 	"TimestampTolerance": "2m",
@@ -45,42 +45,49 @@ const wantSampleConfig = `{
 	}
 }`
 
-// TestSampleConfigsDecodeAlike decodes each sample dynamic configuration as its Traefik
-// provider would (paerser for files and labels, JSON and Secret substitution for the
-// Kubernetes CRD), then through Traefik's mapstructure settings into the interpreted
-// plugin's Config, and builds the middleware from it.
-func TestSampleConfigsDecodeAlike(t *testing.T) {
-	dir := filepath.Join(pluginload.RepoRoot(), "testdata", "traefik")
-	samples := []struct {
-		desc string
-		load func() (map[string]any, error)
-	}{
+// decoders load the middleware called zego-callback from a file of dir as each of
+// Traefik's providers would: paerser for files and labels, JSON and Secret substitution
+// for the Kubernetes CRD.
+func decoders(dir, yml, toml, compose, kubernetes string) []decoder {
+	return []decoder{
 		{"file provider, YAML", func() (map[string]any, error) {
-			return pluginload.PluginConfFromFile(filepath.Join(dir, "dynamic.yml"), "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromFile(filepath.Join(dir, yml), "zego-callback", "zegocallback")
 		}},
 		{"file provider, TOML", func() (map[string]any, error) {
-			return pluginload.PluginConfFromFile(filepath.Join(dir, "dynamic.toml"), "zego-callback", "zegocallback")
+			return pluginload.PluginConfFromFile(filepath.Join(dir, toml), "zego-callback", "zegocallback")
 		}},
 		{"Docker labels", func() (map[string]any, error) {
-			labels, err := pluginload.ComposeLabels(filepath.Join(dir, "docker-compose.yml"), "callback-backend")
+			labels, err := pluginload.ComposeLabels(filepath.Join(dir, compose), "callback-backend")
 			if err != nil {
 				return nil, err
 			}
 			return pluginload.PluginConfFromLabels(labels, "zego-callback", "zegocallback")
 		}},
-		{"Kubernetes Middleware with a Secret", func() (map[string]any, error) {
-			return pluginload.PluginConfFromKubernetes(filepath.Join(dir, "kubernetes.yml"), "zego-callback", "zegocallback")
+		{"Kubernetes Middleware", func() (map[string]any, error) {
+			return pluginload.PluginConfFromKubernetes(filepath.Join(dir, kubernetes), "zego-callback", "zegocallback")
 		}},
 	}
+}
+
+type decoder struct {
+	desc string
+	load func() (map[string]any, error)
+}
+
+// TestEveryOptionDecodesAlike decodes the fixture that sets every option, in each
+// provider's form, through Traefik's mapstructure settings into the interpreted plugin's
+// Config: each gives the same configuration, and the middleware builds from it.
+func TestEveryOptionDecodesAlike(t *testing.T) {
+	dir := filepath.Join(pluginload.RepoRoot(), "test", "testdata", "every-option")
 	var want map[string]any
-	if err := json.Unmarshal([]byte(wantSampleConfig), &want); err != nil {
+	if err := json.Unmarshal([]byte(wantEveryOption), &want); err != nil {
 		t.Fatal(err)
 	}
 	p, err := pluginload.Shared()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range samples {
+	for _, s := range decoders(dir, "dynamic.yml", "dynamic.toml", "docker-labels.yml", "kubernetes.yml") {
 		s := s
 		t.Run(s.desc, func(t *testing.T) {
 			raw, err := s.load()
@@ -100,18 +107,134 @@ func TestSampleConfigsDecodeAlike(t *testing.T) {
 				}
 			}
 			if len(got) != len(want) {
-				t.Errorf("Config has %d fields, the test knows %d: add the new ones to the samples", len(got), len(want))
+				t.Errorf("Config has %d fields, the test knows %d: add the new ones to the fixture", len(got), len(want))
 			}
-			// New reads passwordFile; the sample names a Docker secret's path.
+			if n := cfg.Elem().FieldByName("Unknown").Len(); n != 0 {
+				t.Errorf("%d keys were not taken: %v", n, cfg.Elem().FieldByName("Unknown").Interface())
+			}
+			// New reads passwordFile; the fixture names a Docker secret's path. It sets
+			// nonceCapacity, which a Redis store does not use and New refuses, to check
+			// that it decodes.
 			passwordFile := filepath.Join(t.TempDir(), "redis_password")
 			if err := os.WriteFile(passwordFile, []byte("sample\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cfg.Elem().FieldByName("Redis").FieldByName("PasswordFile").SetString(passwordFile)
-			if _, err := p.NewHandler(context.Background(), http.NotFoundHandler(), cfg, "zego-callback@sample"); err != nil {
+			cfg.Elem().FieldByName("NonceCapacity").SetInt(1000000)
+			if _, err := p.NewHandler(context.Background(), http.NotFoundHandler(), cfg, "zego-callback@every-option"); err != nil {
 				t.Errorf("New: %v", err)
 			}
 		})
+	}
+}
+
+// TestSamplesEnforce holds what a user copies from testdata/traefik to what protects as
+// it stands: each sample's middleware enforces (no reportOnly), reads its secrets from a
+// file, and builds; the end-to-end test sends forgeries through each (TestSamplesRefuseForgeries).
+func TestSamplesEnforce(t *testing.T) {
+	p, err := pluginload.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range SampleDecoders() {
+		s := s
+		t.Run(s.desc, func(t *testing.T) {
+			raw, err := s.load()
+			if err != nil {
+				t.Fatalf("provider decoding: %v", err)
+			}
+			for k := range raw {
+				if strings.EqualFold(k, "reportOnly") || strings.EqualFold(k, "secrets") {
+					t.Errorf("a sample sets %s", k)
+				}
+			}
+			if raw["secretsFile"] == nil {
+				t.Errorf("the sample reads no secretsFile: %v", raw)
+			}
+			raw["secretsFile"] = secretsFileFor(t)
+			if _, err := p.Build(context.Background(), raw, http.NotFoundHandler(), "zego-callback@sample"); err != nil {
+				t.Errorf("New: %v", err)
+			}
+		})
+	}
+}
+
+// SampleDecoders decode the samples a user copies.
+func SampleDecoders() []decoder {
+	return decoders(filepath.Join(pluginload.RepoRoot(), "testdata", "traefik"), "dynamic.yml", "dynamic.toml", "docker-compose.yml", "kubernetes.yml")
+}
+
+func secretsFileFor(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "secrets")
+	if err := os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestMistakesRefusedUnderEveryDecoder: a misspelt key, at the top or under redis, reaches
+// New through each provider's decoder, and New refuses it, naming the key it meant.
+func TestMistakesRefusedUnderEveryDecoder(t *testing.T) {
+	p, err := pluginload.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secrets := secretsFileFor(t)
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("dynamic.yml", `http:
+  middlewares:
+    zego-callback:
+      plugin:
+        zegocallback:
+          secretsFile: `+secrets+`
+          timestampTolerence: 10s
+          nonceStore: redis
+          redis:
+            adress: redis:6379
+`)
+	write("dynamic.toml", `[http.middlewares.zego-callback.plugin.zegocallback]
+  secretsFile = "`+secrets+`"
+  timestampTolerence = "10s"
+  nonceStore = "redis"
+[http.middlewares.zego-callback.plugin.zegocallback.redis]
+  adress = "redis:6379"
+`)
+	write("compose.yml", `services:
+  callback-backend:
+    labels:
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.secretsFile=`+secrets+`
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.timestampTolerence=10s
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.nonceStore=redis
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.redis.adress=redis:6379
+`)
+	write("kubernetes.yml", `apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: zego-callback
+spec:
+  plugin:
+    zegocallback:
+      secretsFile: `+secrets+`
+      timestampTolerence: 10s
+      nonceStore: redis
+      redis:
+        adress: redis:6379
+`)
+	for _, d := range decoders(dir, "dynamic.yml", "dynamic.toml", "compose.yml", "kubernetes.yml") {
+		raw, err := d.load()
+		if err != nil {
+			t.Fatalf("%s: provider decoding: %v", d.desc, err)
+		}
+		_, err = p.Build(context.Background(), raw, http.NotFoundHandler(), "zego-callback@mistake")
+		want := `unknown keys "redis.adress" (did you mean redis.address?), "timestampTolerence" (did you mean timestampTolerance?)`
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
+			t.Errorf("%s: New: %v, want %s", d.desc, err, want)
+		}
 	}
 }
 

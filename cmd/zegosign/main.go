@@ -29,12 +29,23 @@ import (
 	zegocallback "github.com/zegocallback/traefik-zego-callback/plugin"
 )
 
+// main exits 0 when the body was printed or its POST got a 2xx answer, 1 otherwise, so
+// that the tool serves as a smoke test of a deployment; -h prints the usage and exits 0.
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, time.Now()); err != nil {
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, time.Now())
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errNot2xx):
+		os.Exit(1) // the answer is printed already
+	default:
 		fmt.Fprintln(os.Stderr, "zegosign:", err)
 		os.Exit(1)
 	}
 }
+
+// errNot2xx is run's error when the POST's answer is not a 2xx: the middleware refused
+// the callback, or the backend failed.
+var errNot2xx = errors.New("the answer is not a 2xx")
 
 type options struct {
 	body, secret, secretFile, url, contentType, timestamp, nonce string
@@ -226,11 +237,14 @@ func post(o options, body []byte, contentType string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s %s\n", resp.Proto, resp.Status)
-	for _, k := range []string{"Content-Type", "X-Zego-Duplicate"} {
+	for _, k := range []string{"Content-Type", "X-Zego-Duplicate", "X-Zego-Rejection"} {
 		if v := resp.Header.Get(k); v != "" {
 			fmt.Fprintf(stdout, "%s: %s\n", k, v)
 		}
 	}
 	fmt.Fprintf(stdout, "\n%s\n", bytes.TrimRight(answer, "\n"))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%w: %s", errNot2xx, resp.Status)
+	}
 	return nil
 }

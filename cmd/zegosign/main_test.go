@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +119,56 @@ func TestNoSecret(t *testing.T) {
 	t.Setenv("ZEGO_CALLBACK_SECRET", "")
 	if err := run(nil, nil, &bytes.Buffer{}, &bytes.Buffer{}, time.Now()); err == nil || !strings.Contains(err.Error(), "no secret") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// The exit status follows the answer, so that the tool serves as a smoke test: a refused
+// callback is an error, printed all the same; -h is not one.
+func TestAnswerDecidesTheError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("X-Zego-Rejection", "invalid_signature")
+		rw.WriteHeader(http.StatusUnauthorized)
+		_, _ = rw.Write([]byte(`{"error":"invalid_signature"}`))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	err := run([]string{"-secret", "k", "-url", srv.URL}, nil, &out, &out, time.Now())
+	if !errors.Is(err, errNot2xx) || !strings.Contains(out.String(), "401 Unauthorized") || !strings.Contains(out.String(), "X-Zego-Rejection: invalid_signature") {
+		t.Errorf("a 401: error %v, output:\n%s", err, out.String())
+	}
+	if err := run([]string{"-h"}, nil, &out, &out, time.Now()); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp (which main exits 0 on)", err)
+	}
+}
+
+// TestMainExitStatus runs main in a child process: 0 for -h and a 2xx, 1 for a 401.
+func TestMainExitStatus(t *testing.T) {
+	if args := os.Getenv("ZEGOSIGN_ARGS"); args != "" {
+		os.Args = append([]string{"zegosign"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	status := 200
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(status) }))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args   string
+		status int
+		want   int
+	}{{"-h", 200, 0}, {"-secret k -url " + srv.URL, 200, 0}, {"-secret k -url " + srv.URL, 401, 1}, {"-no-such-flag", 200, 1}} {
+		status = tc.status
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
+		cmd.Env = append(os.Environ(), "ZEGOSIGN_ARGS="+tc.args)
+		err := cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.want {
+			t.Errorf("zegosign %s with a %d answer exited %d, want %d", tc.args, tc.status, code, tc.want)
+		}
 	}
 }

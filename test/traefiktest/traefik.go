@@ -5,6 +5,7 @@
 package traefiktest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,6 +78,7 @@ type Route struct {
 // Traefik is one running Traefik process.
 type Traefik struct {
 	URL     string // the web entry point, http://127.0.0.1:port
+	TLSURL  string // the websecure entry point, https://127.0.0.1:port (Traefik's own certificate)
 	PingURL string // the traefik entry point (ping, and pprof with Options.Debug)
 	dynamic string // the watched dynamic configuration file
 	proc    *proctest.Process
@@ -96,11 +98,43 @@ type Options struct {
 	// ProvidersThrottle is providers.providersThrottleDuration: how often Traefik applies
 	// a provider's changes at most (Traefik's default is 2s).
 	ProvidersThrottle string
+	// Color lets Traefik colour its log lines (for a terminal); they are plain text
+	// otherwise.
+	Color bool
+	// LogLevel is log.level; ERROR when empty.
+	LogLevel string
+	// Static adds sections to the static configuration (accessLog, say).
+	Static map[string]any
 }
 
 // Start starts Traefik with routes and waits until every route is served (or, for a
 // route whose middleware is expected to fail, until the others are).
 func Start(t TB, routes []Route, opts Options) *Traefik {
+	t.Helper()
+	tr := start(t, "dynamic.yml", opts, func(tr *Traefik) { tr.SetRoutes(t, routes) })
+	tr.WaitRoutes(t, routes)
+	return tr
+}
+
+// StartFile starts Traefik with a dynamic configuration file of its own, called name
+// (its extension, .yml or .toml, says its format), and waits until each of paths is
+// served on the websecure entry point (TLSURL).
+func StartFile(t TB, name, content string, opts Options, paths ...string) *Traefik {
+	t.Helper()
+	tr := start(t, name, opts, func(tr *Traefik) {
+		if err := os.WriteFile(tr.dynamic, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, p := range paths {
+		tr.waitFor(t, tr.TLSURL+p, func(status int) bool { return status != http.StatusNotFound })
+	}
+	return tr
+}
+
+// start starts Traefik with the plugin, its dynamic configuration in the file called
+// dynamic, which write writes, and waits for its ping.
+func start(t TB, dynamic string, opts Options, write func(*Traefik)) *Traefik {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
@@ -116,17 +150,26 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 		}
 		locals[alias] = map[string]any{"moduleName": module}
 	}
-	web, ping := opts.Addr, freeAddr(t)
+	web, secure, ping := opts.Addr, freeAddr(t), freeAddr(t)
 	if web == "" {
 		web = freeAddr(t)
 	}
 	static := map[string]any{
-		"global":       map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
-		"entryPoints":  map[string]any{"web": map[string]any{"address": web}, "traefik": map[string]any{"address": ping}},
+		"global": map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
+		"entryPoints": map[string]any{
+			"web": map[string]any{"address": web}, "websecure": map[string]any{"address": secure},
+			"traefik": map[string]any{"address": ping},
+		},
 		"ping":         map[string]any{"entryPoint": "traefik"},
-		"log":          map[string]any{"level": "ERROR"},
-		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, "dynamic.yml"), "watch": true}},
+		"log":          map[string]any{"level": "ERROR", "noColor": !opts.Color},
+		"providers":    map[string]any{"file": map[string]any{"filename": filepath.Join(dir, dynamic), "watch": true}},
 		"experimental": map[string]any{"localPlugins": locals},
+	}
+	if opts.LogLevel != "" {
+		static["log"].(map[string]any)["level"] = opts.LogLevel
+	}
+	for k, v := range opts.Static {
+		static[k] = v
 	}
 	if opts.Debug {
 		static["api"] = map[string]any{"debug": true, "insecure": true}
@@ -134,9 +177,9 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 	if opts.ProvidersThrottle != "" {
 		static["providers"].(map[string]any)["providersThrottleDuration"] = opts.ProvidersThrottle
 	}
-	tr := &Traefik{URL: "http://" + web, PingURL: "http://" + ping, dynamic: filepath.Join(dir, "dynamic.yml")}
+	tr := &Traefik{URL: "http://" + web, TLSURL: "https://" + secure, PingURL: "http://" + ping, dynamic: filepath.Join(dir, dynamic)}
 	writeYAML(t, filepath.Join(dir, "traefik.yml"), static)
-	tr.SetRoutes(t, routes)
+	write(tr)
 
 	cmd := exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
 	cmd.Dir = dir
@@ -155,7 +198,6 @@ func Start(t TB, routes []Route, opts Options) *Traefik {
 		}
 	})
 	tr.waitFor(t, "http://"+ping+"/ping", func(status int) bool { return status == http.StatusOK })
-	tr.WaitRoutes(t, routes)
 	return tr
 }
 
@@ -207,7 +249,7 @@ func (tr *Traefik) WaitRoutes(t TB, routes []Route) {
 
 func (tr *Traefik) waitFor(t TB, url string, ok func(int) bool) {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: InsecureTransport}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -228,6 +270,10 @@ func (tr *Traefik) waitFor(t TB, url string, ok func(int) bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// InsecureTransport reaches the websecure entry point, whose certificate is Traefik's own
+// self-signed one.
+var InsecureTransport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // Traefik's default certificate, on loopback
 
 // Stop stops Traefik: SIGTERM, then SIGKILL to its process group after 10 s.
 func (tr *Traefik) Stop() { tr.proc.Stop(syscall.SIGTERM, 10*time.Second) }

@@ -76,7 +76,7 @@ func run(addr string, noWait bool) error {
 
 	tr := traefiktest.Start(c, []traefiktest.Route{{Name: "zego", Backend: "http://" + backend.Addr().String(),
 		Plugin: map[string]any{"secretsFile": secretsFile, "timestampTolerance": "5m"}}},
-		traefiktest.Options{Addr: addr, Log: traefikLines{}})
+		traefiktest.Options{Addr: addr, Log: traefikLines{}, Color: isTerminal(os.Stdout)})
 	ready.Store(true)
 	url := tr.URL + "/zego/callback"
 	say("Traefik (%s) runs the plugin from this checkout.\n", traefiktest.Binary(c))
@@ -137,6 +137,12 @@ func printCallback(rw http.ResponseWriter, req *http.Request) {
 	}
 	say("%s", b.String())
 	_, _ = io.WriteString(rw, "success")
+}
+
+// isTerminal reports whether f is a terminal: Traefik's colours only mean something there.
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 func randomSecret() string {
