@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -138,30 +140,83 @@ func TestStoreRowsThroughTraefikWithRedis(t *testing.T) {
 
 // TestBadConfigLeavesOnlyItsRouteUnserved: a middleware whose configuration New refuses
 // leaves its own router unserved (404), while the others keep working, and Traefik's log
-// says why.
+// says, for each, what to write instead: the mistakes that would otherwise load and
+// weaken the protection among them.
 func TestBadConfigLeavesOnlyItsRouteUnserved(t *testing.T) {
 	backend := &conformance.Backend{}
 	url := upstream(t, backend)
-	tr := traefiktest.Start(t, []traefiktest.Route{
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	broken := []struct {
+		config  map[string]any
+		wantLog string
+	}{
+		{map[string]any{"timestampTolerance": "5m"}, "secrets: no CallbackSecret configured"},
+		{conformance.Config(map[string]any{"timestampTolerance": "300"}), `timestampTolerance: "300" is not a duration`},
+		{conformance.Config(map[string]any{"timestampTolerence": "10s"}), `unknown key "timestampTolerence" (did you mean timestampTolerance?)`},
+		{conformance.Config(map[string]any{"redis": map[string]any{"address": "redis:6379", "passwordFile": filepath.Join(dir, "missing")}}),
+			"redis.address, redis.passwordFile set, but nonceStore is memory: set nonceStore: redis"},
+		{map[string]any{"secretsFile": file("comma", zegotest.Secret+","+zegotest.OtherSecret+"\n")}, "secretsFile: line 1 holds white space, a comma"},
+		{map[string]any{"secretsFile": file("space", zegotest.Secret+" "+zegotest.OtherSecret+"\n")}, "secretsFile: line 1 holds white space, a comma"},
+		{conformance.Config(map[string]any{"timestampTolerance": "1500000h"}), `timestampTolerance: "1500000h" is not between 1s and 1h0m0s`},
+		{conformance.Config(map[string]any{"timestampTolerance": "1000000h"}), `timestampTolerance: "1000000h" is not between 1s and 1h0m0s`},
+	}
+	routes := []traefiktest.Route{
 		{Name: "good", Backend: url, Plugin: conformance.Config()},
 		{Name: "plain", Backend: url},
-		{Name: "broken", Backend: url, Plugin: map[string]any{"timestampTolerance": "5m"}},
-		{Name: "broken2", Backend: url, Plugin: conformance.Config(map[string]any{"timestampTolerance": "300"})},
-	}, traefiktest.Options{})
+		{Name: "typo", Backend: url, Plugin: conformance.Config(map[string]any{"events": []string{"mix_strat"}})},
+	}
+	for i, b := range broken {
+		routes = append(routes, traefiktest.Route{Name: fmt.Sprintf("broken%d", i), Backend: url, Plugin: b.config})
+	}
+	tr := traefiktest.Start(t, routes, traefiktest.Options{})
 	body := conformance.Fresh()
 	conformance.CheckStep(t, "the good route", conformance.Remote(tr.URL+"/good", backend), conformance.Delivered(body))
-	for _, broken := range []string{"broken", "broken2"} {
-		if r := conformance.Remote(tr.URL+"/"+broken, backend).Do(t, conformance.Request{Body: body}); r.Status != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404 (not served)", broken, r.Status)
-		}
-	}
 	if r := conformance.Remote(tr.URL+"/plain", backend).Do(t, conformance.Request{Method: http.MethodGet}); r.Status != http.StatusOK {
 		t.Errorf("a route without the middleware: %d", r.Status)
 	}
-	logs := tr.Logs()
-	for _, want := range []string{"secrets", "timestampTolerance"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("Traefik's log does not name %q:\n%s", want, logs)
+	// An event misspelt in events is no error New can see: every mix_start gets 403,
+	// and the log line names the list.
+	conformance.CheckStep(t, "a mix_start where events holds mix_strat", conformance.Remote(tr.URL+"/typo", backend),
+		conformance.Step{Req: conformance.Request{Body: conformance.Fresh()}, Status: 403, Code: "event_not_allowed"})
+	logs := func() string { return tr.Logs() }
+	waitForLog(t, logs, `reason="event not allowed: \"mix_start\" is not in events [mix_strat]"`)
+	for i, b := range broken {
+		name := fmt.Sprintf("broken%d", i)
+		if r := conformance.Remote(tr.URL+"/"+name, backend).Do(t, conformance.Request{Body: conformance.Fresh()}); r.Status != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404 (not served)", name, r.Status)
+		}
+		line := lineWith(logs(), name+"@file")
+		if !strings.Contains(line, b.wantLog) {
+			t.Errorf("%s: Traefik's log says %q, want it to say %q", name, line, b.wantLog)
+		}
+	}
+}
+
+// lineWith returns the first line of logs that holds s, with the quotes Traefik escapes
+// in an error's text (error="...") unescaped.
+func lineWith(logs, s string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, s) {
+			return strings.ReplaceAll(line, `\"`, `"`)
+		}
+	}
+	return ""
+}
+
+// waitForLog waits, at most 5 s, until logs() holds want.
+func waitForLog(t *testing.T, logs func() string, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("Traefik's log does not say %s:\n%s", want, logs())
+			return
 		}
 	}
 }
