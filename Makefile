@@ -2,7 +2,7 @@
 GO ?= go
 TEST_TIMEOUT ?= 45m
 
-.PHONY: test deps unit traefik-tests traefik demo bench soak fmt-check vet lint verify
+.PHONY: test deps unit traefik-tests e2e traefik demo bench soak fmt-check vet lint verify
 
 ## test: every test: unit tests with -race, the interpreter tests, the config-decoding
 ## tests and the end-to-end tests against a real Traefik (built once and cached). On a
@@ -18,6 +18,13 @@ unit:
 
 traefik-tests: traefik
 	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## e2e: the end-to-end tests alone, against the Traefik that TRAEFIK_BIN names or that
+## TRAEFIK_VERSION builds from the Go module proxy (v3.6.12 when neither is set):
+##   make e2e TRAEFIK_BIN=/usr/local/bin/traefik
+##   make e2e TRAEFIK_VERSION=v3.5.3
+e2e: traefik
+	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 ## traefik: get the Traefik binary the tests and the demo use (TRAEFIK_BIN, the cache, or a build)
 traefik:

@@ -7,12 +7,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/test/pluginload"
+	"gopkg.in/yaml.v3"
 )
 
 // TestManifestFollowsCatalogRules checks .traefik.yml and go.mod against what the plugin
@@ -110,5 +113,109 @@ func TestManifestTestDataBuilds(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("New with testData took more than 10 s")
+	}
+}
+
+// TestInstallSamplesAgree holds the install samples of testdata/traefik to the module
+// and the release: each names the module go.mod declares and the version CHANGELOG.md
+// gives first (as does the README's install snippet); the compose file mounts the plugin
+// where Traefik's official image reads local plugins and the secret where its labels
+// read it; the Helm values mount kubernetes.yml's Secret where its Middleware reads it.
+func TestInstallSamplesAgree(t *testing.T) {
+	root := pluginload.RepoRoot()
+	dir := filepath.Join(root, "testdata", "traefik")
+	mod, err := pluginload.ModulePath(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changelog, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^## (v\d+\.\d+\.\d+)`).FindSubmatch(changelog)
+	if m == nil {
+		t.Fatal("CHANGELOG.md names no version")
+	}
+	version := string(m[1])
+	readYAML := func(name string, v any) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	type catalog struct {
+		Experimental struct {
+			Plugins map[string]struct {
+				ModuleName string `yaml:"moduleName"`
+				Version    string `yaml:"version"`
+			} `yaml:"plugins"`
+		} `yaml:"experimental"`
+	}
+	for _, name := range []string{"traefik.yml", "helm-values.yml"} {
+		var c catalog
+		readYAML(name, &c)
+		if p := c.Experimental.Plugins["zegocallback"]; p.ModuleName != mod || p.Version != version {
+			t.Errorf("%s installs %s@%s, want %s@%s", name, p.ModuleName, p.Version, mod, version)
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "moduleName: "+mod+"\n      version: "+version) {
+		t.Errorf("the README's install snippet does not name %s %s", mod, version)
+	}
+
+	var compose struct {
+		Services map[string]struct {
+			Command    []string `yaml:"command"`
+			WorkingDir string   `yaml:"working_dir"`
+			Volumes    []string `yaml:"volumes"`
+			Secrets    []string `yaml:"secrets"`
+			Labels     []string `yaml:"labels"`
+		} `yaml:"services"`
+	}
+	readYAML("docker-compose.yml", &compose)
+	tr := compose.Services["traefik"]
+	if !slices.Contains(tr.Command, "--experimental.localPlugins.zegocallback.moduleName="+mod) {
+		t.Errorf("the compose file's Traefik does not load %s as a local plugin: %q", mod, tr.Command)
+	}
+	mounted := false
+	for _, v := range tr.Volumes {
+		mounted = mounted || strings.Contains(v, ":/plugins-local/src/"+mod+":") || strings.HasSuffix(v, ":/plugins-local/src/"+mod)
+	}
+	if tr.WorkingDir != "/" || !mounted {
+		t.Errorf("the compose file's Traefik runs in %q and mounts %q; local plugins are read from ./plugins-local/src/%s", tr.WorkingDir, tr.Volumes, mod)
+	}
+	for _, secret := range tr.Secrets {
+		want := "plugin.zegocallback.secretsFile=/run/secrets/" + secret
+		if !slices.ContainsFunc(compose.Services["callback-backend"].Labels, func(l string) bool { return strings.HasSuffix(l, want) }) {
+			t.Errorf("the compose file mounts the secret %s, which no label reads", secret)
+		}
+	}
+
+	var helm struct {
+		Volumes []struct {
+			Name      string `yaml:"name"`
+			MountPath string `yaml:"mountPath"`
+			Type      string `yaml:"type"`
+		} `yaml:"volumes"`
+	}
+	readYAML("helm-values.yml", &helm)
+	plugin, err := pluginload.PluginConfFromKubernetes(filepath.Join(dir, "kubernetes.yml"), "zego-callback", "zegocallback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, _ := plugin["secretsFile"].(string)
+	ok := false
+	for _, v := range helm.Volumes {
+		ok = ok || v.Type == "secret" && v.Name == "zego-callback" && file == v.MountPath+"/secrets"
+	}
+	if !ok {
+		t.Errorf("the Helm values do not mount the Secret zego-callback where the Middleware reads %q: %+v", file, helm.Volumes)
 	}
 }
