@@ -8,27 +8,18 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/conformance"
 )
 
 // TestREADMEOptionsTable holds the README's options table against Config and
 // CreateConfig: every key of the configuration has a row, every row names a key, and the
 // default a row gives is CreateConfig's. Traefik matches keys without regard to case.
 func TestREADMEOptionsTable(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(readme)
-	start := strings.Index(text, "\n### Options\n")
-	if start < 0 {
-		t.Fatal("the README has no ### Options section")
-	}
-	text = text[start:]
-	if end := strings.Index(text[1:], "\n#"); end >= 0 {
-		text = text[:end+1]
-	}
+	text := readmeSection(t, "### Options")
 	row := regexp.MustCompile("(?m)^\\| (`[^|]+`) \\| ([^|]+?) \\|")
 	key := regexp.MustCompile("`([a-zA-Z.]+)`")
 	documented := map[string]string{} // key, lower case -> default as written
@@ -77,6 +68,94 @@ func configDefaults(v reflect.Value, prefix string, out map[string]string) {
 			}
 		default:
 			out[name] = fmt.Sprintf("`%v`", f.Interface())
+		}
+	}
+}
+
+// readmeSection returns the README's section under heading, to the next heading.
+func readmeSection(t *testing.T, heading string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n"+heading+"\n")
+	if start < 0 {
+		t.Fatalf("the README has no %s section", heading)
+	}
+	text = text[start+1:]
+	if end := strings.Index(text[1:], "\n#"); end >= 0 {
+		text = text[:end+1]
+	}
+	return text
+}
+
+// TestREADMEStatusTable holds the README's status table against the rejections the
+// middleware answers: each status and code of one is a row, and each row with a code is
+// one of them.
+func TestREADMEStatusTable(t *testing.T) {
+	text := readmeSection(t, "## Status codes")
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| (\\d{3}) \\| `([a-z_]+)` \\|").FindAllStringSubmatch(text, -1) {
+		documented[m[1]+" "+m[2]] = true
+	}
+	answered := map[string]bool{}
+	for _, r := range rejections {
+		answered[strconv.Itoa(r.status)+" "+r.code] = true
+		if !documented[strconv.Itoa(r.status)+" "+r.code] {
+			t.Errorf("the README's status table has no row for %d %s", r.status, r.code)
+		}
+	}
+	for row := range documented {
+		if !answered[row] {
+			t.Errorf("the README's status table has a row for %s, which the middleware never answers", row)
+		}
+	}
+}
+
+// TestREADMERefusedTable holds the README's table of what New refuses against the
+// configurations the conformance table shows refused: each key New's errors name has a
+// row, and each key of a row is named by some refused configuration (a row's key covers
+// the keys under it: redis covers redis.address).
+func TestREADMERefusedTable(t *testing.T) {
+	text := readmeSection(t, "### Refused at load")
+	var rowKeys []string
+	for _, m := range regexp.MustCompile("(?m)^\\| ([^|]+) \\|").FindAllStringSubmatch(text, -1) {
+		for _, k := range regexp.MustCompile("`([a-zA-Z.]+)`").FindAllStringSubmatch(m[1], -1) {
+			rowKeys = append(rowKeys, k[1])
+		}
+		if strings.HasPrefix(m[1], "any key") {
+			rowKeys = append(rowKeys, "unknown")
+		}
+	}
+	keyOf := regexp.MustCompile(`^[a-zA-Z.]+`)
+	var named []string
+	for _, c := range conformance.ConfigCases(t) {
+		if c.WantErr == "" {
+			continue
+		}
+		k := keyOf.FindString(c.WantErr)
+		if strings.HasPrefix(c.WantErr, `"`) || k == "" {
+			t.Errorf("%s: its error %q names no key first", c.Desc, c.WantErr)
+			continue
+		}
+		named = append(named, k)
+		found := false
+		for _, r := range rowKeys {
+			found = found || r == k
+		}
+		if !found {
+			t.Errorf("%s: New refuses %s, which the README's Refused at load table has no row for", c.Desc, k)
+		}
+	}
+	for _, r := range rowKeys {
+		covered := false
+		for _, k := range named {
+			covered = covered || k == r || strings.HasPrefix(k, r+".")
+		}
+		if !covered {
+			t.Errorf("the README's Refused at load table has a row for %s, which no refused configuration shows", r)
 		}
 	}
 }
