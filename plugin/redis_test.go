@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,5 +333,37 @@ func TestRedisSelect(t *testing.T) {
 	_, _, err := claimRedis(bad, k, testDigest, 60000, 600000)
 	if err == nil || !strings.Contains(err.Error(), "SELECT: ERR") {
 		t.Fatalf("claim with db 999: %v; want a SELECT error", err)
+	}
+}
+
+// TestRedisPasswordFileRotates: a password file rewritten after the server's password
+// changed is read again, and the connections made after that authenticate with the new
+// password, within about two seconds; the ones already open are not disturbed.
+func TestRedisPasswordFileRotates(t *testing.T) {
+	const oldPassword, newPassword = "old-pw-rotate-1", "new-pw-rotate-2"
+	srv := redistest.Start(t, redistest.Options{Password: oldPassword})
+	file := writeRedisTestFile(t, "password", oldPassword+"\n")
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.PasswordFile = file }))
+	mustClaimRedis(t, p, redisTestKey("rotate-0"), 60000, claimed)
+
+	srv.MustDo("CONFIG", "SET", "requirepass", newPassword)
+	if err := os.WriteFile(file, []byte(newPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	for i := 1; ; i++ {
+		dropIdleRedis(p) // every claim dials anew
+		_, _, err := claimRedis(p, redisTestKey(fmt.Sprintf("rotate-%d", i)), testDigest, 60000, 600000)
+		if err == nil {
+			t.Logf("the new password took %v", time.Since(changed).Round(time.Millisecond))
+			return
+		}
+		if strings.Contains(err.Error(), newPassword) || strings.Contains(err.Error(), oldPassword) {
+			t.Fatalf("an error holds a password: %v", err)
+		}
+		if time.Since(changed) > 4*time.Second {
+			t.Fatalf("the new password was not used after %v: %v", time.Since(changed), err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
