@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,15 +149,15 @@ func TestMainExitStatus(t *testing.T) {
 		main()
 		os.Exit(0)
 	}
-	status := 200
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(status) }))
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(int(status.Load())) }))
 	defer srv.Close()
 	for _, tc := range []struct {
 		args   string
 		status int
 		want   int
 	}{{"-h", 200, 0}, {"-secret k -url " + srv.URL, 200, 0}, {"-secret k -url " + srv.URL, 401, 1}, {"-no-such-flag", 200, 1}} {
-		status = tc.status
+		status.Store(int32(tc.status))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
 		cmd.Env = append(os.Environ(), "ZEGOSIGN_ARGS="+tc.args)
 		err := cmd.Run()
