@@ -223,6 +223,11 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 	} else {
 		nc, err = d.Dial("tcp", s.address)
 	}
+	if err != nil && s.tls != nil {
+		// A server that does not speak TLS never answers the handshake: a timeout that
+		// reads like a network problem.
+		return nil, fmt.Errorf("redis %s: dial with TLS: %w (does the server speak TLS? redis.tls, rediss://)", s.address, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: dial: %w", s.address, err)
 	}

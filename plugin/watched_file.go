@@ -10,8 +10,9 @@ import (
 // Kubernetes Secret volume swaps a symbolic link, a Docker secret is replaced, an
 // operator rewrites the file. New reads each one; after that, the requests that use it
 // look at it again, at most once a second, and take its new content once it has stayed
-// the same for a second (so that a file caught half written is not taken). Nothing runs
-// in the background: the look is made by a request, under a lock only one request takes.
+// the same for a second (so that a file caught half written is not taken): at once when
+// it was written longer ago than that, else at the next look. Nothing runs in the
+// background: the look is made by a request, under a lock only one request takes.
 
 // fileCheckMs is how often a watched file is looked at, and how long a change must stay
 // put before it is taken: a change applies within about twice this.
@@ -85,8 +86,8 @@ func lookAgain(w *watchedFile, c *fileContent, nowMs int64) *fileContent {
 		}
 		next.missing = true
 	case sameFile(info, c.info):
-	case c.pending == nil || !sameFile(info, c.pending):
-		// Changed since the last look: taken at the next one if it stays so.
+	case !settled(info, c.pending, nowMs):
+		// Changed a moment ago, perhaps half written: taken at the next look if it stays so.
 		next.pending = info
 	default:
 		value, err := readWatched(w)
@@ -104,6 +105,13 @@ func lookAgain(w *watchedFile, c *fileContent, nowMs int64) *fileContent {
 	}
 	w.current.Store(next)
 	return next
+}
+
+// settled reports whether a changed file can be taken: it was last written at least
+// fileCheckMs ago (a change made while nobody looked, as on a quiet route, is taken by
+// the first request after it), or the last look saw it the same.
+func settled(info, pending os.FileInfo, nowMs int64) bool {
+	return nowMs-info.ModTime().UnixMilli() >= fileCheckMs || pending != nil && sameFile(info, pending)
 }
 
 // readWatched reads and parses the file.

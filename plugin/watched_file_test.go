@@ -16,13 +16,15 @@ import (
 func TestWatchedFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "secrets")
-	stamp := time.Now().Add(-time.Hour)
-	write := func(content string) {
+	// The looks are at nowMs + ms; each write is stamped as made at the time given, so
+	// that whether it had settled does not depend on the file system's clock.
+	nowMs := int64(1000000)
+	write := func(content string, atMs int64) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		stamp = stamp.Add(time.Second) // a time of its own, whatever the file system's clock
+		stamp := time.UnixMilli(nowMs + atMs)
 		if err := os.Chtimes(path, stamp, stamp); err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +40,7 @@ func TestWatchedFile(t *testing.T) {
 	l := newLineLimiter("watch@test")
 	l.out[levelError], l.out[levelDebug] = &logs, &logs
 
-	write("one")
-	nowMs := int64(1000000)
+	write("one", -5000)
 	w, err := watchFile("secretsFile", path, parse, l, nowMs)
 	if err != nil {
 		t.Fatal(err)
@@ -51,36 +52,40 @@ func TestWatchedFile(t *testing.T) {
 		}
 	}
 	at(0, "one")
-	write("two")
+	// Written just before a look: perhaps half written, so taken at the next one.
+	write("two", 900)
 	at(999, "one")  // not looked at yet
-	at(1000, "one") // seen changed: taken if it stays so
+	at(1000, "one") // seen changed a moment ago: taken if it stays so
 	at(1500, "one")
 	at(2000, "two")
+	// Written long before the look that sees it (a quiet route): taken by that look.
+	write("two and a half", 2500)
+	at(30000, "two and a half")
 
 	// Unparsable: what was taken stays, and the log says so once.
-	write("bad")
-	at(3000, "two")
-	at(4000, "two")
-	at(6000, "two")
+	write("bad", 30500)
+	at(31000, "two and a half")
+	at(32000, "two and a half")
+	at(34000, "two and a half")
 	if n := strings.Count(logs.String(), "secretsFile changed, but holds no secret"); n != 1 {
 		t.Errorf("%d lines for a bad change, want 1:\n%s", n, logs.String())
 	}
-	write("three")
-	at(7000, "two")
-	at(8000, "three")
+	write("three", 34500)
+	at(35000, "two and a half")
+	at(36000, "three")
 
 	// Gone: what was taken stays; back, it is taken again.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	at(9000, "three")
-	at(10000, "three")
+	at(37000, "three")
+	at(38000, "three")
 	if n := strings.Count(logs.String(), "secretsFile: stat"); n != 1 {
 		t.Errorf("%d lines for a missing file, want 1:\n%s", n, logs.String())
 	}
-	write("four")
-	at(11000, "three")
-	at(12000, "four")
+	write("four", 38500)
+	at(39000, "three")
+	at(40000, "four")
 
 	// A Kubernetes Secret volume: key -> ..data/key, ..data -> a folder of its own,
 	// swapped by renaming a new link over ..data.
@@ -95,6 +100,9 @@ func TestWatchedFile(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(volume, "..v2", "key"), []byte("new"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if written := time.UnixMilli(nowMs - 5000); os.Chtimes(filepath.Join(volume, "..v2", "key"), written, written) != nil {
+		t.Fatal("chtimes")
 	}
 	mustLink := func(target, name string) {
 		t.Helper()
@@ -115,7 +123,7 @@ func TestWatchedFile(t *testing.T) {
 	for _, step := range []struct {
 		ms   int64
 		want string
-	}{{1000, "old"}, {2000, "new"}} {
+	}{{500, "old"}, {1000, "new"}} {
 		if got := watchedValue(k, nowMs+step.ms)[0]; got != step.want {
 			t.Fatalf("Secret volume at +%d ms: %v, want %s", step.ms, got, step.want)
 		}

@@ -172,6 +172,16 @@ func TestSecretRotationUnderLoad(t *testing.T) {
 	if firstNew.IsZero() || firstNew.Before(added) {
 		t.Errorf("the new secret passed at %v, before it was added (%v)", firstNew, added)
 	}
+
+	// On a quiet route, a change made while no callback came is taken by the first one
+	// after it.
+	const quietSecret = "quiet5ecret000000000000000000000c"
+	publish(quietSecret + "\n")
+	time.Sleep(1500 * time.Millisecond)
+	if a := load.Post(context.Background(), http.DefaultClient, tr.URL+"/rotate",
+		zegotest.New("mix_start.json", quietSecret, zegotest.Seconds(time.Now())).Body); a.Status != http.StatusOK {
+		t.Errorf("the first callback after a change on a quiet route: %v, want 200", a)
+	}
 }
 
 // TestNoSecretInAnyOutput sets every option that holds a secret to a marker (an inline
