@@ -53,9 +53,10 @@ type callback struct {
 	receivedMs int64
 	claim      string
 	// body is the request's body as received (nil until it was read whole), parsed says
-	// the fields above hold what it says.
-	body   []byte
-	parsed bool
+	// the fields above hold what it says, verified that its signature held.
+	body     []byte
+	parsed   bool
+	verified bool
 	// answer is the backend's answer to the forwarded callback, returned whether its
 	// handler returned (see forward).
 	answer   *httptest.ResponseRecorder

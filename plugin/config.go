@@ -166,9 +166,12 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 
 	// Under a second, a slow backend's callback would be forwarded twice; past twice the
 	// tolerance, a claim would outlive the callback's freshness.
-	inFlight, err := boundedDuration("inFlightTimeout", c.InFlightTimeout, time.Second, 2*tolerance)
+	inFlight, err := positiveDuration("inFlightTimeout", c.InFlightTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("%w (twice timestampTolerance)", err)
+		return nil, err
+	}
+	if inFlight < time.Second || inFlight > 2*tolerance {
+		return nil, fmt.Errorf("inFlightTimeout: %q is not between 1s and twice timestampTolerance (%v)", c.InFlightTimeout, 2*tolerance)
 	}
 	s.inFlightMs = inFlight.Milliseconds()
 

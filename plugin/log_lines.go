@@ -16,9 +16,11 @@ import (
 //
 // A flood must not fill a disk: each middleware writes at most logBurst lines for one
 // reason at once, then one a second, the next line that is written saying how many were
-// not. The reasons are the rejection codes and a few of the middleware's own, so a
-// reason a genuine callback meets (a stale timestamp, the store) is written the first
-// time it comes, whatever floods another.
+// not. Every request refused before its signature held is one reason (reasonUnverified),
+// whatever its code, so that forgeries of every kind share one bound; past the signature,
+// each rejection code is a reason, and a few of the middleware's own are: a reason a
+// genuine callback meets (a stale timestamp, the store) is written the first time it
+// comes, whatever floods another.
 
 // The levels a line is written at.
 const (
@@ -30,6 +32,9 @@ const (
 	logBurst   = 5    // lines one reason may write at once
 	logEveryMs = 1000 // then one per this many milliseconds
 )
+
+// reasonUnverified is the reason of every request refused before its signature held.
+const reasonUnverified = "requests refused before their signature was checked"
 
 // lineLimiter bounds the lines of one middleware, by reason. Every instance of a
 // middleware (one per router, again at each reload) shares its limiter (see
@@ -59,12 +64,29 @@ func newLineLimiter(name string) *lineLimiter {
 // printf writes one line about reason at level, "zegocallback: middleware=<name> " then
 // the text, unless the reason has written its share.
 func (l *lineLimiter) printf(level int, reason, format string, args ...any) {
+	note := lineAllowed(l, reason, l.now().UnixMilli())
+	if note == lineSuppressed {
+		return
+	}
+	writeLine(l, level, fmt.Sprintf(format, args...)+note)
+}
+
+// lineSuppressed is lineAllowed's answer for a line not to write.
+const lineSuppressed = "\x00"
+
+// lineAllowed says whether a line about reason may be written at nowMs: lineSuppressed
+// when not, else what the line ends with, the count of the lines not written since the
+// last one ("" for none). A plain function, called before a line is built, so that a
+// line not written costs little (see DESIGN.md).
+func lineAllowed(l *lineLimiter, reason string, nowMs int64) string {
 	l.mu.Lock()
-	nowMs := l.now().UnixMilli()
 	r := l.reasons[reason]
 	if r == nil {
 		r = &reasonLines{allowance: logBurst, refilledMs: nowMs}
 		l.reasons[reason] = r
+	}
+	if nowMs < r.refilledMs {
+		r.refilledMs = nowMs // the clock was set back
 	}
 	if gained := (nowMs - r.refilledMs) / logEveryMs; gained > 0 {
 		r.allowance += int(gained)
@@ -80,17 +102,21 @@ func (l *lineLimiter) printf(level int, reason, format string, args ...any) {
 		}
 		r.suppressed++
 		l.mu.Unlock()
-		return
+		return lineSuppressed
 	}
 	r.allowance--
-	suppressed, sinceMs := r.suppressed, r.sinceMs
-	r.suppressed = 0
-	l.mu.Unlock()
-
-	line := fmt.Sprintf("zegocallback: middleware=%s ", l.name) + fmt.Sprintf(format, args...)
-	if suppressed > 0 {
-		line += fmt.Sprintf(" (%d more lines for %s not written in the last %.1f s)", suppressed, reason, float64(nowMs-sinceMs)/1000)
+	note := ""
+	if r.suppressed > 0 {
+		note = fmt.Sprintf(" (%d lines not written in the last %.1f s: %s)", r.suppressed, float64(nowMs-r.sinceMs)/1000, reason)
+		r.suppressed = 0
 	}
+	l.mu.Unlock()
+	return note
+}
+
+// writeLine writes "zegocallback: middleware=<name> <text>" at level.
+func writeLine(l *lineLimiter, level int, text string) {
+	line := "zegocallback: middleware=" + l.name + " " + text
 	w := l.out[level]
 	switch {
 	case w != nil:

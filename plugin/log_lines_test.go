@@ -49,7 +49,7 @@ func TestLineLimiter(t *testing.T) {
 	if len(got) != logBurst+2 {
 		t.Fatalf("a second on, %d lines, want %d: %q", len(got), logBurst+2, got)
 	}
-	if want := "n=next (996 more lines for invalid_signature not written in the last 1.0 s)"; !strings.HasSuffix(got[logBurst+1], want) {
+	if want := "n=next (996 lines not written in the last 1.0 s: invalid_signature)"; !strings.HasSuffix(got[logBurst+1], want) {
 		t.Errorf("the line after the flood: %q, want it to end %q", got[logBurst+1], want)
 	}
 
@@ -71,5 +71,24 @@ func TestLineLimiter(t *testing.T) {
 	}
 	if n := len(lines(&errs)); n != logBurst {
 		t.Errorf("after a quiet minute, %d lines, want %d", n, logBurst)
+	}
+}
+
+// TestLineLimiterClockBack: a clock set back does not silence a reason for as long.
+func TestLineLimiterClockBack(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	var errs bytes.Buffer
+	l := newLineLimiter("zego@file")
+	l.now = func() time.Time { return now }
+	l.out[levelError] = &errs
+	for i := 0; i < 2*logBurst; i++ {
+		l.printf(levelError, "stale_timestamp", "line")
+	}
+	now = now.Add(-time.Hour)
+	l.printf(levelError, "stale_timestamp", "line")
+	now = now.Add(time.Second)
+	l.printf(levelError, "stale_timestamp", "after")
+	if !strings.Contains(errs.String(), "after") {
+		t.Errorf("a second after the clock went back an hour, the reason writes nothing:\n%s", errs.String())
 	}
 }

@@ -132,6 +132,7 @@ func verify(m *middleware, cb *callback, body []byte) error {
 	if err != nil {
 		return err
 	}
+	cb.verified = true
 	// What parsing left to check once the signature holds, when there is any.
 	if cb.recheck {
 		if err := checkReading(cb, body); err != nil {

@@ -97,16 +97,23 @@ const (
 // lineLimiter). event and appid come from the body, so they are bounded and quoted;
 // err's text names fields, never their values.
 func logRejection(m *middleware, action, code string, req *http.Request, cb *callback, err error) {
-	event, appID := "", ""
-	if cb != nil {
-		event, appID = logValue(cb.Event), logValue(cb.AppID)
+	reason, nowMs := reasonUnverified, cb.receivedMs
+	if cb.verified {
+		reason = code
+	}
+	if nowMs == 0 {
+		nowMs = m.now().UnixMilli()
+	}
+	note := lineAllowed(m.s.log, reason, nowMs)
+	if note == lineSuppressed {
+		return
 	}
 	level := levelError
 	if code == "duplicate" {
 		level = levelDebug
 	}
-	m.s.log.printf(level, code, "%s code=%s remote=%s event=%q appid=%q reason=%q",
-		action, code, req.RemoteAddr, event, appID, errorDetail(err))
+	writeLine(m.s.log, level, fmt.Sprintf("%s code=%s remote=%s event=%q appid=%q reason=%q%s",
+		action, code, req.RemoteAddr, logValue(cb.Event), logValue(cb.AppID), errorDetail(err), note))
 }
 
 func errorDetail(err error) string {

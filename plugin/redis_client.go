@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,7 +224,7 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 	} else {
 		nc, err = d.Dial("tcp", s.address)
 	}
-	if err != nil && s.tls != nil {
+	if err != nil && s.tls != nil && os.IsTimeout(err) {
 		// A server that does not speak TLS never answers the handshake: a timeout that
 		// reads like a network problem.
 		return nil, fmt.Errorf("redis %s: dial with TLS: %w (does the server speak TLS? redis.tls, rediss://)", s.address, err)

@@ -104,17 +104,17 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 		return nil, errors.New("redis.address: empty; want host:port or redis://host:port")
 	}
 	if strings.Contains(address, "@") {
-		return nil, fmt.Errorf("redis.address: %q holds a user or password: write it as a URL, redis://user:password@host:port, or set redis.username and redis.passwordFile", shownAddress(address))
+		return nil, errors.New("redis.address: holds a user or password (an @): write it as a URL, redis://user:password@host:port, or set redis.username and redis.passwordFile")
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, fmt.Errorf("redis.address: %q is not host:port", boundedKey(address))
+		return nil, fmt.Errorf("redis.address: %s is not host:port (a URL starts with redis:// or rediss://)", shownAddress(address))
 	}
 	if host == "" {
-		return nil, fmt.Errorf("redis.address: %q has no host", address)
+		return nil, fmt.Errorf("redis.address: %s has no host", shownAddress(address))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("redis.address: %q has no port number from 1 to 65535", address)
+		return nil, fmt.Errorf("redis.address: %s has no port number from 1 to 65535", shownAddress(address))
 	}
 	s.address = address
 
@@ -182,41 +182,42 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 // A part the URL gives must not be set by its own option too. Its errors show the URL
 // with the password hidden.
 func redisURL(address string, c RedisConfig, s *redisSettings) (hostPort string, useTLS bool, err error) {
+	// No error shows the URL, or a part of it: a password holding a character a URL
+	// reads otherwise ('#', '/', '?') ends up in another part.
 	u, perr := url.Parse(address)
-	if perr != nil {
-		// url's own error quotes the URL, password and all.
-		return "", false, errors.New("redis.address: not a URL of the form redis://[user[:password]@]host[:port][/db]")
-	}
-	shown := shownAddress(address)
 	switch {
+	case perr != nil:
+		return "", false, errors.New("redis.address: not a URL of the form redis://[user[:password]@]host[:port][/db] (percent-encode the password's special characters)")
 	case u.Scheme != "redis" && u.Scheme != "rediss":
-		return "", false, fmt.Errorf("redis.address: %q: the scheme is neither redis:// nor rediss://", shown)
+		return "", false, errors.New("redis.address: a URL whose scheme is neither redis:// nor rediss://")
 	case u.Opaque != "" || u.RawQuery != "" || u.Fragment != "":
-		return "", false, fmt.Errorf("redis.address: %q: query parameters and fragments are not read; set the redis options", shown)
+		return "", false, errors.New("redis.address: a URL with a query or a fragment (after ? or #), which is not read: set the redis options, and percent-encode a password's special characters")
+	case u.Hostname() == "":
+		return "", false, errors.New("redis.address: a URL without a host")
 	case c.TLS:
 		return "", false, errors.New("redis.tls: set together with a URL in redis.address, whose scheme says whether to use TLS (rediss://); set one")
 	}
 	if u.User != nil {
 		if user := u.User.Username(); user != "" {
 			if c.Username != "" {
-				return "", false, fmt.Errorf("redis.username: set together with a user in redis.address (%q); set one", shown)
+				return "", false, errors.New("redis.username: set together with a user in redis.address; set one")
 			}
 			s.username = user
 		}
 		if password, ok := u.User.Password(); ok && password != "" {
 			if c.Password != "" {
-				return "", false, fmt.Errorf("redis.password: set together with a password in redis.address (%q); set one", shown)
+				return "", false, errors.New("redis.password: set together with a password in redis.address; set one")
 			}
 			s.password = password
 		}
 	}
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
 		n, aerr := strconv.Atoi(db)
-		if aerr != nil || n < 0 || strings.Contains(db, "/") {
-			return "", false, fmt.Errorf("redis.address: %q: the path is not a database number", shown)
+		if aerr != nil || n < 0 {
+			return "", false, errors.New("redis.address: a URL whose path is not a database number")
 		}
 		if c.DB != 0 {
-			return "", false, fmt.Errorf("redis.db: set together with a database in redis.address (%q); set one", shown)
+			return "", false, errors.New("redis.db: set together with a database in redis.address; set one")
 		}
 		s.db = n
 	}
@@ -227,19 +228,17 @@ func redisURL(address string, c RedisConfig, s *redisSettings) (hostPort string,
 	return hostPort, u.Scheme == "rediss", nil
 }
 
-// shownAddress is an address as an error may show it: without what comes before its
-// last '@', which holds a user and password (redacting parsed parts is not enough: a
-// password holding '#' or '/' does not parse as one).
+// shownAddress is a bare address as an error may show it: as written when it holds only
+// what a host:port holds, else not at all, since whatever else it holds may be a password
+// (user:password@host, host:port,password=..., a password after a space).
 func shownAddress(address string) string {
-	at := strings.LastIndexByte(address, '@')
-	if at < 0 {
-		return boundedKey(address)
+	for i := 0; i < len(address); i++ {
+		c := address[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return "(not shown)"
+		}
 	}
-	scheme := ""
-	if i := strings.Index(address, "://"); i >= 0 && i < at {
-		scheme = address[:i+3]
-	}
-	return boundedKey(scheme + "…@" + address[at+1:])
+	return strconv.Quote(boundedKey(address))
 }
 
 // redisPassword is the password to AUTH with now: the file's, read again when it

@@ -367,3 +367,18 @@ func TestRedisPasswordFileRotates(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRedisTLSAgainstAPlainServer: TLS to a server without it fails with a line that says
+// what to check, not a bare timeout.
+func TestRedisTLSAgainstAPlainServer(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
+		c.TLS = true
+		c.TLSSkipVerify = true
+		c.Timeout = "300ms"
+	}))
+	_, _, err := claimRedis(p, redisTestKey("tls to plain"), testDigest, 60000, 600000)
+	if err == nil || !strings.Contains(err.Error(), "does the server speak TLS?") && !strings.Contains(err.Error(), "does not look like a TLS handshake") {
+		t.Errorf("TLS to a plain server: %v; want a hint at redis.tls", err)
+	}
+}

@@ -1,6 +1,10 @@
 package zegocallback
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -9,14 +13,18 @@ import (
 // Files a setting names (secretsFile, redis.passwordFile) hold secrets that rotate: a
 // Kubernetes Secret volume swaps a symbolic link, a Docker secret is replaced, an
 // operator rewrites the file. New reads each one; after that, the requests that use it
-// look at it again, at most once a second, and take its new content once it has stayed
-// the same for a second (so that a file caught half written is not taken): at once when
-// it was written longer ago than that, else at the next look. Nothing runs in the
+// read it again, at most once a second, and take new content once it has stayed the same
+// for a second (so that a file caught half written is not taken): at once when the file
+// was written longer ago than that, else at the next look. The content decides, not the
+// file's size or times, which a copy that keeps them would fool. Nothing runs in the
 // background: the look is made by a request, under a lock only one request takes.
 
 // fileCheckMs is how often a watched file is looked at, and how long a change must stay
 // put before it is taken: a change applies within about twice this.
 const fileCheckMs = 1000
+
+// maxWatchedBytes bounds what is read of a watched file: a few secrets, a password.
+const maxWatchedBytes = 64 << 10
 
 // watchedFile is a file a setting names, and what was last taken from it: texts (the
 // secrets, or the password alone), not a value of any type, which Yaegi v0.16.1 cannot
@@ -34,9 +42,9 @@ type watchedFile struct {
 // fileContent is what a watched file held when it was last taken, and when to look again.
 type fileContent struct {
 	value     []string
-	info      os.FileInfo // the file as it was when value was read
-	pending   os.FileInfo // a change seen at the last look, not taken yet
-	missing   bool        // the last look could not find the file: told once
+	data      []byte // the bytes last handled: value's, or a change that did not parse
+	pending   []byte // a change seen at the last look, written a moment before it
+	failed    string // why the last look could not read the file, told once
 	checkAtMs int64
 }
 
@@ -44,88 +52,93 @@ type fileContent struct {
 // error is New's.
 func watchFile(key, path string, parse func([]byte) ([]string, error), log *lineLimiter, nowMs int64) (*watchedFile, error) {
 	w := &watchedFile{key: key, path: path, parse: parse, log: log}
-	info, err := os.Stat(path)
+	data, _, err := readWatched(path)
 	if err != nil {
 		return nil, err
 	}
-	value, err := readWatched(w)
+	value, err := parse(data)
 	if err != nil {
 		return nil, err
 	}
-	w.current.Store(&fileContent{value: value, info: info, checkAtMs: nowMs + fileCheckMs})
+	w.current.Store(&fileContent{value: value, data: data, checkAtMs: nowMs + fileCheckMs})
 	return w, nil
 }
 
 // watchedValue is what the file holds now, as far as a look at most a second old tells.
 func watchedValue(w *watchedFile, nowMs int64) []string {
 	c, _ := w.current.Load().(*fileContent)
-	if nowMs >= c.checkAtMs {
+	if nowMs >= c.checkAtMs || c.checkAtMs-nowMs > fileCheckMs {
+		// Due, or the clock was set back past the last look.
 		c = lookAgain(w, c, nowMs)
 	}
 	return c.value
 }
 
-// lookAgain looks at the file once its time has come, unless another caller is looking:
-// a change is taken when the look before saw the same file, and it parses; a file that
-// cannot be read or parsed keeps what was taken before, and the log says why.
+// lookAgain reads the file once its time has come, unless another caller is looking:
+// new content is taken when it was written a second or more ago or the look before saw
+// it too, and it parses; a file that cannot be read or parsed keeps what was taken
+// before, and the log says why, once.
 func lookAgain(w *watchedFile, c *fileContent, nowMs int64) *fileContent {
 	if !w.mu.TryLock() {
 		return c
 	}
 	defer w.mu.Unlock()
 	c, _ = w.current.Load().(*fileContent)
-	if nowMs < c.checkAtMs {
+	if nowMs < c.checkAtMs && c.checkAtMs-nowMs <= fileCheckMs {
 		return c
 	}
-	next := &fileContent{value: c.value, info: c.info, checkAtMs: nowMs + fileCheckMs}
-	info, err := os.Stat(w.path)
+	next := &fileContent{value: c.value, data: c.data, checkAtMs: nowMs + fileCheckMs}
+	data, writtenMs, err := readWatched(w.path)
 	switch {
 	case err != nil:
-		if !c.missing {
+		// Tried again at the next look: a file being replaced, a permission fixed.
+		next.failed = err.Error()
+		if next.failed != c.failed {
 			w.log.printf(levelError, "file_unreadable", "%s: %v; what was read before stays in use", w.key, err)
 		}
-		next.missing = true
-	case sameFile(info, c.info):
-	case !settled(info, c.pending, nowMs):
-		// Changed a moment ago, perhaps half written: taken at the next look if it stays so.
-		next.pending = info
+	case bytes.Equal(data, c.data):
+	case nowMs-writtenMs < fileCheckMs && !bytes.Equal(data, c.pending):
+		// Written a moment ago, perhaps half: taken at the next look if it stays so.
+		next.pending = data
 	default:
-		value, err := readWatched(w)
-		if after, serr := os.Stat(w.path); err == nil && (serr != nil || !sameFile(after, info)) {
-			next.pending = after // changed while it was read: looked at again
-			break
-		}
+		value, err := w.parse(data)
+		next.data = data // parsed again only once it changes again
 		if err != nil {
-			next.info = info // not read again until it changes again
 			w.log.printf(levelError, "file_invalid", "%s changed, but %v; what was read before stays in use", w.key, err)
 			break
 		}
-		next.value, next.info = value, info
+		next.value = value
 		w.log.printf(levelDebug, "file_changed", "%s changed: read again", w.key)
 	}
 	w.current.Store(next)
 	return next
 }
 
-// settled reports whether a changed file can be taken: it was last written at least
-// fileCheckMs ago (a change made while nobody looked, as on a quiet route, is taken by
-// the first request after it), or the last look saw it the same.
-func settled(info, pending os.FileInfo, nowMs int64) bool {
-	return nowMs-info.ModTime().UnixMilli() >= fileCheckMs || pending != nil && sameFile(info, pending)
-}
+// errNotRegular is a watched path that is not a regular file (a folder, a named pipe,
+// whose reading would wait for a writer).
+var errNotRegular = errors.New("is not a regular file")
 
-// readWatched reads and parses the file.
-func readWatched(w *watchedFile) ([]string, error) {
-	data, err := os.ReadFile(w.path)
+// readWatched reads a watched file, at most maxWatchedBytes, and says when it was last
+// written (Unix ms).
+func readWatched(path string) ([]byte, int64, error) {
+	info, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return w.parse(data)
-}
-
-// sameFile reports whether two looks at a path saw the same file with the same content,
-// as far as its identity (device and inode, through symbolic links), size and time of
-// change tell.
-func sameFile(a, b os.FileInfo) bool {
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+	if !info.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s %w", path, errNotRegular)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxWatchedBytes+1))
+	_ = f.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) > maxWatchedBytes {
+		return nil, 0, fmt.Errorf("%s is larger than %d bytes", path, maxWatchedBytes)
+	}
+	return data, info.ModTime().UnixMilli(), nil
 }

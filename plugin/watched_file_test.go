@@ -87,6 +87,34 @@ func TestWatchedFile(t *testing.T) {
 	at(39000, "three")
 	at(40000, "four")
 
+	// Rewritten in place with the same size and time (cp -p, touch -r): the content tells.
+	write("fore", 38500)
+	at(41000, "fore")
+
+	// Not a regular file for a while (a folder; a named pipe would block a reader): what
+	// was read stays, and the next look after it is a file again takes it.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	at(42000, "fore")
+	if !strings.Contains(logs.String(), "is not a regular file") {
+		t.Errorf("no line for a folder in the file's place:\n%s", logs.String())
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	write("five", 30000)
+	at(43000, "five")
+
+	// The clock set back an hour: the next look is not an hour away (the file, written
+	// "later", is taken at the look after it).
+	write("six", 30000)
+	at(43000-3600000, "five")
+	at(44000-3600000, "six")
+
 	// A Kubernetes Secret volume: key -> ..data/key, ..data -> a folder of its own,
 	// swapped by renaming a new link over ..data.
 	volume := filepath.Join(dir, "volume")

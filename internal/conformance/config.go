@@ -101,6 +101,10 @@ func ConfigCases(t testing.TB) []ConfigCase {
 		{Desc: "redis.keyPrefix with a space", Config: redis(map[string]any{"keyPrefix": "zego callback:"}), WantErr: "redis.keyPrefix"},
 		{Desc: "a user and password in a bare redis address", Config: redis(map[string]any{"address": "zego:" + RedisPassword + "@redis.internal:6379"}),
 			WantErr: "redis.address"},
+		{Desc: "a redis password in a URL's query", Config: redis(map[string]any{"address": "redis://redis.internal:6379/0?password=" + RedisPassword}), WantErr: "redis.address"},
+		{Desc: "a redis password after a comma", Config: redis(map[string]any{"address": "redis.internal:6379,password=" + RedisPassword}), WantErr: "redis.address"},
+		{Desc: "a redis password after a space", Config: redis(map[string]any{"address": "redis.internal:6379 " + RedisPassword}), WantErr: "redis.address"},
+		{Desc: "a redis URL's host cut by a password's #", Config: redis(map[string]any{"address": "redis://zego:" + RedisPassword[:6] + "#" + RedisPassword[6:]}), WantErr: "redis.address"},
 	}
 }
 

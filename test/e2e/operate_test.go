@@ -26,15 +26,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TestFloodLogsStayBounded sends forged callbacks through Traefik for 5 s, as fast as
-// 32 connections go: the middleware writes at most 100 lines for them, and a genuine
-// callback refused for another reason (stale, here) in the middle of the flood has its
-// line all the same.
+// TestFloodLogsStayBounded sends forged and malformed callbacks through Traefik for 5 s,
+// as fast as 32 connections go: the middleware writes at most 100 lines for them, and a
+// genuine callback refused for another reason (stale, here) in the middle of the flood
+// has its line all the same.
 func TestFloodLogsStayBounded(t *testing.T) {
 	backend := &conformance.Backend{}
 	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "flood", Backend: upstream(t, backend),
 		Plugin: conformance.Config()}}, traefiktest.Options{})
-	d := &load.Driver{URL: tr.URL + "/flood", Conc: 32, Count: 10000000, Until: time.Now().Add(5 * time.Second), Kind: func(int) load.Kind { return load.Forged }}
+	d := &load.Driver{URL: tr.URL + "/flood", Conc: 32, Count: 10000000, Until: time.Now().Add(5 * time.Second), Kind: func(i int) load.Kind { return []load.Kind{load.Forged, load.Malformed}[i%2] }}
 	stale := make(chan load.Answer, 1)
 	go func() {
 		time.Sleep(2500 * time.Millisecond)
@@ -47,7 +47,7 @@ func TestFloodLogsStayBounded(t *testing.T) {
 	}
 	refused := 0
 	for _, s := range sent {
-		if s.Answer.Code == "invalid_signature" {
+		if s.Answer.Code == "invalid_signature" || s.Answer.Code == "malformed_body" {
 			refused++
 		}
 	}
@@ -68,7 +68,7 @@ func TestFloodLogsStayBounded(t *testing.T) {
 	if !strings.Contains(tr.Logs(), "code=stale_timestamp") {
 		t.Errorf("the stale callback's line was suppressed")
 	}
-	if !strings.Contains(tr.Logs(), "more lines for invalid_signature not written") {
+	if !strings.Contains(tr.Logs(), "not written in the last") {
 		t.Errorf("no line says how many were not written")
 	}
 }
