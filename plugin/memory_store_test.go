@@ -114,6 +114,19 @@ func TestMemoryStoreFull(t *testing.T) {
 	}
 }
 
+// claimHundred claims the keys "0" to "99" and counts the ones it won.
+func claimHundred(s *memoryStore, now int64, wg *sync.WaitGroup, mu *sync.Mutex, won map[string]int) {
+	defer wg.Done()
+	for i := 0; i < 100; i++ {
+		k := fmt.Sprint(i)
+		if r, err := claimMemory(s, k, 1, now, testInFlight); err == nil && r == claimed {
+			mu.Lock()
+			won[k]++
+			mu.Unlock()
+		}
+	}
+}
+
 func TestMemoryStoreConcurrentClaims(t *testing.T) {
 	s := newMemoryStore(1000, time.Minute.Milliseconds())
 	now := ms(time.Now())
@@ -122,17 +135,7 @@ func TestMemoryStoreConcurrentClaims(t *testing.T) {
 	won := map[string]int{}
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100; i++ {
-				k := fmt.Sprint(i)
-				if r, err := claimMemory(s, k, 1, now, testInFlight); err == nil && r == claimed {
-					mu.Lock()
-					won[k]++
-					mu.Unlock()
-				}
-			}
-		}()
+		go claimHundred(s, now, &wg, &mu, won) // a plain function (DESIGN.md, Yaegi's traps)
 	}
 	wg.Wait()
 	for i := 0; i < 100; i++ {
