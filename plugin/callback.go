@@ -4,25 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
 // callback is a parsed ZEGO callback body.
 type callback struct {
-	// Signature, Timestamp and Nonce are the signed fields' texts as received: a JSON
-	// number keeps its exact digits, a JSON string is its decoded value.
-	Signature string
-	Timestamp string
-	Nonce     string
-	// Event and AppID are the event's and the app id's texts, under whichever spelling
-	// the body uses (see namedSpellings), "" when absent. They are not signed.
-	Event string
-	AppID string
 	// Fields holds every top-level field of the body as raw JSON. A form body's values
 	// are turned into JSON strings (arrays of strings for a repeated key) once it
 	// verified (see annotate).
@@ -35,10 +26,26 @@ type callback struct {
 	walkKeys  bool
 	formTyped bool
 	recheck   bool
-	// eventName and appIDName are the spellings the body uses for the event and the app
-	// id, "" where absent; eventAlias says the event's is EventType or event_type.
+	// texts and spelling are the named fields' texts and the names the body gives them,
+	// "" where absent, by field (fieldSignature...): the signed ones as received (a JSON
+	// number keeps its exact digits, a JSON string is its decoded value), the event's
+	// and the app id's under whichever spelling the body uses (see namedSpellings), not
+	// signed. eventName and appIDName are the event's and the app id's spellings;
+	// eventAlias says the event's is EventType or event_type.
+	texts, spelling      [namedCount]string
 	eventName, appIDName string
 	eventAlias           bool
+	// pieces is a body the plain reading took, split at its quotes (plain_json.go);
+	// keyAt the pieces of its top-level keys, keys how many; seen the keys met by
+	// annotatePlain, by their number in the cache of names; placeholders the fields
+	// whose values added no header; annotated says the headers are written.
+	pieces       []string
+	header       http.Header // the request's, which annotatePlain writes
+	keyAt        [maxPlainKeys]int
+	keys         int
+	seen         [maxCachedNames]bool
+	placeholders int
+	annotated    bool
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
 	// string's text is then what lies between its quotes, free of control bytes.
 	plain bool
@@ -283,8 +290,8 @@ func checkURLDecoded(cb *callback, body []byte) error {
 	if json.Unmarshal(decoded, &other.Fields) != nil || other.Fields == nil {
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
-	if readNamed(other) != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.Signature != cb.Signature || other.Timestamp != cb.Timestamp ||
-		other.Nonce != cb.Nonce || other.Event != cb.Event || other.AppID != cb.AppID {
+	if readNamed(other) != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.texts[fieldSignature] != cb.texts[fieldSignature] || other.texts[fieldTimestamp] != cb.texts[fieldTimestamp] ||
+		other.texts[fieldNonce] != cb.texts[fieldNonce] || other.texts[fieldEvent] != cb.texts[fieldEvent] || other.texts[fieldAppID] != cb.texts[fieldAppID] {
 		return errURLDecodedDiffers
 	}
 	return nil
@@ -300,13 +307,11 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // written as plain digits (an event or app id number at most 15 of them, which
 // JavaScript and PHP read exactly); the timestamp's digits only.
 func readNamed(cb *callback) error {
-	texts := make([]string, namedCount)
-	names := make([]string, namedCount)
 	fields := cb.Fields
 	n := spellingCount
 	field := 0 // declared outside the loop, which would allocate it on each pass (DESIGN.md)
 	if cb.form != nil {
-		if err := namedFormTexts(cb.form, texts, names); err != nil {
+		if err := namedFormTexts(cb.form, cb.texts[:], cb.spelling[:]); err != nil {
 			return err
 		}
 		n = 0
@@ -317,34 +322,19 @@ func readNamed(cb *callback) error {
 			continue
 		}
 		field = spellingFields[i]
-		if names[field] != "" {
+		if cb.spelling[field] != "" {
 			return fieldError(field, "is present under two spellings")
 		}
-		names[field] = spellingNames[i]
+		cb.spelling[field] = spellingNames[i]
 		if raw[0] == '"' && cb.plain {
-			texts[field] = string(raw[1 : len(raw)-1])
+			cb.texts[field] = string(raw[1 : len(raw)-1])
 		} else if text, err := namedJSONText(raw, field); err != nil {
 			return err
 		} else {
-			texts[field] = text
+			cb.texts[field] = text
 		}
 	}
-	// All the texts at once, between separators, in two compiled calls.
-	if !namedTexts.MatchString(strings.Join(texts, "\x01")) {
-		return namedTextError(texts)
-	}
-	// Digits only: a timestamp too large for 64 bits reads as the largest, which the
-	// freshness check refuses.
-	cb.timestamp, _ = strconv.ParseUint(texts[fieldTimestamp], 10, 64)
-	cb.Signature = texts[fieldSignature]
-	cb.Timestamp = texts[fieldTimestamp]
-	cb.Nonce = texts[fieldNonce]
-	cb.Event = texts[fieldEvent]
-	cb.AppID = texts[fieldAppID]
-	cb.eventName = names[fieldEvent]
-	cb.appIDName = names[fieldAppID]
-	cb.eventAlias = len(cb.eventName) > len("event")
-	return nil
+	return readNamedTexts(cb)
 }
 
 // namedTexts matches the named fields' texts joined by \x01 that readNamed accepts: the

@@ -38,7 +38,7 @@ func TestParseCallback(t *testing.T) {
 			t.Errorf("%s: %v", tt.desc, err)
 			continue
 		}
-		if cb.Timestamp != tt.ts || cb.Nonce != tt.nonce || cb.Signature != "ab" || cb.Event != tt.event || cb.AppID != tt.app {
+		if cb.texts[fieldTimestamp] != tt.ts || cb.texts[fieldNonce] != tt.nonce || cb.texts[fieldSignature] != "ab" || cb.texts[fieldEvent] != tt.event || cb.texts[fieldAppID] != tt.app {
 			t.Errorf("%s: got %+v", tt.desc, cb)
 		}
 	}

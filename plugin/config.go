@@ -120,6 +120,8 @@ type settings struct {
 	toleranceMs   int64
 	millis        bool            // timestamps are in milliseconds, not seconds
 	unitMs        int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
+	maxSkew       int64           // the most units a timestamp may be behind now: toleranceMs/unitMs
+	minSkew       int64           // and ahead of it, as a negative number
 	maxTimestamp  uint64          // the largest timestamp accepted
 	inFlightMs    int64           // how long a claim lasts without an answer
 	bodyInKey     bool            // replayKey signatureAndBody
@@ -163,6 +165,10 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 		return nil, fmt.Errorf("timestampUnit: %q is neither seconds nor milliseconds", c.TimestampUnit)
 	}
 	s.unitMs, s.maxTimestamp = timestampLimits(s.millis)
+	// A whole number of units d is within the tolerance when d × unitMs is, that is when
+	// d is at most toleranceMs / unitMs, rounded down.
+	s.maxSkew = s.toleranceMs / s.unitMs
+	s.minSkew = -s.maxSkew
 
 	// Under a second, a slow backend's callback would be forwarded twice; past twice the
 	// tolerance, a claim would outlive the callback's freshness.

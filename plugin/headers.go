@@ -61,7 +61,7 @@ type headerBuilder struct {
 	selectedNames []string
 	reserved      map[string]bool // the headers only the named fields and the middleware write
 	spellingName  map[string]string
-	names         atomic.Value // map[string]*string: field name -> header name (notCopied = not copied)
+	names         atomic.Value // map[string]*fieldName: what each field name becomes
 	namesMu       sync.Mutex
 }
 
@@ -93,7 +93,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	for _, own := range []string{b.verified, b.duplicate, b.rejection, b.event, http.CanonicalHeaderKey(prefix + "Signature")} {
 		b.reserved[own] = true
 	}
-	names := make(map[string]*string)
+	names := make(map[string]*fieldName)
 	for _, sp := range namedSpellings {
 		// A named field's header is its own name's, which no other field may write: the
 		// loop over the fields writes it like any other, and its text is the one the
@@ -101,10 +101,11 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		// printable ASCII, which headerValue leaves as it is).
 		b.spellingName[sp.name] = fieldHeaderName(b, sp.name)
 		b.reserved[b.spellingName[sp.name]] = true
-		names[sp.name] = cachedName(b.spellingName[sp.name])
+		header := b.spellingName[sp.name]
 		if sp.field == fieldSignature {
-			names[sp.name] = notCopied
+			header = ""
 		}
+		names[sp.name] = &fieldName{header: header, id: len(names), named: sp.field}
 	}
 	all := len(fields) == 0
 	b.withTimestamp, b.withNonce, b.withEvent, b.withAppID = all, all, all, all
@@ -115,7 +116,9 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 			switch field, isNamed := spellingField[f]; {
 			case !isNamed:
 				b.selected[f] = true
-				names[f] = cachedName(headerName(b, f))
+				if names[f] == nil {
+					names[f] = &fieldName{header: headerName(b, f), id: len(names), named: -1}
+				}
 			case field == fieldTimestamp:
 				b.withTimestamp = true
 			case field == fieldNonce:
@@ -128,6 +131,9 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		}
 	}
 	delete(b.reserved, "")
+	for field, n := range names {
+		n.considered = considered(b, field, n)
+	}
 	b.names.Store(names)
 	if b.selected != nil && len(b.selected) <= maxFields {
 		b.selectedNames = make([]string, 0, len(b.selected)+len(namedSpellings))
@@ -191,7 +197,7 @@ func annotate(b *headerBuilder, h http.Header, cb *callback) {
 	if fields == nil || b.selected != nil || len(fields) > b.maxFields {
 		fields = annotatedFields(b, cb)
 	}
-	names, _ := b.names.Load().(map[string]*string)
+	names, _ := b.names.Load().(map[string]*fieldName)
 	before := len(h)
 	// written counts the fields that claim a header, placeholders those whose value adds
 	// none (null, an object, too long): each claims its name all the same, with a nil
@@ -205,19 +211,19 @@ func annotate(b *headerBuilder, h http.Header, cb *callback) {
 		if !known {
 			name = learnHeaderName(b, field)
 		}
-		if name == notCopied {
+		if name.header == "" {
 			continue
 		}
 		written++
 		if raw[0] == '"' && cb.plain && len(raw)-2 <= b.maxValueBytes {
 			// A plain string, as most of ZEGO's fields are: its text lies between its
 			// quotes, and has no space at either end.
-			h[*name] = []string{string(raw[1 : len(raw)-1])}
+			h[name.header] = []string{string(raw[1 : len(raw)-1])}
 		} else if texts = nil; raw[0] == '[' && cb.plain && len(raw) <= b.maxValueBytes && !bytes.Contains(raw, jsonNull) &&
 			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
-			h[*name] = texts
-		} else if !addOtherValue(h, *name, raw, b.maxValueBytes, cb.plain) {
+			h[name.header] = texts
+		} else if !addOtherValue(h, name.header, raw, b.maxValueBytes, cb.plain) {
 			placeholders++
 		}
 	}
@@ -244,7 +250,7 @@ func annotatedFields(b *headerBuilder, cb *callback) map[string]json.RawMessage 
 func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[string]json.RawMessage, collided bool) {
 	if collided {
 		// The names learned in this call are in the cache now.
-		names, _ := b.names.Load().(map[string]*string)
+		names, _ := b.names.Load().(map[string]*fieldName)
 		annotateCollided(b, h, fields, names, cb.plain)
 	} else {
 		dropPlaceholders(h)
@@ -259,11 +265,11 @@ func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[strin
 // annotateCollided is annotate for a body in which two fields map to one header name
 // (task_id and TaskId): it takes every field's header out again and writes the others,
 // leaving out each name that two fields claim, whatever their values.
-func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.RawMessage, names map[string]*string, plain bool) {
+func annotateCollided(b *headerBuilder, h http.Header, fields map[string]json.RawMessage, names map[string]*fieldName, plain bool) {
 	// A name the cache could not take (it is full) is derived again.
 	headerOf := func(field string) string {
 		if name, known := names[field]; known {
-			return *name
+			return name.header
 		}
 		return headerName(b, field)
 	}
@@ -449,35 +455,61 @@ func headerValue(s string) string {
 	return sb.String()
 }
 
-// notCopied is what the cache of header names holds for a field that is not copied. The
-// cache holds pointers (see DESIGN.md).
-var notCopied = new(string)
+// fieldName is what a field name becomes, as the cache holds it (a pointer: see
+// DESIGN.md): its header ("" when it is not copied), a number of its own, from 0 to
+// maxCachedNames, by which a request tells it apart (see annotatePlain), the named field
+// it is (-1 for none), and whether the fields option has it considered.
+type fieldName struct {
+	header     string
+	id         int
+	named      int
+	considered bool
+}
 
-// cachedName is a header name as the cache holds it.
-func cachedName(header string) *string {
-	if header == "" {
-		return notCopied
+// considered reports whether the fields option has the field called field, which the
+// cache holds as n, considered and copied: a named field when it selects any spelling of
+// it, another when it selects it or selects none.
+func considered(b *headerBuilder, field string, n *fieldName) bool {
+	switch {
+	case n.header == "":
+		return false
+	case n.named == -1:
+		return b.selected == nil || b.selected[field]
+	case n.named == fieldTimestamp:
+		return b.withTimestamp
+	case n.named == fieldNonce:
+		return b.withNonce
+	case n.named == fieldEvent:
+		return b.withEvent
+	case n.named == fieldAppID:
+		return b.withAppID
 	}
-	return &header
+	return false
 }
 
 // learnHeaderName derives a field's header name and caches it, up to maxCachedNames; it
-// returns it as the cache holds it (notCopied for a field that is not copied).
-// The cache is copied on write, so that reads on the request path take no lock.
-func learnHeaderName(b *headerBuilder, field string) *string {
-	header := cachedName(headerName(b, field))
+// returns it as the cache holds it. The cache is copied on write, so that reads on the
+// request path take no lock. A name the cache could not take has the id -1.
+func learnHeaderName(b *headerBuilder, field string) *fieldName {
 	b.namesMu.Lock()
-	old, _ := b.names.Load().(map[string]*string)
+	old, _ := b.names.Load().(map[string]*fieldName)
+	if n := old[field]; n != nil {
+		b.namesMu.Unlock()
+		return n
+	}
+	n := &fieldName{header: headerName(b, field), id: -1, named: -1}
+	n.considered = considered(b, field, n)
 	if len(old) < maxCachedNames {
-		names := make(map[string]*string, len(old)+1)
+		n.id = len(old)
+		names := make(map[string]*fieldName, len(old)+1)
 		for k, v := range old {
 			names[k] = v
 		}
-		names[field] = header
+		names[field] = n
 		b.names.Store(names)
 	}
 	b.namesMu.Unlock()
-	return header
+	return n
 }
 
 // headerName returns the header a field other than a named one becomes (see

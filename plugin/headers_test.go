@@ -116,7 +116,7 @@ func TestNameCacheIsBounded(t *testing.T) {
 	for i := 0; i < maxCachedNames+100; i++ {
 		annotate(b, http.Header{}, &callback{Fields: map[string]json.RawMessage{"f" + strings.Repeat("x", i%200) + string(rune('a'+i%26)): json.RawMessage(`1`)}})
 	}
-	if n := len(b.names.Load().(map[string]*string)); n > maxCachedNames {
+	if n := len(b.names.Load().(map[string]*fieldName)); n > maxCachedNames {
 		t.Errorf("cache holds %d names, bound %d", n, maxCachedNames)
 	}
 }
@@ -125,7 +125,7 @@ func TestNameCacheIsBounded(t *testing.T) {
 // out even when the cache of header names is full and learns neither.
 func TestAnnotateCollisionWithAFullCache(t *testing.T) {
 	b := newHeaderBuilder("X-Zego-", nil, 64, 1024)
-	for i := 0; len(b.names.Load().(map[string]*string)) < maxCachedNames; i++ {
+	for i := 0; len(b.names.Load().(map[string]*fieldName)) < maxCachedNames; i++ {
 		annotate(b, http.Header{}, &callback{Fields: map[string]json.RawMessage{"filler" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)): json.RawMessage(`"1"`)}, plain: true})
 	}
 	h := http.Header{}

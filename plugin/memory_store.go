@@ -22,20 +22,21 @@ const (
 // memoryStore remembers verified callbacks, by key (their signature), in this process.
 // Each key has one entry: the Unix millisecond of its current claim shifted left by
 // entryStateBits and ORed with its state, and the digest of the body claimed; and one
-// place in order, the queue of keys by the time they were claimed. The claim's
+// place in order, the queue of entries by the time they were queued. The claim's
 // millisecond is also its token: a delivery that fails forgets its own claim only, not
 // one made after it lapsed. An entry expires ttlMs after its claim. ttlMs only ever
 // grows (see setLimits), so the queue stays in order, and raising timestampTolerance on
 // a reload lengthens the memory of what is already there. A claim first sweeps expired
-// keys from the head of the queue, so the store needs no goroutine or timer and each
-// operation costs O(1) amortised. Its functions are plain functions, not methods (see
-// DESIGN.md).
+// entries from the head of the queue, so the store needs no goroutine or timer and each
+// operation costs O(1) amortised. The map holds pointers, which a lookup under Yaegi does
+// not copy, and an entry is changed in place; its functions are plain functions, not
+// methods (see DESIGN.md).
 type memoryStore struct {
 	mu       sync.Mutex
 	capacity int
 	ttlMs    int64
-	entries  map[string]memoryEntry
-	order    []queuedKey
+	entries  map[string]*memoryEntry
+	order    []*memoryEntry
 	head     int
 	// nextSweep is when the head of the queue expires, so that a claim tells with one
 	// comparison whether to sweep (math.MaxInt64 while the queue is empty).
@@ -43,75 +44,76 @@ type memoryStore struct {
 }
 
 type memoryEntry struct {
-	v      int64  // claimed<<entryStateBits | state
-	digest uint64 // the body's digest
-}
-
-type queuedKey struct {
-	key       string
-	claimedMs int64
+	key      string
+	queuedMs int64  // when it took its place in the queue
+	v        int64  // claimed<<entryStateBits | state
+	digest   uint64 // the body's digest
 }
 
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
-	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]memoryEntry), nextSweep: math.MaxInt64}
+	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
 }
 
-// claimMemory marks key in flight from nowMs with the body's digest, unless an unexpired
-// entry holds it. The first body claimed under a key owns it for as long as the entry
-// lasts: another body is reused, whatever the entry's state. The same body finds it
-// delivered, or in flight for less than inFlightMs (then nothing changes); a failed or
-// lapsed claim is claimed anew.
-func claimMemory(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
+// claimMemory marks cb's key in flight from cb.receivedMs with the body's digest, unless
+// an unexpired entry holds it. The first body claimed under a key owns it for as long as
+// the entry lasts: another body is reused, whatever the entry's state. The same body
+// finds it delivered, or in flight for less than inFlightMs (then nothing changes); a
+// failed or lapsed claim is claimed anew.
+func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) (claimResult, error) {
+	now := cb.receivedMs
 	s.mu.Lock()
-	if nowMs >= s.nextSweep {
-		sweepMemory(s, nowMs)
+	if now >= s.nextSweep {
+		sweepMemory(s, now)
 	}
 	// A new key, the usual case, is all this function does: a known one, or a full
 	// store, is claimKnown's (see ServeHTTP on why).
-	if _, known := s.entries[key]; known || len(s.entries) >= s.capacity {
-		return claimKnown(s, key, digest, nowMs, inFlightMs)
+	if e := s.entries[cb.key]; e != nil || len(s.entries) >= s.capacity {
+		return claimKnown(s, e, cb, inFlightMs)
 	}
-	s.order = append(s.order, queuedKey{key: key, claimedMs: nowMs})
+	e := &memoryEntry{key: cb.key, queuedMs: now, v: now<<entryStateBits | entryInFlight, digest: cb.digest}
+	s.entries[cb.key] = e
+	s.order = append(s.order, e)
 	if s.head == len(s.order)-1 {
-		s.nextSweep = nowMs + s.ttlMs
+		s.nextSweep = now + s.ttlMs
 	}
-	s.entries[key] = memoryEntry{v: nowMs<<entryStateBits | entryInFlight, digest: digest}
 	s.mu.Unlock()
 	return claimed, nil
 }
 
-// claimKnown is claimMemory for a key the store holds, or when it is full; it is called
-// with s.mu held, and releases it.
-func claimKnown(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
+// claimKnown is claimMemory for a key the store holds (e), or when it is full (e nil); it
+// is called with s.mu held, and releases it.
+func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) (claimResult, error) {
 	defer s.mu.Unlock()
-	e, known := s.entries[key]
-	if !known {
+	if e == nil {
 		return claimed, errStoreFull
 	}
+	now := cb.receivedMs
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
-	if at+s.ttlMs > nowMs {
+	if at+s.ttlMs > now {
 		switch {
-		case e.digest != digest:
+		case e.digest != cb.digest:
 			return reused, nil
 		case state == entryDelivered:
 			return delivered, nil
-		case state == entryInFlight && at+inFlightMs > nowMs:
+		case state == entryInFlight && at+inFlightMs > now:
 			return inFlight, nil
 		}
 	}
 	// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the queue;
 	// the sweep moves it to the tail when it finds the entry claimed later than its place.
-	s.entries[key] = memoryEntry{v: nowMs<<entryStateBits | entryInFlight, digest: digest}
+	e.v = now<<entryStateBits | entryInFlight
+	e.digest = cb.digest
 	return claimed, nil
 }
 
-// confirmMemory marks key delivered, with the digest of the body delivered, whatever
+// confirmMemory marks cb's key delivered, with the digest of the body delivered, whatever
 // became of its claim. It stays remembered from its claim: what the store must cover is
 // the time the callback can stay fresh, from its first arrival.
-func confirmMemory(s *memoryStore, key string, digest uint64) {
+func confirmMemory(s *memoryStore, cb *callback) {
 	s.mu.Lock()
-	if e, known := s.entries[key]; known {
-		s.entries[key] = memoryEntry{v: e.v&^entryStateMask | entryDelivered, digest: digest}
+	if e := s.entries[cb.key]; e != nil {
+		e.v = e.v&^entryStateMask | entryDelivered
+		e.digest = cb.digest
 	}
 	s.mu.Unlock()
 }
@@ -121,8 +123,8 @@ func confirmMemory(s *memoryStore, key string, digest uint64) {
 // the queue, so that the queue holds each key once.
 func forgetMemory(s *memoryStore, key string, claimedMs int64) {
 	s.mu.Lock()
-	if e, known := s.entries[key]; known && e.v == claimedMs<<entryStateBits|entryInFlight {
-		s.entries[key] = memoryEntry{v: e.v &^ entryStateMask, digest: e.digest}
+	if e := s.entries[key]; e != nil && e.v == claimedMs<<entryStateBits|entryInFlight {
+		e.v &^= entryStateMask
 	}
 	s.mu.Unlock()
 }
@@ -131,32 +133,29 @@ func forgetMemory(s *memoryStore, key string, claimedMs int64) {
 // is called with s.mu held.
 func sweepMemory(s *memoryStore, nowMs int64) {
 	for s.head < len(s.order) {
-		q := s.order[s.head]
-		if q.claimedMs+s.ttlMs > nowMs {
+		e := s.order[s.head]
+		if e.queuedMs+s.ttlMs > nowMs {
 			break
 		}
-		s.order[s.head] = queuedKey{}
+		s.order[s.head] = nil
 		s.head++
-		e, known := s.entries[q.key]
-		if !known {
-			continue
-		}
-		if at := e.v >> entryStateBits; at > q.claimedMs {
+		if at := e.v >> entryStateBits; at > e.queuedMs {
 			// Claimed again (after a failed delivery) since it was queued: queue it anew.
-			s.order = append(s.order, queuedKey{key: q.key, claimedMs: at})
+			e.queuedMs = at
+			s.order = append(s.order, e)
 			continue
 		}
-		delete(s.entries, q.key)
+		delete(s.entries, e.key)
 	}
 	s.nextSweep = math.MaxInt64
 	if s.head < len(s.order) {
-		s.nextSweep = s.order[s.head].claimedMs + s.ttlMs
+		s.nextSweep = s.order[s.head].queuedMs + s.ttlMs
 	}
 	// Reuse the queue's array once most of it lies before the head.
 	if s.head > 64 && s.head*2 >= len(s.order) {
 		n := copy(s.order, s.order[s.head:])
 		for i := n; i < len(s.order); i++ {
-			s.order[i] = queuedKey{}
+			s.order[i] = nil
 		}
 		s.order = s.order[:n]
 		s.head = 0
@@ -173,7 +172,7 @@ func (s *memoryStore) setLimits(capacity int, ttlMs int64) {
 	if ttlMs > s.ttlMs {
 		s.ttlMs = ttlMs
 		if s.head < len(s.order) {
-			s.nextSweep = s.order[s.head].claimedMs + s.ttlMs
+			s.nextSweep = s.order[s.head].queuedMs + s.ttlMs
 		}
 	}
 	s.mu.Unlock()

@@ -19,7 +19,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // inFlightMs, and fails the test unless the store answers want, without an error.
 func wantClaim(t *testing.T, s *memoryStore, key string, digest uint64, at, inFlightMs int64, want claimResult, what string) {
 	t.Helper()
-	if got, err := claimMemory(s, key, digest, at, inFlightMs); got != want || err != nil {
+	if got, err := claimAt(s, key, digest, at, inFlightMs); got != want || err != nil {
 		t.Errorf("%s: %v, %v; want %v", what, got, err, want)
 	}
 }
@@ -35,7 +35,7 @@ func TestMemoryStoreStates(t *testing.T) {
 	claim(t0.Add(time.Second), inFlight)
 	forgetMemory(s, "k", ms(t0))
 	claim(t0.Add(2*time.Second), claimed) // ZEGO's retry after a failed delivery
-	confirmMemory(s, "k", 1)
+	confirmAt(s, "k", 1)
 	claim(t0.Add(4*time.Second), delivered)
 	claim(t0.Add(2*time.Second+testTTL-time.Millisecond), delivered) // remembered for the TTL from its claim
 	claim(t0.Add(2*time.Second+testTTL), claimed)                    // then it is gone
@@ -70,10 +70,10 @@ func TestMemoryStoreclaimedAgainMovesInTheQueue(t *testing.T) {
 	ttl := time.Minute
 	s := newMemoryStore(10, ttl.Milliseconds())
 	t0 := time.Unix(1700000000, 0)
-	_, _ = claimMemory(s, "a", 1, ms(t0), testInFlight)
+	_, _ = claimAt(s, "a", 1, ms(t0), testInFlight)
 	forgetMemory(s, "a", ms(t0))
-	_, _ = claimMemory(s, "a", 1, ms(t0.Add(30*time.Second)), testInFlight) // the retry: remembered until +90 s
-	_, _ = claimMemory(s, "b", 1, ms(t0.Add(61*time.Second)), testInFlight)
+	_, _ = claimAt(s, "a", 1, ms(t0.Add(30*time.Second)), testInFlight) // the retry: remembered until +90 s
+	_, _ = claimAt(s, "b", 1, ms(t0.Add(61*time.Second)), testInFlight)
 	wantClaim(t, s, "a", 1, ms(t0.Add(62*time.Second)), testInFlight, inFlight, "an entry claimed again was swept at its first claim's expiry")
 	if len(s.order)-s.head != len(s.entries) {
 		t.Errorf("queue holds %d keys, the map %d", len(s.order)-s.head, len(s.entries))
@@ -87,8 +87,8 @@ func TestMemoryStoreLongerTTLOnReloadCoversWhatIsThere(t *testing.T) {
 	r := newStoreRegistry()
 	s := r.get("zego@file", 10, (10 * time.Second).Milliseconds())
 	t0 := time.Unix(1700000000, 0)
-	_, _ = claimMemory(s, "k", 1, ms(t0), testInFlight)
-	confirmMemory(s, "k", 1)
+	_, _ = claimAt(s, "k", 1, ms(t0), testInFlight)
+	confirmAt(s, "k", 1)
 	r.get("zego@file", 10, time.Minute.Milliseconds()) // the reload
 	wantClaim(t, s, "k", 1, ms(t0.Add(30*time.Second)), testInFlight, delivered, "30 s later, after the TTL grew to a minute")
 	r.get("zego@file", 10, time.Second.Milliseconds()) // a shorter one keeps the longer memory
@@ -99,9 +99,9 @@ func TestMemoryStoreLongerTTLOnReloadCoversWhatIsThere(t *testing.T) {
 func TestMemoryStoreFull(t *testing.T) {
 	s := newMemoryStore(2, time.Minute.Milliseconds())
 	t0 := ms(time.Unix(1700000000, 0))
-	_, _ = claimMemory(s, "a", 1, t0, testInFlight)
-	_, _ = claimMemory(s, "b", 1, t0, testInFlight)
-	if _, err := claimMemory(s, "c", 1, t0, testInFlight); !errors.Is(err, errStoreFull) {
+	_, _ = claimAt(s, "a", 1, t0, testInFlight)
+	_, _ = claimAt(s, "b", 1, t0, testInFlight)
+	if _, err := claimAt(s, "c", 1, t0, testInFlight); !errors.Is(err, errStoreFull) {
 		t.Fatalf("third claim: %v, want errStoreFull", err)
 	}
 	wantClaim(t, s, "a", 1, t0, testInFlight, inFlight, "a full store forgot a")
@@ -109,7 +109,7 @@ func TestMemoryStoreFull(t *testing.T) {
 	wantClaim(t, s, "a", 1, t0, testInFlight, claimed, "a forgotten entry's slot")
 	wantClaim(t, s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight, claimed, "after expiry")
 	s.setLimits(1, 0)
-	if _, err := claimMemory(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
+	if _, err := claimAt(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
 		t.Errorf("lowered capacity: %v, want errStoreFull", err)
 	}
 }
@@ -119,7 +119,7 @@ func claimHundred(s *memoryStore, now int64, wg *sync.WaitGroup, mu *sync.Mutex,
 	defer wg.Done()
 	for i := 0; i < 100; i++ {
 		k := fmt.Sprint(i)
-		if r, err := claimMemory(s, k, 1, now, testInFlight); err == nil && r == claimed {
+		if r, err := claimAt(s, k, 1, now, testInFlight); err == nil && r == claimed {
 			mu.Lock()
 			won[k]++
 			mu.Unlock()
@@ -174,7 +174,7 @@ func TestMemoryStoreTellsAnotherBody(t *testing.T) {
 	} {
 		wantClaim(t, s, "k", step.digest, step.at, testInFlight, step.want, step.desc)
 	}
-	confirmMemory(s, "k", 1)
+	confirmAt(s, "k", 1)
 	wantClaim(t, s, "k", 2, t0+3, testInFlight, reused, "another body once delivered")
 	wantClaim(t, s, "k", 1, t0+4, testInFlight, delivered, "the same body once delivered")
 }
@@ -194,7 +194,7 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 	forgetMemory(s, "k", t0+30000)
 	wantClaim(t, s, "k", 1, t0+30002, inFlightMs, claimed, "after the retry's own forget")
 	// A delivery counts whatever became of its claim.
-	confirmMemory(s, "k", 1)
+	confirmAt(s, "k", 1)
 	wantClaim(t, s, "k", 1, t0+90000, inFlightMs, delivered, "a delivered callback lapsed")
 	// The first body owns the key: another body is refused after a lapsed claim or a
 	// failed delivery too, so that a forged body cannot take the genuine one's place.
@@ -203,4 +203,14 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 	forgetMemory(s, "other", t0)
 	wantClaim(t, s, "other", 2, t0+inFlightMs+1, inFlightMs, reused, "another body after a failed delivery")
 	wantClaim(t, s, "other", 1, t0+inFlightMs+2, inFlightMs, claimed, "the same body after a failed delivery")
+}
+
+// claimAt is claimMemory for a callback of key and digest verified at nowMs.
+func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
+	return claimMemory(s, &callback{key: key, digest: digest, receivedMs: nowMs}, inFlightMs)
+}
+
+// confirmAt is confirmMemory for a callback of key and digest.
+func confirmAt(s *memoryStore, key string, digest uint64) {
+	confirmMemory(s, &callback{key: key, digest: digest})
 }

@@ -38,7 +38,7 @@ func bytesPerEntry(n int) float64 {
 	s := newMemoryStore(n, 605000)
 	now := time.Now().UnixMilli()
 	for i, k := range keys {
-		_, _ = claimMemory(s, k, uint64(i), now+int64(i/1000), 20000)
+		_, _ = claimAt(s, k, uint64(i), now+int64(i/1000), 20000)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

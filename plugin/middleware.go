@@ -2,23 +2,31 @@ package zegocallback
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"time"
 )
 
-// Middleware verifies ZEGO callbacks and forwards the genuine ones to next.
+// Middleware verifies ZEGO callbacks and forwards the genuine ones to next. What every
+// request reads of its settings is a field of its own: each selector is a frame slot
+// under Yaegi (DESIGN.md).
 type middleware struct {
-	next  http.Handler
-	name  string
-	s     *settings
-	mem   *memoryStore // the replay store: in memory,
-	redis *redisPool   // or in Redis, when nonceStore is redis
-	ttlMs int64        // how long the store remembers a callback from its arrival (see New)
-	now   func() time.Time
+	next    http.Handler
+	name    string
+	s       *settings
+	headers *headerBuilder // s.headers
+	plain   bool           // the plain reading may take a body: not reportOnly
+	mem     *memoryStore   // the replay store: in memory,
+	redis   *redisPool     // or in Redis, when nonceStore is redis
+	ttlMs   int64          // how long the store remembers a callback from its arrival (see New)
+	now     func() time.Time
 }
 
 // New builds the middleware from a configuration Traefik has decoded. It fails, so that
@@ -43,9 +51,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
 	m := &middleware{
-		next: next,
-		name: name,
-		s:    s,
+		next:    next,
+		name:    name,
+		s:       s,
+		headers: s.headers,
+		plain:   !s.reportOnly,
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end. Replicas sharing
@@ -63,23 +73,25 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return m, nil
 }
 
-// ServeHTTP runs the checks in the order the README gives and forwards what passes. The
-// functions here hold only a genuine callback's path; every other outcome is in
-// outcome.go and runs only then (see DESIGN.md on why).
+// ServeHTTP runs the checks in the order the README gives ("Each request, in order") and
+// forwards what passes. The functions of this file hold only a genuine callback's path,
+// in as few calls and expressions as it takes: under Yaegi every call allocates its
+// frame, one slot per local and expression whichever branches run (DESIGN.md). Every
+// other outcome is in outcome.go and runs only then.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
-	stripPrefixed(m.s.headers, req.Header)
-	// 2-7. Method, size, parse, signature, freshness, event.
-	cb := &callback{}
+	h := req.Header
+	stripPrefixed(m.headers, h)
+	cb := &callback{header: h}
+	// 2-8. The request, its body and its reading, the signature, freshness, the event.
 	if failure := inspect(m, req, cb); failure != nil {
 		refuse(m, rw, req, cb, failure)
 		return
 	}
-	// 8. Replays.
-	var claim claimResult
-	var err error
-	if m.redis == nil {
-		claim, err = claimMemory(m.mem, cb.key, cb.digest, cb.receivedMs, m.s.inFlightMs)
+	// 9. Replays.
+	claim, err := claimed, error(nil)
+	if m.mem != nil {
+		claim, err = claimMemory(m.mem, cb, m.s.inFlightMs)
 	} else {
 		claim, err = claimInRedis(m, cb)
 	}
@@ -87,28 +99,46 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		refuseSeen(m, rw, req, cb, claim, err)
 		return
 	}
-	// 9. Forward, with the fields as headers, and settle the claim on the answer.
+	// 10. Forward, with the fields as headers, and settle the claim on the answer.
 	forward(m, rw, req, cb)
 }
 
-// inspect runs steps 2 to 7 into cb: the body as received, then the callback parsed from
-// it; it returns the first check that failed. In reportOnly the checks go on past a
-// wrong method, so that the forwarded request is annotated.
+// inspect runs steps 2 to 8 into cb: the request (2-4), the body read whole and its
+// reading (5), then verify (6-8); it returns the first check that failed. In reportOnly
+// the checks go on past a wrong method, so that the forwarded request is annotated.
 func inspect(m *middleware, req *http.Request, cb *callback) error {
-	// A POST of JSON, as ZEGO sends by default, needs no other look at the request.
+	// 2-4. A POST of JSON, as ZEGO sends by default, needs no other look at the request:
+	// the method, the headers that say what the body is (inspectUnusual).
 	var failure error
-	if types := req.Header["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" || req.Header["Content-Encoding"] != nil {
-		var stop bool
+	h := cb.header
+	if types := h["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" || h["Content-Encoding"] != nil {
+		stop := false
 		if failure, stop = inspectUnusual(m, req, cb); stop {
 			return failure
 		}
 	}
-	body, err := readBody(req, m.s.maxBodyBytes)
-	if err != nil {
+	// 4. The body, whole: a declared length up to readChunk at once, else readOtherBody.
+	var body []byte
+	if n := req.ContentLength; n > 0 && n <= m.s.maxBodyBytes && n <= readChunk {
+		body = make([]byte, n)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			return errBodyRead
+		}
+	} else if b, err := readOtherBody(req, m.s.maxBodyBytes); err != nil {
 		return err
+	} else {
+		body = b
 	}
 	cb.body = body
-	if err = parseInto(cb, body); err == nil {
+	// 5. The reading: the plain one (plain_json.go) takes the callbacks ZEGO sends; the
+	// general one reads the rest, and every request in reportOnly, whose annotation does
+	// not wait for the signature.
+	if failure == nil && m.plain && !cb.formTyped && len(body) > 0 && body[0] == '{' && readPlain(cb, m.headers, body) {
+		cb.parsed = true
+		return verify(m, cb, body)
+	}
+	err := parseInto(cb, body)
+	if err == nil {
 		cb.parsed = true
 		err = verify(m, cb, body)
 	}
@@ -118,24 +148,59 @@ func inspect(m *middleware, req *http.Request, cb *callback) error {
 	return failure
 }
 
-// verify runs steps 5 to 7 on a parsed callback and keeps what the store needs: the
-// callback's key (its signature, and with replayKey signatureAndBody the body's digest)
-// and the body's digest, which tells a replay from another body under the same triple.
+// verify runs steps 6 to 8 on a parsed callback, and keeps what the store needs: the
+// callback's key (its decoded signature, and with replayKey signatureAndBody the body's
+// place) and the body's digest, which tells a replay from another body under the same
+// triple.
 func verify(m *middleware, cb *callback, body []byte) error {
 	s := m.s
-	cb.receivedMs = m.now().UnixMilli()
+	now := m.now().UnixMilli()
+	cb.receivedMs = now
 	secrets := s.secrets
 	if s.secretsFile != nil {
-		secrets = watchedValue(s.secretsFile, cb.receivedMs)
+		secrets = watchedValue(s.secretsFile, now)
 	}
-	key, err := verifySignature(secrets, cb)
-	if err != nil {
-		return err
+	// 6. The signature: the decoded one, compared in constant time with each secret's.
+	// The three texts sorted as strings; the timestamp and nonce once, then the secret's
+	// place among them. The decoded signature names the callback by exactly what is signed.
+	got, err := hex.DecodeString(cb.texts[fieldSignature])
+	if err != nil || len(got) != sha1.Size {
+		return errSignatureNotHex
+	}
+	lo, hi := cb.texts[fieldTimestamp], cb.texts[fieldNonce]
+	if lo > hi {
+		lo = cb.texts[fieldNonce]
+		hi = cb.texts[fieldTimestamp]
+	}
+	var want [sha1.Size]byte
+	key, signed, secret := "", "", ""
+	for i := 0; i < len(secrets); i++ {
+		secret = secrets[i]
+		if secret > hi {
+			signed = lo + hi + secret
+		} else if secret > lo {
+			signed = lo + secret + hi
+		} else {
+			signed = secret + lo + hi
+		}
+		want = sha1.Sum([]byte(signed)) //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
+		if subtle.ConstantTimeCompare(want[:], got) == 1 {
+			key = string(got)
+			break
+		}
+	}
+	if key == "" {
+		return errInvalidSignature
 	}
 	cb.verified = true
-	// What parsing left to check once the signature holds, when there is any.
-	if cb.recheck {
-		if err := checkReading(cb, body); err != nil {
+	// What the reading left to check once the signature holds: for a body the plain
+	// reading took, its keys; for another, what checkReading checks.
+	if cb.pieces != nil {
+		if err = plainKeys(m.headers, cb); err != nil {
+			return err
+		}
+	} else if cb.recheck {
+		if err = checkReading(cb, body); err != nil {
 			return err
 		}
 	}
@@ -145,55 +210,65 @@ func verify(m *middleware, cb *callback, body []byte) error {
 		key = bodyPlaceKey(key, cb.digest)
 	}
 	cb.key = key
-	// Fresh: within timestampTolerance of now, either way, in the configured unit; in
-	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp
-	// past maxTimestamp is refused before its skew could overflow.)
-	skewMs := (cb.receivedMs/s.unitMs - int64(cb.timestamp)) * s.unitMs //nolint:gosec // bounded by maxTimestamp
-	if cb.timestamp > s.maxTimestamp || skewMs > s.toleranceMs || skewMs < -s.toleranceMs {
-		return checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis)
+	// 7. Fresh: within timestampTolerance of now, either way, in the configured unit; in
+	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp past
+	// maxTimestamp is refused before its skew could overflow.)
+	if skew := now/s.unitMs - int64(cb.timestamp); cb.timestamp > s.maxTimestamp || skew > s.maxSkew || skew < s.minSkew { //nolint:gosec // bounded by maxTimestamp
+		return checkFreshness(cb, now, s.toleranceMs, s.millis)
 	}
+	// 8. The event.
 	if s.events != nil {
 		return checkEvent(s, cb)
 	}
 	return nil
 }
 
+// verifiedTrue is the value of the prefix's Verified header on a verified callback: one
+// slice for every request (a backend that adds to it makes an array of its own).
+var verifiedTrue = []string{"true"}
+
 // forward sends a verified, claimed callback on, annotated, and settles its claim on the
 // backend's answer. The backend answers into a compiled recorder, and the answer is then
 // copied to the client: a callback's answer is small, and every call Traefik's proxy would
 // make on an interpreted writer crosses Yaegi's reflection bridge.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
-	req.Header[m.s.headers.verified] = []string{"true"}
+	h := cb.header
+	h[m.headers.verified] = verifiedTrue
 	// The body is read whole, so the server has answered a client's Expect: 100-continue;
 	// sent on, it would make the backend answer 100, which would take the recorder's place
 	// as the final status and lose the backend's answer.
-	delete(req.Header, "Expect")
-	annotate(m.s.headers, req.Header, cb)
+	delete(h, "Expect")
+	if cb.pieces != nil {
+		annotatePlain(m.headers, h, cb)
+	} else {
+		annotate(m.headers, h, cb)
+	}
 	setBody(req, cb.body)
-	cb.answer = httptest.NewRecorder()
-	cb.answer.Code = 0 // stays 0 until the backend writes a status
+	answer := httptest.NewRecorder()
+	answer.Code = 0 // stays 0 until the backend writes a status
+	cb.answer = answer
 	// Deferred so that a panic in the chain (http.ErrAbortHandler when the backend goes
 	// away mid-answer) still settles the claim instead of leaving it in flight, which
 	// would turn ZEGO's retries away until it lapsed.
 	defer settle(m, cb)
-	m.next.ServeHTTP(cb.answer, req)
+	m.next.ServeHTTP(answer, req)
 	cb.returned = true
 	// The answer to the client: the recorded headers, status and body. A backend that
 	// wrote no status gets net/http's 200; one whose informational answer (103 Early
 	// Hints) took the recorder's place gets 502, its claim forgotten (forgetDelivery).
 	// Trailers are not relayed: a callback's answer has none.
-	h := rw.Header()
-	for name, values := range cb.answer.Header() {
+	h = rw.Header()
+	for name, values := range answer.HeaderMap { //nolint:staticcheck // the map Header() returns, without the call
 		h[name] = values
 	}
-	status := cb.answer.Code
+	status := answer.Code
 	if status == 0 {
 		status = http.StatusOK
 	} else if status < 200 {
 		status = http.StatusBadGateway
 	}
 	rw.WriteHeader(status)
-	_, _ = rw.Write(cb.answer.Body.Bytes())
+	_, _ = rw.Write(answer.Body.Bytes())
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
@@ -206,6 +281,6 @@ func settle(m *middleware, cb *callback) {
 	} else if m.redis != nil {
 		settleRedis(m, cb, true)
 	} else {
-		confirmMemory(m.mem, cb.key, cb.digest)
+		confirmMemory(m.mem, cb)
 	}
 }

@@ -113,7 +113,7 @@ func logRejection(m *middleware, action, code string, req *http.Request, cb *cal
 		level = levelDebug
 	}
 	writeLine(m.s.log, level, fmt.Sprintf("%s code=%s remote=%s event=%q appid=%q reason=%q%s",
-		action, code, req.RemoteAddr, logValue(cb.Event), logValue(cb.AppID), errorDetail(err), note))
+		action, code, req.RemoteAddr, logValue(cb.texts[fieldEvent]), logValue(cb.texts[fieldAppID]), errorDetail(err), note))
 }
 
 func errorDetail(err error) string {
@@ -206,10 +206,10 @@ var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce ca
 // checkEvent refuses a callback whose event the events option does not list, naming
 // the list in the log, where a misspelt event would show.
 func checkEvent(s *settings, cb *callback) error {
-	if s.events[cb.Event] {
+	if s.events[cb.texts[fieldEvent]] {
 		return nil
 	}
-	return fmt.Errorf("%w: %q is not in events %s", errEventNotAllowed, logValue(cb.Event), s.eventList)
+	return fmt.Errorf("%w: %q is not in events %s", errEventNotAllowed, logValue(cb.texts[fieldEvent]), s.eventList)
 }
 
 // answerDuplicate answers a verified callback that was seen before: 200 without
@@ -276,7 +276,9 @@ func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, 
 	if rejection != "" {
 		h[m.s.headers.rejection] = []string{rejection}
 	}
-	if cb.parsed {
+	if cb.pieces != nil {
+		annotatePlain(m.s.headers, h, cb)
+	} else if cb.parsed {
 		annotate(m.s.headers, h, cb)
 	}
 	setBody(req, cb.body)

@@ -98,10 +98,10 @@ func BenchmarkPieceClaimAndSettle(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if r, _ := claimMemory(s, keys[i], 7, now, 20000); r != claimed {
+		if r, _ := claimAt(s, keys[i], 7, now, 20000); r != claimed {
 			b.Fatal(r)
 		}
-		confirmMemory(s, keys[i], 7)
+		confirmAt(s, keys[i], 7)
 	}
 }
 
@@ -140,7 +140,7 @@ func BenchmarkPieceSignature(b *testing.B) {
 	cb, _ := parseCallback(pieceBody(), false)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_, _ = verifySignature(m.s.secrets, cb)
+		_ = verifySignature(m.s.secrets, cb)
 	}
 }
 
@@ -158,5 +158,29 @@ func BenchmarkPieceReadNamed(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		_ = readNamed(cb)
+	}
+}
+
+func BenchmarkPieceReadPlain(b *testing.B) {
+	m := pieceMiddleware(b)
+	body := pieceBody()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if !readPlain(&callback{}, m.s.headers, body) {
+			b.Fatal("not plain")
+		}
+	}
+}
+
+func BenchmarkPieceAnnotatePlain(b *testing.B) {
+	m := pieceMiddleware(b)
+	body := pieceBody()
+	cb := &callback{body: body}
+	if !readPlain(cb, m.s.headers, body) || plainKeys(m.s.headers, cb) != nil {
+		b.Fatal("not plain")
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		annotatePlain(m.s.headers, http.Header{}, cb)
 	}
 }

@@ -31,37 +31,52 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 
 var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", errInvalidSignature)
 
-// Verify checks cb's signature against each secret, in constant time for each, and
-// returns the decoded signature as a string: it names the callback by exactly what is
-// signed, and is the replay store's key.
+// verifySignature checks cb's signature against each secret, in constant time for each,
+// and returns the decoded signature as a string: it names the callback by exactly what is
+// signed, and is the replay store's key. It returns "" when no secret yields the
+// signature (signatureError says why): one result, which costs less under Yaegi
+// (DESIGN.md).
 //
 // The signed string cannot tell where the timestamp ends and the nonce begins, so one
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
 // them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
 // 7784...). The replay store therefore keys on the signature, never on the texts.
-func verifySignature(secrets []string, cb *callback) (string, error) {
-	got, err := hex.DecodeString(cb.Signature)
+func verifySignature(secrets []string, cb *callback) string {
+	got, err := hex.DecodeString(cb.texts[fieldSignature])
 	if err != nil || len(got) != sha1.Size {
-		return "", errSignatureNotHex
+		return ""
 	}
 	// The three texts sorted once: the secret's place among them is found per secret.
-	ts, nonce := cb.Timestamp, cb.Nonce
-	if ts > nonce {
-		ts, nonce = nonce, ts
+	lo, hi := cb.texts[fieldTimestamp], cb.texts[fieldNonce]
+	if lo > hi {
+		lo = cb.texts[fieldNonce]
+		hi = cb.texts[fieldTimestamp]
 	}
-	for _, secret := range secrets {
-		signed := secret + ts + nonce
-		if secret > nonce {
-			signed = ts + nonce + secret
-		} else if secret > ts {
-			signed = ts + secret + nonce
+	var want [sha1.Size]byte
+	signed, secret := "", ""
+	for i := 0; i < len(secrets); i++ {
+		secret = secrets[i]
+		if secret > hi {
+			signed = lo + hi + secret
+		} else if secret > lo {
+			signed = lo + secret + hi
+		} else {
+			signed = secret + lo + hi
 		}
-		want := sha1.Sum([]byte(signed)) //nolint:gosec // see Sign.
+		want = sha1.Sum([]byte(signed)) //nolint:gosec // see Sign.
 		if subtle.ConstantTimeCompare(want[:], got) == 1 {
-			return string(got), nil
+			return string(got)
 		}
 	}
-	return "", errInvalidSignature
+	return ""
+}
+
+// signatureError says why verifySignature refused cb's signature: built only then.
+func signatureError(cb *callback) error {
+	if got, err := hex.DecodeString(cb.texts[fieldSignature]); err != nil || len(got) != sha1.Size {
+		return errSignatureNotHex
+	}
+	return errInvalidSignature
 }
 
 // checkFreshness reports whether cb's timestamp lies within toleranceMs of nowMs, either
@@ -92,7 +107,7 @@ func timestampLimits(millis bool) (int64, uint64) {
 // only when a timestamp is refused.
 func staleError(cb *callback, skewMs int64, millis bool) error {
 	hint := ""
-	if n := len(cb.Timestamp); !millis && n >= 13 {
+	if n := len(cb.texts[fieldTimestamp]); !millis && n >= 13 {
 		hint = fmt.Sprintf("; timestamp has %d digits: milliseconds? set timestampUnit: milliseconds", n)
 	} else if millis && n <= 10 {
 		hint = fmt.Sprintf("; timestamp has %d digits: seconds? set timestampUnit: seconds", n)
