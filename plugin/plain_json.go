@@ -293,4 +293,3 @@ func pieceOffset(p []string, i int) int {
 	}
 	return offset
 }
-
