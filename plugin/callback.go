@@ -245,6 +245,15 @@ func decodedUnusual(cb *callback, body []byte) {
 	cb.recheck = true
 }
 
+// recheck runs what a reading left for once the signature holds: plainKeys for a body
+// the plain reading took, checkReading for another.
+func recheck(m *middleware, cb *callback, body []byte) error {
+	if cb.pieces != nil {
+		return plainKeys(m.headers, cb)
+	}
+	return checkReading(cb, body)
+}
+
 // checkReading finishes what parseCallback left for a callback whose signature holds
 // (and for reportOnly): the checks that loop, and those that compare the body with
 // other readings of it, so that a backend reads the event and the signed fields the

@@ -193,14 +193,10 @@ func verify(m *middleware, cb *callback, body []byte) error {
 		return errInvalidSignature
 	}
 	cb.verified = true
-	// What the reading left to check once the signature holds: for a body the plain
-	// reading took, its keys; for another, what checkReading checks.
-	if cb.pieces != nil {
-		if err = plainKeys(m.headers, cb); err != nil {
-			return err
-		}
-	} else if cb.recheck {
-		if err = checkReading(cb, body); err != nil {
+	// What the reading left to check once the signature holds, when there is any: for a
+	// body the plain reading took, its keys; for another, what checkReading checks.
+	if cb.recheck {
+		if err = recheck(m, cb, body); err != nil {
 			return err
 		}
 	}

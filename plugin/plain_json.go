@@ -73,12 +73,24 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		}
 		cb.keyAt[cb.keys] = i
 		cb.keys++
-		if n = names[p[i]]; n == nil || n.named < 0 {
+		// Each key's number in the cache marks it seen: a key the cache does not hold
+		// yet, or one seen twice, is for plainKeys once the signature holds, but a named
+		// field twice, or under two spellings, for the general reading, which reads the
+		// last and then refuses the body.
+		if n = names[p[i]]; n == nil {
+			cb.recheck = true
 			continue
 		}
-		j = n.named
+		if j = n.named; cb.seen[n.id] && j < 0 {
+			cb.recheck = true
+			continue
+		}
+		cb.seen[n.id] = true
+		if j < 0 {
+			continue
+		}
 		if cb.spelling[j] != "" {
-			return unreadPlain(cb) // a named field twice: the general reading refuses it
+			return unreadPlain(cb)
 		}
 		cb.spelling[j] = p[i]
 		if sep == ": " || sep == ":" {
@@ -99,6 +111,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 	cb.eventName = cb.spelling[fieldEvent]
 	cb.appIDName = cb.spelling[fieldAppID]
 	cb.eventAlias = len(cb.eventName) > len("event")
+	cb.recheck = cb.recheck || cb.keys > b.maxFields
 	cb.pieces = p
 	return true
 }
@@ -108,7 +121,9 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 func unreadPlain(cb *callback) bool {
 	cb.texts = [namedCount]string{}
 	cb.spelling = [namedCount]string{}
+	cb.seen = [maxCachedNames]bool{}
 	cb.keys = 0
+	cb.recheck = false
 	return false
 }
 
@@ -151,29 +166,26 @@ func readNamedTexts(cb *callback) error {
 	return nil
 }
 
-// plainKeys checks, once the signature holds, that no top-level key of a body the plain
-// reading took appears twice, as checkReading checks the general reading's: each key's
-// number in the cache of names (which it may learn now) marks it seen. A body with more
-// top-level keys than maxFields (whose headers are the first maxFields by name), or with a
-// key the full cache cannot take, goes to the general reading (plainToGeneral).
+// plainKeys finishes, once the signature holds, the check readPlain began that no
+// top-level key appears twice, which checkReading makes of the general reading: when a key
+// was seen twice, or the cache of names did not hold one (which it learns now), the keys
+// are counted again, each by its number in the cache. A body with more top-level keys
+// than maxFields (whose headers are the first maxFields by name), or with a key the full
+// cache cannot take, goes to the general reading.
 func plainKeys(b *headerBuilder, cb *callback) error {
-	if cb.keys > b.maxFields {
-		return plainToGeneral(cb)
-	}
-	names, _ := b.names.Load().(map[string]*fieldName)
-	p := cb.pieces
+	cb.seen = [maxCachedNames]bool{}
 	var n *fieldName
 	for k := 0; k < cb.keys; k++ {
-		if n = names[p[cb.keyAt[k]]]; n == nil {
-			n = learnHeaderName(b, p[cb.keyAt[k]])
-		}
-		if n.id < 0 {
+		if n = learnHeaderName(b, cb.pieces[cb.keyAt[k]]); n.id < 0 {
 			return plainToGeneral(cb)
 		}
 		if cb.seen[n.id] {
 			return errKeyTwice
 		}
 		cb.seen[n.id] = true
+	}
+	if cb.keys > b.maxFields {
+		return plainToGeneral(cb)
 	}
 	return nil
 }
