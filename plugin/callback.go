@@ -30,22 +30,16 @@ type callback struct {
 	// "" where absent, by field (fieldSignature...): the signed ones as received (a JSON
 	// number keeps its exact digits, a JSON string is its decoded value), the event's
 	// and the app id's under whichever spelling the body uses (see namedSpellings), not
-	// signed. eventName and appIDName are the event's and the app id's spellings;
-	// eventAlias says the event's is EventType or event_type.
-	texts, spelling      [namedCount]string
-	eventName, appIDName string
-	eventAlias           bool
-	// pieces is a body the plain reading took, split at its quotes (plain_json.go);
-	// keyAt the pieces of its top-level keys, keys how many; seen the keys met by
-	// annotatePlain, by their number in the cache of names; placeholders the fields
-	// whose values added no header; annotated says the headers are written.
-	pieces       []string
-	header       http.Header // the request's, which annotatePlain writes
-	keyAt        [maxPlainKeys]int
-	keys         int
-	seen         [maxCachedNames]bool
-	placeholders int
-	annotated    bool
+	// signed.
+	texts, spelling [namedCount]string
+	// pieces is a body the plain reading took, split at its quotes (plain_json.go),
+	// which has written its headers; keyAt the pieces of its top-level keys, keys how
+	// many; seen the keys met, by their number in the cache of names.
+	pieces []string
+	header http.Header // the request's
+	keyAt  [maxPlainKeys]int
+	keys   int
+	seen   [maxCachedNames]bool
 	// plain is set when no string in a JSON body holds an escape or a DEL byte: a
 	// string's text is then what lies between its quotes, free of control bytes.
 	plain bool
@@ -299,7 +293,7 @@ func checkURLDecoded(cb *callback, body []byte) error {
 	if json.Unmarshal(decoded, &other.Fields) != nil || other.Fields == nil {
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
-	if readNamed(other) != nil || other.eventName != cb.eventName || other.appIDName != cb.appIDName || other.texts[fieldSignature] != cb.texts[fieldSignature] || other.texts[fieldTimestamp] != cb.texts[fieldTimestamp] ||
+	if readNamed(other) != nil || other.spelling[fieldEvent] != cb.spelling[fieldEvent] || other.spelling[fieldAppID] != cb.spelling[fieldAppID] || other.texts[fieldSignature] != cb.texts[fieldSignature] || other.texts[fieldTimestamp] != cb.texts[fieldTimestamp] ||
 		other.texts[fieldNonce] != cb.texts[fieldNonce] || other.texts[fieldEvent] != cb.texts[fieldEvent] || other.texts[fieldAppID] != cb.texts[fieldAppID] {
 		return errURLDecodedDiffers
 	}

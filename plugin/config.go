@@ -386,6 +386,9 @@ func checkHeaderPrefix(prefix string) error {
 	if !strings.HasSuffix(prefix, "-") {
 		return fmt.Errorf("headerPrefix: %q does not end with '-'", prefix)
 	}
+	if strings.Trim(strings.ToLower(prefix), "abcdefghijklmnopqrstuvwxyz") == strings.ToLower(prefix) {
+		return fmt.Errorf("headerPrefix: %q holds no letter", prefix)
+	}
 	for _, known := range reservedHeaders {
 		if len(known) >= len(prefix) && strings.EqualFold(known[:len(prefix)], prefix) {
 			return fmt.Errorf("headerPrefix: %q starts %s, which the middleware would strip and let a body field write", prefix, known)

@@ -41,7 +41,8 @@ const controlBytes = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x
 type headerBuilder struct {
 	prefix     string // as configured
 	normPrefix string // lower case, each character but a letter or digit read as '-'
-	letterAt   int    // the place of the prefix's last letter, -1 if it has none
+	prefixLen  int    // its length
+	letterAt   int    // the place of the prefix's last letter (checkHeaderPrefix wants one)
 	letter     byte   // that letter in lower case
 	verified   string // canonical names of the middleware's own headers
 	duplicate  string
@@ -90,6 +91,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		}
 	}
 	b.normPrefix = string(norm)
+	b.prefixLen = len(norm)
 	for _, own := range []string{b.verified, b.duplicate, b.rejection, b.event, http.CanonicalHeaderKey(prefix + "Signature")} {
 		b.reserved[own] = true
 	}
@@ -155,13 +157,9 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 // CGI, PHP and nginx with underscores_in_headers read X_Zego.Verified as
 // X-Zego-Verified, so a client must be able to send neither.
 func stripPrefixed(b *headerBuilder, h http.Header) {
-	n := len(b.normPrefix)
 	for name := range h {
 		// One letter of the prefix, compared without a call, rules out most names.
-		if len(name) < n || b.letterAt >= 0 && name[b.letterAt]|0x20 != b.letter {
-			continue
-		}
-		if hasNormPrefix(name, b.normPrefix) {
+		if len(name) >= b.prefixLen && name[b.letterAt]|0x20 == b.letter && hasNormPrefix(name, b.normPrefix) {
 			delete(h, name)
 		}
 	}
@@ -227,7 +225,7 @@ func annotate(b *headerBuilder, h http.Header, cb *callback) {
 			placeholders++
 		}
 	}
-	if len(h)-before != written || placeholders != 0 || cb.eventAlias {
+	if len(h)-before != written || placeholders != 0 || len(cb.spelling[fieldEvent]) > len("event") {
 		annotateEnd(b, h, cb, fields, len(h)-before != written)
 	}
 }
@@ -255,7 +253,7 @@ func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[strin
 	} else {
 		dropPlaceholders(h)
 	}
-	if cb.eventAlias {
+	if len(cb.spelling[fieldEvent]) > len("event") {
 		if event, ok := h[b.eventType]; ok {
 			h[b.event] = event
 		}

@@ -74,11 +74,27 @@ func (l *lineLimiter) printf(level int, reason, format string, args ...any) {
 // lineSuppressed is lineAllowed's answer for a line not to write.
 const lineSuppressed = "\x00"
 
-// lineAllowed says whether a line about reason may be written at nowMs: lineSuppressed
-// when not, else what the line ends with, the count of the lines not written since the
-// last one ("" for none). A plain function, called before a line is built, so that a
-// line not written costs little (see DESIGN.md).
+// lineAllowed says whether a line about reason may be written at nowMs (0 for now):
+// lineSuppressed when not, else what the line ends with, the count of the lines not
+// written since the last one ("" for none). A plain function, called before a line is
+// built, whose usual answer under a flood, a reason whose share is spent, takes one look
+// (DESIGN.md); the rest is lineAllowedSlowly's.
 func lineAllowed(l *lineLimiter, reason string, nowMs int64) string {
+	l.mu.Lock()
+	if r := l.reasons[reason]; r != nil && r.suppressed > 0 && nowMs > r.refilledMs && nowMs < r.refilledMs+logEveryMs {
+		r.suppressed++
+		l.mu.Unlock()
+		return lineSuppressed
+	}
+	l.mu.Unlock()
+	return lineAllowedSlowly(l, reason, nowMs)
+}
+
+// lineAllowedSlowly is lineAllowed when its one look did not decide.
+func lineAllowedSlowly(l *lineLimiter, reason string, nowMs int64) string {
+	if nowMs == 0 {
+		nowMs = l.now().UnixMilli()
+	}
 	l.mu.Lock()
 	r := l.reasons[reason]
 	if r == nil {

@@ -2,11 +2,8 @@ package zegocallback
 
 import (
 	"context"
-	"crypto/sha1" //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,10 +130,16 @@ func inspect(m *middleware, req *http.Request, cb *callback) error {
 	// 5. The reading: the plain one (plain_json.go) takes the callbacks ZEGO sends; the
 	// general one reads the rest, and every request in reportOnly, whose annotation does
 	// not wait for the signature.
-	if failure == nil && m.plain && !cb.formTyped && len(body) > 0 && body[0] == '{' && readPlain(cb, m.headers, body) {
-		cb.parsed = true
-		return verify(m, cb, body)
+	if failure != nil || !m.plain || cb.formTyped || len(body) == 0 || body[0] != '{' || !readPlain(cb, m.headers, body) {
+		return inspectGeneral(m, cb, body, failure)
 	}
+	cb.parsed = true
+	return verify(m, cb, body)
+}
+
+// inspectGeneral is inspect's end for a body the general reading reads (callback.go),
+// and for a request that failed a check already (reportOnly goes on, to annotate it).
+func inspectGeneral(m *middleware, cb *callback, body []byte, failure error) error {
 	err := parseInto(cb, body)
 	if err == nil {
 		cb.parsed = true
@@ -160,43 +163,24 @@ func verify(m *middleware, cb *callback, body []byte) error {
 	if s.secretsFile != nil {
 		secrets = watchedValue(s.secretsFile, now)
 	}
-	// 6. The signature: the decoded one, compared in constant time with each secret's.
-	// The three texts sorted as strings; the timestamp and nonce once, then the secret's
-	// place among them. The decoded signature names the callback by exactly what is signed.
-	got, err := hex.DecodeString(cb.texts[fieldSignature])
-	if err != nil || len(got) != sha1.Size {
-		return errSignatureNotHex
-	}
-	lo, hi := cb.texts[fieldTimestamp], cb.texts[fieldNonce]
-	if lo > hi {
-		lo = cb.texts[fieldNonce]
-		hi = cb.texts[fieldTimestamp]
-	}
-	var want [sha1.Size]byte
-	key, signed, secret := "", "", ""
-	for i := 0; i < len(secrets); i++ {
-		secret = secrets[i]
-		if secret > hi {
-			signed = lo + hi + secret
-		} else if secret > lo {
-			signed = lo + secret + hi
-		} else {
-			signed = secret + lo + hi
-		}
-		want = sha1.Sum([]byte(signed)) //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
-		if subtle.ConstantTimeCompare(want[:], got) == 1 {
-			key = string(got)
-			break
-		}
-	}
+	// 6. The signature (signature.go); a forged body goes no further.
+	key := verifySignature(secrets, cb)
 	if key == "" {
-		return errInvalidSignature
+		return signatureError(cb)
 	}
+	return verified(m, cb, key, body)
+}
+
+// verified runs what follows a signature that holds, key its decoded bytes: what the
+// reading left to check, freshness (7) and the event (8), and the store's key and digest.
+// Apart from verify, so that a forged body's frame does not hold its slots (DESIGN.md).
+func verified(m *middleware, cb *callback, key string, body []byte) error {
 	cb.verified = true
+	s := m.s
 	// What the reading left to check once the signature holds, when there is any: for a
 	// body the plain reading took, its keys; for another, what checkReading checks.
 	if cb.recheck {
-		if err = recheck(m, cb, body); err != nil {
+		if err := recheck(m, cb, body); err != nil {
 			return err
 		}
 	}
@@ -209,8 +193,8 @@ func verify(m *middleware, cb *callback, body []byte) error {
 	// 7. Fresh: within timestampTolerance of now, either way, in the configured unit; in
 	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp past
 	// maxTimestamp is refused before its skew could overflow.)
-	if skew := now/s.unitMs - int64(cb.timestamp); cb.timestamp > s.maxTimestamp || skew > s.maxSkew || skew < s.minSkew { //nolint:gosec // bounded by maxTimestamp
-		return checkFreshness(cb, now, s.toleranceMs, s.millis)
+	if skew := cb.receivedMs/s.unitMs - int64(cb.timestamp); cb.timestamp > s.maxTimestamp || skew > s.maxSkew || skew < s.minSkew { //nolint:gosec // bounded by maxTimestamp
+		return checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis)
 	}
 	// 8. The event.
 	if s.events != nil {
@@ -234,10 +218,8 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callb
 	// sent on, it would make the backend answer 100, which would take the recorder's place
 	// as the final status and lose the backend's answer.
 	delete(h, "Expect")
-	if cb.pieces != nil {
-		annotatePlain(m.headers, h, cb)
-	} else {
-		annotate(m.headers, h, cb)
+	if cb.pieces == nil {
+		annotate(m.headers, h, cb) // the plain reading annotated the request already
 	}
 	setBody(req, cb.body)
 	answer := httptest.NewRecorder()

@@ -26,19 +26,20 @@ var (
 // rejection is what the client gets for one kind of error: its status, the code that
 // X-Zego-Rejection and the log carry, and the JSON body, built once.
 type rejection struct {
-	err    error
-	status int
-	code   string
-	body   []byte
+	err       error
+	status    int
+	code      string
+	codeValue []string // the code as a header's value, one slice for every answer
+	body      []byte
 }
 
-func newRejection(err error, status int, code, message string) rejection {
+func newRejection(err error, status int, code, message string) *rejection {
 	body := `{"error":` + strconv.Quote(code) + `,"message":` + strconv.Quote(message) + "}\n"
-	return rejection{err: err, status: status, code: code, body: []byte(body)}
+	return &rejection{err: err, status: status, code: code, codeValue: []string{code}, body: []byte(body)}
 }
 
 // rejections is read-only after package initialisation.
-var rejections = []rejection{
+var rejections = []*rejection{
 	newRejection(errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted"),
 	newRejection(errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this endpoint accepts"),
 	newRejection(errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be sent as it is, JSON or a URL-encoded form"),
@@ -54,14 +55,26 @@ var rejections = []rejection{
 // rejectionFor maps an error from the request path to what the client gets. An error
 // that is none of the sentinels (which would be a bug) is answered as a store failure:
 // 503 makes ZEGO retry instead of losing the callback.
-func rejectionFor(err error) rejection {
-	for _, r := range rejections {
-		if errors.Is(err, r.err) {
-			return r
+func rejectionFor(err error) *rejection {
+	for i := 0; i < len(rejections); i++ {
+		if err == rejections[i].err {
+			return rejections[i] // the sentinel itself, as most are returned
+		}
+	}
+	for i := 0; i < len(rejections); i++ {
+		if errors.Is(err, rejections[i].err) {
+			return rejections[i]
 		}
 	}
 	return rejections[len(rejections)-1]
 }
+
+// The values of the headers every rejection carries, one slice for every answer.
+var (
+	jsonContentType = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+	allowPost       = []string{http.MethodPost}
+)
 
 // duplicateAck is the answer to a callback that was already delivered, when duplicates
 // are acknowledged: ZEGO stops retrying, and the backend does not get it twice.
@@ -70,13 +83,13 @@ var duplicateAck = []byte(`{"status":"duplicate","message":"this callback was al
 // writeRejection answers the client, with the code also in the prefix's Rejection
 // header, which Traefik's access log can record (see the README's Logs). It never
 // includes err's text, a secret, the expected signature or the body.
-func writeRejection(m *middleware, rw http.ResponseWriter, r rejection) {
+func writeRejection(m *middleware, rw http.ResponseWriter, r *rejection) {
 	h := rw.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h[m.s.headers.rejection] = []string{r.code}
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
+	h[m.headers.rejection] = r.codeValue
 	if r.status == http.StatusMethodNotAllowed {
-		h.Set("Allow", http.MethodPost)
+		h["Allow"] = allowPost
 	}
 	rw.WriteHeader(r.status)
 	_, _ = rw.Write(r.body)
@@ -97,14 +110,11 @@ const (
 // lineLimiter). event and appid come from the body, so they are bounded and quoted;
 // err's text names fields, never their values.
 func logRejection(m *middleware, action, code string, req *http.Request, cb *callback, err error) {
-	reason, nowMs := reasonUnverified, cb.receivedMs
+	reason := reasonUnverified
 	if cb.verified {
 		reason = code
 	}
-	if nowMs == 0 {
-		nowMs = m.now().UnixMilli()
-	}
-	note := lineAllowed(m.s.log, reason, nowMs)
+	note := lineAllowed(m.s.log, reason, cb.receivedMs)
 	if note == lineSuppressed {
 		return
 	}
@@ -276,10 +286,8 @@ func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, 
 	if rejection != "" {
 		h[m.s.headers.rejection] = []string{rejection}
 	}
-	if cb.pieces != nil {
-		annotatePlain(m.s.headers, h, cb)
-	} else if cb.parsed {
-		annotate(m.s.headers, h, cb)
+	if cb.parsed && cb.pieces == nil {
+		annotate(m.s.headers, h, cb) // the plain reading annotated the request already
 	}
 	setBody(req, cb.body)
 	m.next.ServeHTTP(rw, req)

@@ -14,10 +14,13 @@ import (
 // read at the cost its shape allows under Yaegi (see DESIGN.md). The body, valid UTF-8
 // and valid JSON, is split at its quotes: with no escape, every odd piece is a string's
 // text and every even one what lies between two strings, so one walk over the pieces
-// finds the top-level keys, the named fields' texts and each value, and a header's value
-// is a piece, written without a copy. Whatever this reading does not take (an escape, a
-// form, an unusual value) the general reading (callback.go) reads; the two are held equal
-// by TestPlainReadsAsTheGeneral, on generated requests, and by FuzzPlainReading.
+// finds the top-level keys, the named fields' texts and each value, and writes a header's
+// value as a piece, without a copy. Whatever this reading does not take (an escape, a
+// form, a named field it would read otherwise) the general reading (callback.go) reads;
+// what the walk leaves (a key the cache of names does not hold yet, a key twice, a value
+// other than a string or an array of strings) is finished once the signature holds
+// (plainKeys). The two readings are held equal by TestPlainReadsAsTheGeneral, on
+// generated requests, and by FuzzPlainReading.
 
 // plainUnfit finds what makes a body one the plain reading does not take: an escape
 // ('\\'), which would hide a quote; DEL, which a header value writes as %7F; '%' or '+',
@@ -36,30 +39,40 @@ const maxPlainKeys = 96
 
 var quote = []byte(`"`)
 
-// readPlain reads a JSON object that starts the body into cb, as far as checking its
-// signature needs: the top-level keys' places and the named fields' texts and spellings,
-// checked as readNamedTexts checks them. It reports false, leaving cb to the general
-// reading, for a body it does not take (plainUnfit), and for one whose named fields the
-// general reading would refuse or read otherwise (a named field twice, a value neither a
-// plain string nor plain digits, a text it refuses), so that every verdict on a body
-// comes from one place.
+// readPlain reads a JSON object that starts the body into cb: the top-level keys' places,
+// the named fields' texts and spellings (checked as readNamedTexts checks them), and the
+// fields as headers where the walk can write them. It reports false, leaving cb and the
+// request's headers to the general reading, for a body it does not take (plainUnfit), and
+// for one whose named fields the general reading would refuse or read otherwise (a named
+// field twice, a value neither a plain string nor plain digits, a text it refuses), so
+// that every verdict on a body comes from one place. It sets cb.recheck for plainKeys.
+//
+// It is one function, and its expressions are few: each is a frame slot under Yaegi,
+// allocated at every call whichever branches run (DESIGN.md).
 func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 	if plainUnfit.Match(body) || bytes.Count(body, quote) > maxPlainQuotes || !utf8.Valid(body) || !json.Valid(body) {
 		return false
 	}
 	p := strings.Split(string(body), `"`)
 	names, _ := b.names.Load().(map[string]*fieldName)
+	h := cb.header
+	keyAt := cb.keyAt[:]
+	seen := cb.seen[:]
+	texts := cb.texts[:]
+	spelling := cb.spelling[:]
+	before, max := len(h), b.maxValueBytes
 	var n *fieldName
+	var values []string
 	sep := p[0]
-	depth, j := 0, 0
-	// A loop's variables are declared before it (DESIGN.md); the depth of each string is
-	// that after the piece before it, and a string followed by a colon is a key.
-	for i := 1; i < len(p); i += 2 {
+	c, depth, i, j, keys, size, written := byte(0), 0, 0, 0, 0, 0, 0
+	// The depth of each string is that after the piece before it; a string followed by
+	// a colon is a key. A loop's variables are declared before it (DESIGN.md).
+	for i = 1; i < len(p); i += 2 {
 		if sep != ": " && sep != "," && sep != ":" { // the usual pieces change no depth
 			for j = 0; j < len(sep); j++ {
-				if sep[j] == '{' || sep[j] == '[' {
+				if c = sep[j]; c == '{' || c == '[' {
 					depth++
-				} else if sep[j] == '}' || sep[j] == ']' {
+				} else if c == '}' || c == ']' {
 					depth--
 				}
 			}
@@ -68,62 +81,88 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		if depth != 1 || sep[0] != ':' {
 			continue // a string value, or a key of a nested object
 		}
-		if cb.keys == maxPlainKeys {
-			return unreadPlain(cb)
+		if keys == maxPlainKeys {
+			return unreadPlain(cb, b)
 		}
-		cb.keyAt[cb.keys] = i
-		cb.keys++
-		// Each key's number in the cache marks it seen: a key the cache does not hold
-		// yet, or one seen twice, is for plainKeys once the signature holds, but a named
-		// field twice, or under two spellings, for the general reading, which reads the
-		// last and then refuses the body.
-		if n = names[p[i]]; n == nil {
+		keyAt[keys] = i
+		keys++
+		// The key's number in the cache marks it seen. A key the cache does not hold yet,
+		// or one seen twice, is plainKeys's; a named field twice, or under two spellings,
+		// the general reading's, which reads the last and then refuses the body.
+		if n = names[p[i]]; n == nil || seen[n.id] && n.named < 0 {
 			cb.recheck = true
 			continue
 		}
-		if j = n.named; cb.seen[n.id] && j < 0 {
-			cb.recheck = true
+		seen[n.id] = true
+		if j = n.named; j >= 0 {
+			if spelling[j] != "" {
+				return unreadPlain(cb, b)
+			}
+			spelling[j] = p[i]
+			if sep == ": " || sep == ":" {
+				texts[j] = p[i+2]
+			} else if !plainNamedNumber(cb, sep, j) {
+				return unreadPlain(cb, b)
+			}
+		}
+		if !n.considered {
 			continue
 		}
-		cb.seen[n.id] = true
-		if j < 0 {
-			continue
-		}
-		if cb.spelling[j] != "" {
-			return unreadPlain(cb)
-		}
-		cb.spelling[j] = p[i]
+		// The value: a string, or an array of strings, one after each "," and the last
+		// before ']' (its JSON text 2 bytes, and each string quoted, with a comma
+		// between), within maxHeaderValueBytes, as a piece, or pieces; any other is
+		// plainKeys's.
+		written++
 		if sep == ": " || sep == ":" {
-			cb.texts[j] = p[i+2]
-		} else if !plainNamedNumber(cb, sep, j) {
-			return unreadPlain(cb)
+			if len(p[i+2]) <= max {
+				h[n.header] = p[i+2 : i+3 : i+3]
+				continue
+			}
+		} else if sep == ": [" || sep == ":[" {
+			size = 1
+			for j = i + 2; p[j+1] == ","; j += 2 {
+				size += len(p[j]) + 3
+			}
+			if size += len(p[j]) + 3; size <= max && p[j+1][0] == ']' {
+				values = make([]string, (j-i)/2)
+				for j = 0; j < len(values); j++ {
+					values[j] = p[i+2+j+j]
+				}
+				h[n.header] = values
+				continue
+			}
 		}
+		cb.recheck = true
 	}
 	// The named texts, as readNamedTexts checks them: a plain body's hold no control byte,
 	// no DEL and no space at either end; the signed ones must be there, the timestamp
-	// whole, and every one ASCII, which only a body that is not (fewer runes than bytes)
+	// whole, and each one ASCII, which only a body that is not (fewer runes than bytes)
 	// makes readNamedTexts look at.
-	ts, err := strconv.ParseUint(cb.texts[fieldTimestamp], 10, 64)
-	if err != nil || cb.texts[fieldSignature] == "" || cb.texts[fieldNonce] == "" || utf8.RuneCount(body) != len(body) && readNamedTexts(cb) != nil {
-		return unreadPlain(cb)
+	ts, err := strconv.ParseUint(texts[fieldTimestamp], 10, 64)
+	if err != nil || texts[fieldSignature] == "" || texts[fieldNonce] == "" || utf8.RuneCount(body) != len(body) && readNamedTexts(cb) != nil {
+		return unreadPlain(cb, b)
 	}
 	cb.timestamp = ts
-	cb.eventName = cb.spelling[fieldEvent]
-	cb.appIDName = cb.spelling[fieldAppID]
-	cb.eventAlias = len(cb.eventName) > len("event")
-	cb.recheck = cb.recheck || cb.keys > b.maxFields
+	cb.keys = keys
 	cb.pieces = p
+	// Two fields that wrote one header, more fields than maxHeaderFields, an event
+	// spelt EventType or event_type (which also writes the prefix's Event): plainKeys.
+	if len(h)-before != written || keys > b.maxFields || len(spelling[fieldEvent]) > len("event") {
+		cb.recheck = true
+	}
 	return true
 }
 
-// unreadPlain undoes what readPlain wrote into cb, for the general reading, and reports
+// unreadPlain undoes what readPlain wrote, into cb and the request's headers (which held
+// none with the prefix before it: stripPrefixed), for the general reading, and reports
 // false.
-func unreadPlain(cb *callback) bool {
+func unreadPlain(cb *callback, b *headerBuilder) bool {
+	stripPrefixed(b, cb.header)
 	cb.texts = [namedCount]string{}
 	cb.spelling = [namedCount]string{}
 	cb.seen = [maxCachedNames]bool{}
-	cb.keys = 0
 	cb.recheck = false
+	cb.keys = 0
 	return false
 }
 
@@ -160,24 +199,21 @@ func readNamedTexts(cb *callback) error {
 		return namedTextError(cb.texts[:])
 	}
 	cb.timestamp, _ = strconv.ParseUint(cb.texts[fieldTimestamp], 10, 64)
-	cb.eventName = cb.spelling[fieldEvent]
-	cb.appIDName = cb.spelling[fieldAppID]
-	cb.eventAlias = len(cb.eventName) > len("event")
 	return nil
 }
 
-// plainKeys finishes, once the signature holds, the check readPlain began that no
-// top-level key appears twice, which checkReading makes of the general reading: when a key
-// was seen twice, or the cache of names did not hold one (which it learns now), the keys
-// are counted again, each by its number in the cache. A body with more top-level keys
-// than maxFields (whose headers are the first maxFields by name), or with a key the full
-// cache cannot take, goes to the general reading.
+// plainKeys finishes, once the signature holds, what readPlain left (cb.recheck), as
+// checkReading finishes the general reading: the keys are counted again, each by its
+// number in the cache of names (which may learn them now), so that none appears twice,
+// and the headers are written again, every value in its way (annotatePlain). A body with
+// more top-level keys than maxFields (whose headers are the first maxFields by name), or
+// with a key the full cache cannot take, goes to the general reading.
 func plainKeys(b *headerBuilder, cb *callback) error {
 	cb.seen = [maxCachedNames]bool{}
 	var n *fieldName
 	for k := 0; k < cb.keys; k++ {
 		if n = learnHeaderName(b, cb.pieces[cb.keyAt[k]]); n.id < 0 {
-			return plainToGeneral(cb)
+			return plainToGeneral(b, cb)
 		}
 		if cb.seen[n.id] {
 			return errKeyTwice
@@ -185,14 +221,17 @@ func plainKeys(b *headerBuilder, cb *callback) error {
 		cb.seen[n.id] = true
 	}
 	if cb.keys > b.maxFields {
-		return plainToGeneral(cb)
+		return plainToGeneral(b, cb)
 	}
+	annotatePlain(b, cb.header, cb)
 	return nil
 }
 
 // plainToGeneral hands a verified body the plain reading took to the general reading:
-// decoded whole, its keys checked by checkReading, annotated by annotate.
-func plainToGeneral(cb *callback) error {
+// the headers readPlain wrote taken out, the body decoded whole, its keys checked by
+// checkReading; annotate writes its headers.
+func plainToGeneral(b *headerBuilder, cb *callback) error {
+	unannotatePlain(b, cb)
 	cb.pieces = nil
 	if err := decodeJSON(cb, cb.body); err != nil {
 		return err
@@ -200,16 +239,27 @@ func plainToGeneral(cb *callback) error {
 	return checkReading(cb, cb.body)
 }
 
+// unannotatePlain takes out the headers readPlain wrote for cb's fields.
+func unannotatePlain(b *headerBuilder, cb *callback) {
+	names, _ := b.names.Load().(map[string]*fieldName)
+	for k := 0; k < cb.keys; k++ {
+		if n := names[cb.pieces[cb.keyAt[k]]]; n != nil && n.header != "" {
+			delete(cb.header, n.header)
+		}
+	}
+}
+
 // annotatePlain writes the fields of a verified body the plain reading took as headers,
-// as annotate does for the general reading: a plain string, or an array of plain strings
-// written without white space, as pieces; any other value by addOtherValue
+// again, as annotate does for the general reading: a plain string, or an array of plain
+// strings written without white space, as pieces; any other value by addOtherValue
 // (plainOtherValue). Two fields that would write one header send the body to annotate,
 // which leaves both out.
 func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
+	unannotatePlain(b, cb)
 	names, _ := b.names.Load().(map[string]*fieldName)
 	p := cb.pieces
 	max := b.maxValueBytes
-	before, written := len(h), 0
+	before, written, placeholders := len(h), 0, 0
 	var n *fieldName
 	var values []string
 	i, j, size, sep := 0, 0, 0, ""
@@ -226,8 +276,6 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 			continue
 		}
 		if sep == ": [" || sep == ":[" {
-			// An array of strings, one after each "," and the last before ']': its JSON
-			// text is 2 bytes, and each string quoted, with a comma between.
 			size = 1
 			for j = i; p[j+1] == ","; j += 2 {
 				size += len(p[j]) + 3
@@ -242,34 +290,23 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 			}
 		}
 		if !plainOtherValue(b, h, cb, k, n) {
-			cb.placeholders++
+			placeholders++
 		}
 	}
-	if len(h)-before != written || cb.placeholders != 0 || cb.eventAlias {
-		annotatePlainEnd(b, h, cb, len(h)-before != written)
-	}
-}
-
-// annotatePlainEnd finishes annotatePlain when its loop could not do all, as annotateEnd
-// does annotate's: two fields wrote one header (the general reading writes the headers
-// again, and leaves that one out), fields whose values add nothing left placeholders,
-// or the event's spelling (EventType, event_type) also gives the prefix's Event.
-func annotatePlainEnd(b *headerBuilder, h http.Header, cb *callback, collided bool) {
-	if collided {
-		names, _ := b.names.Load().(map[string]*fieldName)
-		for k := 0; k < cb.keys; k++ {
-			delete(h, names[cb.pieces[cb.keyAt[k]]].header)
-		}
+	if len(h)-before != written {
+		// Two fields wrote one header: annotate leaves both out (annotateCollided).
+		unannotatePlain(b, cb)
 		cb.pieces = nil
 		if decodeJSON(cb, cb.body) == nil {
 			annotate(b, h, cb)
 		}
 		return
 	}
-	if cb.placeholders != 0 {
+	if placeholders != 0 {
 		dropPlaceholders(h)
 	}
-	if cb.eventAlias {
+	if len(cb.spelling[fieldEvent]) > len("event") {
+		// EventType or event_type: the event's header too.
 		if event, ok := h[b.eventType]; ok {
 			h[b.event] = event
 		}
