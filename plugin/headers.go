@@ -42,6 +42,7 @@ type headerBuilder struct {
 	prefix     string // as configured
 	normPrefix string // lower case, each character but a letter or digit read as '-'
 	prefixLen  int    // its length
+	plainKeys  int    // the most top-level keys the plain reading takes: maxFields, at most maxPlainKeys
 	letterAt   int    // the place of the prefix's last letter (checkHeaderPrefix wants one)
 	letter     byte   // that letter in lower case
 	verified   string // canonical names of the middleware's own headers
@@ -77,9 +78,13 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		timestamp:     http.CanonicalHeaderKey(prefix + "Timestamp"),
 		nonce:         http.CanonicalHeaderKey(prefix + "Nonce"),
 		maxFields:     maxFields,
+		plainKeys:     maxFields,
 		maxValueBytes: maxValueBytes,
 		reserved:      make(map[string]bool),
 		spellingName:  make(map[string]string),
+	}
+	if b.plainKeys > maxPlainKeys {
+		b.plainKeys = maxPlainKeys
 	}
 	norm := []byte(strings.ToLower(prefix))
 	b.letterAt = -1
@@ -107,7 +112,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		if sp.field == fieldSignature {
 			header = ""
 		}
-		names[sp.name] = &fieldName{header: header, id: len(names), named: sp.field}
+		names[sp.name] = &fieldName{header: header, id: len(names), named: sp.field, alias: sp.field == fieldEvent && len(sp.name) > len("event")}
 	}
 	all := len(fields) == 0
 	b.withTimestamp, b.withNonce, b.withEvent, b.withAppID = all, all, all, all
@@ -462,6 +467,7 @@ type fieldName struct {
 	id         int
 	named      int
 	considered bool
+	alias      bool // EventType or event_type, which also writes the prefix's Event
 }
 
 // considered reports whether the fields option has the field called field, which the

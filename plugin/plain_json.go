@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // The plain reading of a JSON body: the one ZEGO sends, a JSON object without an escape,
@@ -22,19 +21,22 @@ import (
 // (plainKeys). The two readings are held equal by TestPlainReadsAsTheGeneral, on
 // generated requests, and by FuzzPlainReading.
 
-// plainUnfit finds what makes a body one the plain reading does not take: an escape
-// ('\\'), which would hide a quote; DEL, which a header value writes as %7F; '%' or '+',
+// plainUnfit finds what makes a body one the plain reading does not take: a byte that is
+// not ASCII (the general reading checks UTF-8 and the named texts' bytes), DEL, which a
+// header value writes as %7F; an escape ('\\'), which would hide a quote; '%' or '+',
 // after which the body must read the same URL-decoded (checkURLDecoded); a quote next to
 // a space (a string that starts or may end with a space, which a header would drop, or a
 // space before a colon). One compiled pass, whatever the body.
-var plainUnfit = regexp.MustCompile(`[\\\x7f%+]|" | (?:"[\s,:\]}]|:)`)
+var plainUnfit = regexp.MustCompile(`[^\x00-\x7e]|[\\%+]|" | (?:"[\s,:\]}]|:)`)
 
 // maxPlainQuotes bounds the quotes of a body the plain reading takes, and so its walk,
 // interpreted: ZEGO's callbacks have under 200; a larger body is read by the general
 // reading, whose checks before the signature are compiled passes.
 const maxPlainQuotes = 512
 
-// maxPlainKeys is the most top-level keys the plain reading keeps the places of.
+// maxPlainKeys is the most top-level keys the plain reading keeps the places of; it takes
+// no more than maxHeaderFields either (a body with more has the headers of the first
+// maxHeaderFields by name: consideredFields).
 const maxPlainKeys = 96
 
 var quote = []byte(`"`)
@@ -50,14 +52,12 @@ var quote = []byte(`"`)
 // It is one function, and its expressions are few: each is a frame slot under Yaegi,
 // allocated at every call whichever branches run (DESIGN.md).
 func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
-	if plainUnfit.Match(body) || bytes.Count(body, quote) > maxPlainQuotes || !utf8.Valid(body) || !json.Valid(body) {
+	if plainUnfit.Match(body) || bytes.Count(body, quote) > maxPlainQuotes || !json.Valid(body) {
 		return false
 	}
 	p := strings.Split(string(body), `"`)
 	names, _ := b.names.Load().(map[string]*fieldName)
 	h := cb.header
-	keyAt := cb.keyAt[:]
-	seen := cb.seen[:]
 	texts := cb.texts[:]
 	spelling := cb.spelling[:]
 	before, max := len(h), b.maxValueBytes
@@ -81,24 +81,27 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		if depth != 1 || sep[0] != ':' {
 			continue // a string value, or a key of a nested object
 		}
-		if keys == maxPlainKeys {
-			return unreadPlain(cb, b)
+		if keys == b.plainKeys {
+			return unreadPlain(cb, b) // more than maxHeaderFields: the general reading
 		}
-		keyAt[keys] = i
+		cb.keyAt[keys] = i
 		keys++
 		// The key's number in the cache marks it seen. A key the cache does not hold yet,
 		// or one seen twice, is plainKeys's; a named field twice, or under two spellings,
 		// the general reading's, which reads the last and then refuses the body.
-		if n = names[p[i]]; n == nil || seen[n.id] && n.named < 0 {
+		if n = names[p[i]]; n == nil || cb.seen[n.id] && n.named < 0 {
 			cb.recheck = true
 			continue
 		}
-		seen[n.id] = true
+		cb.seen[n.id] = true
 		if j = n.named; j >= 0 {
 			if spelling[j] != "" {
 				return unreadPlain(cb, b)
 			}
 			spelling[j] = p[i]
+			if n.alias {
+				cb.recheck = true // EventType or event_type, which also writes the prefix's Event
+			}
 			if sep == ": " || sep == ":" {
 				texts[j] = p[i+2]
 			} else if !plainNamedNumber(cb, sep, j) {
@@ -134,24 +137,22 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		}
 		cb.recheck = true
 	}
-	// The named texts, as readNamedTexts checks them: a plain body's hold no control byte,
-	// no DEL and no space at either end; the signed ones must be there, the timestamp
-	// whole, and each one ASCII, which only a body that is not (fewer runes than bytes)
-	// makes readNamedTexts look at.
+	// The named texts, as readNamedTexts checks them: a plain body's are ASCII without a
+	// control byte, DEL or a space at either end; the signed ones must be there, and the
+	// timestamp whole.
 	ts, err := strconv.ParseUint(texts[fieldTimestamp], 10, 64)
-	if err != nil || texts[fieldSignature] == "" || texts[fieldNonce] == "" || utf8.RuneCount(body) != len(body) && readNamedTexts(cb) != nil {
+	if err != nil || texts[fieldSignature] == "" || texts[fieldNonce] == "" {
 		return unreadPlain(cb, b)
 	}
 	cb.timestamp = ts
 	cb.keys = keys
 	cb.pieces = p
-	// Two fields that wrote one header, more fields than maxHeaderFields, an event
-	// spelt EventType or event_type (which also writes the prefix's Event): plainKeys.
-	if len(h)-before != written || keys > b.maxFields || len(spelling[fieldEvent]) > len("event") {
-		cb.recheck = true
+	if len(h)-before != written {
+		cb.recheck = true // two fields wrote one header: plainKeys
 	}
 	return true
 }
+
 
 // unreadPlain undoes what readPlain wrote, into cb and the request's headers (which held
 // none with the prefix before it: stripPrefixed), for the general reading, and reports
@@ -206,8 +207,7 @@ func readNamedTexts(cb *callback) error {
 // checkReading finishes the general reading: the keys are counted again, each by its
 // number in the cache of names (which may learn them now), so that none appears twice,
 // and the headers are written again, every value in its way (annotatePlain). A body with
-// more top-level keys than maxFields (whose headers are the first maxFields by name), or
-// with a key the full cache cannot take, goes to the general reading.
+// a key the full cache cannot take goes to the general reading.
 func plainKeys(b *headerBuilder, cb *callback) error {
 	cb.seen = [maxCachedNames]bool{}
 	var n *fieldName
@@ -219,9 +219,6 @@ func plainKeys(b *headerBuilder, cb *callback) error {
 			return errKeyTwice
 		}
 		cb.seen[n.id] = true
-	}
-	if cb.keys > b.maxFields {
-		return plainToGeneral(b, cb)
 	}
 	annotatePlain(b, cb.header, cb)
 	return nil

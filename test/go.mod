@@ -15,3 +15,4 @@ require (
 )
 
 replace github.com/zegocallback/traefik-zego-callback => ../
+replace github.com/traefik/yaegi => /tmp/yaegi-count
