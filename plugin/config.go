@@ -120,8 +120,8 @@ type settings struct {
 	toleranceMs   int64
 	millis        bool            // timestamps are in milliseconds, not seconds
 	unitMs        int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
-	maxSkew       int64           // the most units a timestamp may be behind now: toleranceMs/unitMs
-	minSkew       int64           // and ahead of it, as a negative number
+	minSkew       int64           // the most units a timestamp may be ahead of now, as a negative number
+	skewSpan      uint64          // and from there behind it: toleranceMs/unitMs twice
 	maxTimestamp  uint64          // the largest timestamp accepted
 	inFlightMs    int64           // how long a claim lasts without an answer
 	bodyInKey     bool            // replayKey signatureAndBody
@@ -167,8 +167,8 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 	s.unitMs, s.maxTimestamp = timestampLimits(s.millis)
 	// A whole number of units d is within the tolerance when d × unitMs is, that is when
 	// d is at most toleranceMs / unitMs, rounded down.
-	s.maxSkew = s.toleranceMs / s.unitMs
-	s.minSkew = -s.maxSkew
+	s.minSkew = -(s.toleranceMs / s.unitMs)
+	s.skewSpan = uint64(2 * (s.toleranceMs / s.unitMs))
 
 	// Under a second, a slow backend's callback would be forwarded twice; past twice the
 	// tolerance, a claim would outlive the callback's freshness.

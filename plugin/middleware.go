@@ -20,6 +20,9 @@ type middleware struct {
 	s       *settings
 	headers *headerBuilder // s.headers
 	plain   bool           // the plain reading may take a body: not reportOnly
+	// readLimit is the longest body ServeHTTP reads at once, by its declared length:
+	// maxBodyBytes, at most readChunk (a longer one is readBody's).
+	readLimit int64
 	mem     *memoryStore   // the replay store: in memory,
 	redis   *redisPool     // or in Redis, when nonceStore is redis
 	ttlMs   int64          // how long the store remembers a callback from its arrival (see New)
@@ -53,12 +56,18 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		s:       s,
 		headers: s.headers,
 		plain:   !s.reportOnly,
+		// A declared length up to readChunk is allocated at once; a longer one grows as
+		// the bytes come (readBody).
+		readLimit: s.maxBodyBytes,
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end. Replicas sharing
 		// Redis may also differ in their clocks: 5 s more covers both.
 		ttlMs: 2*s.toleranceMs + 5000,
 		now:   now,
+	}
+	if m.readLimit > readChunk {
+		m.readLimit = readChunk
 	}
 	if s.redis != nil {
 		// Connections are made on first use: Redis may come up after Traefik, and a wrong
@@ -70,25 +79,96 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return m, nil
 }
 
-// ServeHTTP runs the checks in the order the README gives ("Each request, in order") and
-// forwards what passes. The functions of this file hold only a genuine callback's path,
-// in as few calls and expressions as it takes: under Yaegi every call allocates its
-// frame, one slot per local and expression whichever branches run (DESIGN.md). Every
-// other outcome is in outcome.go and runs only then.
+// ServeHTTP runs the steps of the README's "Each request, in order", numbered alike, and
+// forwards what passes. Its functions (this one, serveVerified, readPlain, the store's)
+// hold only a genuine callback's path, in as few calls and expressions as it takes:
+// under Yaegi every call allocates its frame, one slot per local and expression,
+// whichever branches run (DESIGN.md). A request that is not a plain POST of JSON goes
+// to serveGeneral at once; every other outcome is in outcome.go and runs only then.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
 	h := req.Header
 	stripPrefixed(m.headers, h)
 	cb := &callback{header: h}
-	// 2-8. The request, its body and its reading, the signature, freshness, the event.
-	if failure := inspect(m, req, cb); failure != nil {
-		refuse(m, rw, req, cb, failure)
+	// 2-4. A POST of JSON, as ZEGO sends it, of a declared length up to readChunk (and
+	// maxBodyBytes), needs no other look at the request; anything else serveGeneral's.
+	if types := h["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" ||
+		h["Content-Encoding"] != nil || req.ContentLength <= 0 || req.ContentLength > m.readLimit {
+		serveGeneral(m, rw, req, cb)
+		return
+	}
+	body := make([]byte, req.ContentLength)
+	if _, err := io.ReadFull(req.Body, body); err != nil {
+		refuse(m, rw, req, cb, errBodyRead)
+		return
+	}
+	cb.body = body
+	// 5. The plain reading (plain_json.go) takes the callbacks ZEGO sends; the general
+	// one (serveRead) reads the rest, and every request in reportOnly, whose annotation
+	// does not wait for the signature.
+	if !m.plain || body[0] != '{' || !readPlain(cb, m.headers, body) {
+		serveRead(m, rw, req, cb, nil)
+		return
+	}
+	cb.parsed = true
+	// 6. The signature (signature.go): a forged body goes no further.
+	if key := verifySignature(secretsNow(m, cb), cb); key != "" {
+		serveVerified(m, rw, req, cb, key)
+		return
+	}
+	refuse(m, rw, req, cb, signatureError(cb))
+}
+
+// secretsNow stamps cb with the time it is checked at, and returns the secrets in force
+// then: secretsFile's, read again when it changed (watchedValue), and the inline ones.
+func secretsNow(m *middleware, cb *callback) []string {
+	cb.receivedMs = m.now().UnixMilli()
+	if m.s.secretsFile != nil {
+		return watchedValue(m.s.secretsFile, cb.receivedMs)
+	}
+	return m.s.secrets
+}
+
+// serveVerified runs steps 7 to 10 for a callback whose signature holds, key its decoded
+// bytes: what the reading left to check, freshness, the event, the replay store's claim,
+// and the forward, settled on the backend's answer. Apart from ServeHTTP, so that a
+// forged body's frames do not hold its slots.
+func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, key string) {
+	cb.verified = true
+	s := m.s
+	// What the reading left to check once the signature holds, when there is any: for a
+	// body the plain reading took, its keys; for another, what checkReading checks.
+	if cb.recheck {
+		if err := recheck(m, cb, cb.body); err != nil {
+			refuse(m, rw, req, cb, err)
+			return
+		}
+	}
+	// The store's key and the body's digest, which tells a replay from another body under
+	// the same triple.
+	sum := sha256.Sum256(cb.body)
+	cb.digest = binary.BigEndian.Uint64(sum[:8])
+	if s.bodyInKey {
+		key = bodyPlaceKey(key, cb.digest)
+	}
+	cb.key = key
+	// 7. Fresh: the timestamp within timestampTolerance of now, either way, in the
+	// configured unit; in seconds, against now truncated to the second as ZEGO's is. One
+	// unsigned comparison holds both bounds, and a timestamp too large for an int64 reads
+	// as far in the past or the future.
+	if uint64(cb.receivedMs/s.unitMs-int64(cb.timestamp)-s.minSkew) > s.skewSpan { //nolint:gosec // see above
+		refuse(m, rw, req, cb, checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis))
+		return
+	}
+	// 8. The event.
+	if s.events != nil && !s.events[cb.texts[fieldEvent]] {
+		refuse(m, rw, req, cb, checkEvent(s, cb))
 		return
 	}
 	// 9. Replays.
 	claim, err := claimed, error(nil)
 	if m.mem != nil {
-		claim, err = claimMemory(m.mem, cb, m.s.inFlightMs)
+		claim, err = claimMemory(m.mem, cb, s.inFlightMs)
 	} else {
 		claim, err = claimInRedis(m, cb)
 	}
@@ -96,138 +176,27 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		refuseSeen(m, rw, req, cb, claim, err)
 		return
 	}
-	// 10. Forward, with the fields as headers, and settle the claim on the answer.
-	forward(m, rw, req, cb)
-}
-
-// inspect runs steps 2 to 8 into cb: the request (2-4), the body read whole and its
-// reading (5), then verify (6-8); it returns the first check that failed. In reportOnly
-// the checks go on past a wrong method, so that the forwarded request is annotated.
-func inspect(m *middleware, req *http.Request, cb *callback) error {
-	// 2-4. A POST of JSON, as ZEGO sends by default, needs no other look at the request:
-	// the method, the headers that say what the body is (inspectUnusual).
-	var failure error
-	h := cb.header
-	if types := h["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" || h["Content-Encoding"] != nil {
-		stop := false
-		if failure, stop = inspectUnusual(m, req, cb); stop {
-			return failure
-		}
-	}
-	// 4. The body, whole: a declared length up to readChunk at once, else readOtherBody.
-	var body []byte
-	if n := req.ContentLength; n > 0 && n <= m.s.maxBodyBytes && n <= readChunk {
-		body = make([]byte, n)
-		if _, err := io.ReadFull(req.Body, body); err != nil {
-			return errBodyRead
-		}
-	} else if b, err := readOtherBody(req, m.s.maxBodyBytes); err != nil {
-		return err
-	} else {
-		body = b
-	}
-	cb.body = body
-	// 5. The reading: the plain one (plain_json.go) takes the callbacks ZEGO sends; the
-	// general one reads the rest, and every request in reportOnly, whose annotation does
-	// not wait for the signature.
-	if failure != nil || !m.plain || cb.formTyped || len(body) == 0 || body[0] != '{' || !readPlain(cb, m.headers, body) {
-		return inspectGeneral(m, cb, body, failure)
-	}
-	cb.parsed = true
-	return verify(m, cb, body)
-}
-
-// inspectGeneral is inspect's end for a body the general reading reads (callback.go),
-// and for a request that failed a check already (reportOnly goes on, to annotate it).
-func inspectGeneral(m *middleware, cb *callback, body []byte, failure error) error {
-	err := parseInto(cb, body)
-	if err == nil {
-		cb.parsed = true
-		err = verify(m, cb, body)
-	}
-	if failure == nil {
-		failure = err
-	}
-	return failure
-}
-
-// verify runs steps 6 to 8 on a parsed callback, and keeps what the store needs: the
-// callback's key (its decoded signature, and with replayKey signatureAndBody the body's
-// place) and the body's digest, which tells a replay from another body under the same
-// triple.
-func verify(m *middleware, cb *callback, body []byte) error {
-	s := m.s
-	now := m.now().UnixMilli()
-	cb.receivedMs = now
-	secrets := s.secrets
-	if s.secretsFile != nil {
-		secrets = watchedValue(s.secretsFile, now)
-	}
-	// 6. The signature (signature.go); a forged body goes no further.
-	key := verifySignature(secrets, cb)
-	if key == "" {
-		return signatureError(cb)
-	}
-	return verified(m, cb, key, body)
-}
-
-// verified runs what follows a signature that holds, key its decoded bytes: what the
-// reading left to check, freshness (7) and the event (8), and the store's key and digest.
-// Apart from verify, so that a forged body's frame does not hold its slots (DESIGN.md).
-func verified(m *middleware, cb *callback, key string, body []byte) error {
-	cb.verified = true
-	s := m.s
-	// What the reading left to check once the signature holds, when there is any: for a
-	// body the plain reading took, its keys; for another, what checkReading checks.
-	if cb.recheck {
-		if err := recheck(m, cb, body); err != nil {
-			return err
-		}
-	}
-	sum := sha256.Sum256(body)
-	cb.digest = binary.BigEndian.Uint64(sum[:8])
-	if s.bodyInKey {
-		key = bodyPlaceKey(key, cb.digest)
-	}
-	cb.key = key
-	// 7. Fresh: within timestampTolerance of now, either way, in the configured unit; in
-	// seconds, compared with now truncated to the second as ZEGO's is. (A timestamp past
-	// maxTimestamp is refused before its skew could overflow.)
-	if skew := cb.receivedMs/s.unitMs - int64(cb.timestamp); cb.timestamp > s.maxTimestamp || skew > s.maxSkew || skew < s.minSkew { //nolint:gosec // bounded by maxTimestamp
-		return checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis)
-	}
-	// 8. The event.
-	if s.events != nil {
-		return checkEvent(s, cb)
-	}
-	return nil
-}
-
-// verifiedTrue is the value of the prefix's Verified header on a verified callback: one
-// slice for every request (a backend that adds to it makes an array of its own).
-var verifiedTrue = []string{"true"}
-
-// forward sends a verified, claimed callback on, annotated, and settles its claim on the
-// backend's answer. The backend answers into a compiled recorder, and the answer is then
-// copied to the client: a callback's answer is small, and every call Traefik's proxy would
-// make on an interpreted writer crosses Yaegi's reflection bridge.
-func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
+	// 10. Forward, with the fields as headers (the plain reading wrote them already), and
+	// settle the claim on the answer. The body is read whole, so the server has answered
+	// a client's Expect: 100-continue; sent on, it would make the backend answer 100,
+	// which would take the recorder's place as the final status and lose the backend's
+	// answer.
 	h := cb.header
 	h[m.headers.verified] = verifiedTrue
-	// The body is read whole, so the server has answered a client's Expect: 100-continue;
-	// sent on, it would make the backend answer 100, which would take the recorder's place
-	// as the final status and lose the backend's answer.
 	delete(h, "Expect")
 	if cb.pieces == nil {
-		annotate(m.headers, h, cb) // the plain reading annotated the request already
+		annotate(m.headers, h, cb)
 	}
 	setBody(req, cb.body)
+	// The backend answers into a compiled recorder, and the answer is then copied to the
+	// client: a callback's answer is small, and every call Traefik's proxy would make on
+	// an interpreted writer crosses Yaegi's reflection bridge. Settled in a deferred call,
+	// so that a panic in the chain (http.ErrAbortHandler when the backend goes away
+	// mid-answer) still settles the claim instead of leaving it in flight, which would
+	// turn ZEGO's retries away until it lapsed.
 	answer := httptest.NewRecorder()
 	answer.Code = 0 // stays 0 until the backend writes a status
 	cb.answer = answer
-	// Deferred so that a panic in the chain (http.ErrAbortHandler when the backend goes
-	// away mid-answer) still settles the claim instead of leaving it in flight, which
-	// would turn ZEGO's retries away until it lapsed.
 	defer settle(m, cb)
 	m.next.ServeHTTP(answer, req)
 	cb.returned = true
@@ -246,7 +215,52 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callb
 		status = http.StatusBadGateway
 	}
 	rw.WriteHeader(status)
-	_, _ = rw.Write(answer.Body.Bytes())
+	_, _ = answer.Body.WriteTo(rw)
+}
+
+// verifiedTrue is the value of the prefix's Verified header on a verified callback: one
+// slice for every request (a backend that adds to it makes an array of its own).
+var verifiedTrue = []string{"true"}
+
+// serveGeneral serves a request that is not a plain POST of JSON: another method (in
+// reportOnly the checks go on, so that the forwarded request is annotated), a body whose
+// headers say it is not the bytes it holds (inspectUnusual), one of unknown length or
+// past readChunk (readBody), a form's Content-Type; then serveRead.
+func serveGeneral(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
+	failure, stop := inspectUnusual(m, req, cb)
+	if stop {
+		refuse(m, rw, req, cb, failure)
+		return
+	}
+	body, err := readBody(req, m.s.maxBodyBytes)
+	if err != nil {
+		refuse(m, rw, req, cb, err)
+		return
+	}
+	cb.body = body
+	serveRead(m, rw, req, cb, failure)
+}
+
+// serveRead is the general reading of a body read whole (callback.go), and what follows
+// it: the signature, then serveVerified. failure is a check that failed already (a
+// method, in reportOnly), which the answer gives first.
+func serveRead(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
+	err := parseInto(cb, cb.body)
+	if err == nil {
+		cb.parsed = true
+		if failure != nil {
+			// Parsed to annotate it in reportOnly; the check that failed answers.
+		} else if key := verifySignature(secretsNow(m, cb), cb); key != "" {
+			serveVerified(m, rw, req, cb, key)
+			return
+		} else {
+			err = signatureError(cb)
+		}
+	}
+	if failure == nil {
+		failure = err
+	}
+	refuse(m, rw, req, cb, failure)
 }
 
 // settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a

@@ -72,21 +72,6 @@ func BenchmarkPieceParse(b *testing.B) {
 	}
 }
 
-func BenchmarkPieceCheck(b *testing.B) {
-	m := pieceMiddleware(b)
-	body := pieceBody()
-	cb, err := parseCallback(body, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := verify(m, cb, body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 func BenchmarkPieceClaimAndSettle(b *testing.B) {
 	s := newMemoryStore(1<<20, 605000)
