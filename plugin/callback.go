@@ -53,6 +53,7 @@ type callback struct {
 	digest     uint64
 	receivedMs int64
 	claim      string
+	storeErr   error // why the store could not answer (unavailable)
 	// body is the request's body as received (nil until it was read whole), parsed says
 	// the fields above hold what it says, verified that its signature held.
 	body     []byte

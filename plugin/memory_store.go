@@ -59,7 +59,7 @@ func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
 // the entry lasts: another body is reused, whatever the entry's state. The same body
 // finds it delivered, or in flight for less than inFlightMs (then nothing changes); a
 // failed or lapsed claim is claimed anew.
-func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) (claimResult, error) {
+func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) claimResult {
 	now := cb.receivedMs
 	s.mu.Lock()
 	if now >= s.nextSweep {
@@ -77,33 +77,34 @@ func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) (claimResult, e
 		s.nextSweep = now + s.ttlMs
 	}
 	s.mu.Unlock()
-	return claimed, nil
+	return claimed
 }
 
 // claimKnown is claimMemory for a key the store holds (e), or when it is full (e nil); it
 // is called with s.mu held, and releases it.
-func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) (claimResult, error) {
+func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) claimResult {
 	defer s.mu.Unlock()
 	if e == nil {
-		return claimed, errStoreFull
+		cb.storeErr = errStoreFull
+		return unavailable
 	}
 	now := cb.receivedMs
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
 	if at+s.ttlMs > now {
 		switch {
 		case e.digest != cb.digest:
-			return reused, nil
+			return reused
 		case state == entryDelivered:
-			return delivered, nil
+			return delivered
 		case state == entryInFlight && at+inFlightMs > now:
-			return inFlight, nil
+			return inFlight
 		}
 	}
 	// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the queue;
 	// the sweep moves it to the tail when it finds the entry claimed later than its place.
 	e.v = now<<entryStateBits | entryInFlight
 	e.digest = cb.digest
-	return claimed, nil
+	return claimed
 }
 
 // confirmMemory marks cb's key delivered, with the digest of the body delivered, whatever

@@ -207,7 +207,12 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 
 // claimAt is claimMemory for a callback of key and digest verified at nowMs.
 func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
-	return claimMemory(s, &callback{key: key, digest: digest, receivedMs: nowMs}, inFlightMs)
+	cb := &callback{key: key, digest: digest, receivedMs: nowMs}
+	r := claimMemory(s, cb, inFlightMs)
+	if r == unavailable {
+		return claimed, cb.storeErr
+	}
+	return r, nil
 }
 
 // confirmAt is confirmMemory for a callback of key and digest.

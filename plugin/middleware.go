@@ -19,10 +19,11 @@ type middleware struct {
 	name    string
 	s       *settings
 	headers *headerBuilder // s.headers
-	plain   bool           // the plain reading may take a body: not reportOnly
 	// readLimit is the longest body ServeHTTP reads at once, by its declared length:
-	// maxBodyBytes, at most readChunk (a longer one is readBody's).
-	readLimit int64
+	// maxBodyBytes, at most readChunk (a longer one is readBody's); 0 in reportOnly, whose
+	// requests the general reading reads, since their annotation does not wait for the
+	// signature.
+	readLimit uint64
 	mem     *memoryStore   // the replay store: in memory,
 	redis   *redisPool     // or in Redis, when nonceStore is redis
 	ttlMs   int64          // how long the store remembers a callback from its arrival (see New)
@@ -55,10 +56,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		name:    name,
 		s:       s,
 		headers: s.headers,
-		plain:   !s.reportOnly,
 		// A declared length up to readChunk is allocated at once; a longer one grows as
 		// the bytes come (readBody).
-		readLimit: s.maxBodyBytes,
+		readLimit: uint64(s.maxBodyBytes),
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end. Replicas sharing
@@ -68,6 +68,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	}
 	if m.readLimit > readChunk {
 		m.readLimit = readChunk
+	}
+	if s.reportOnly {
+		m.readLimit = 0
 	}
 	if s.redis != nil {
 		// Connections are made on first use: Redis may come up after Traefik, and a wrong
@@ -93,7 +96,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 2-4. A POST of JSON, as ZEGO sends it, of a declared length up to readChunk (and
 	// maxBodyBytes), needs no other look at the request; anything else serveGeneral's.
 	if types := h["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" ||
-		h["Content-Encoding"] != nil || req.ContentLength <= 0 || req.ContentLength > m.readLimit {
+		h["Content-Encoding"] != nil || uint64(req.ContentLength-1) >= m.readLimit {
 		serveGeneral(m, rw, req, cb)
 		return
 	}
@@ -104,30 +107,26 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	cb.body = body
 	// 5. The plain reading (plain_json.go) takes the callbacks ZEGO sends; the general
-	// one (serveRead) reads the rest, and every request in reportOnly, whose annotation
-	// does not wait for the signature.
-	if !m.plain || body[0] != '{' || !readPlain(cb, m.headers, body) {
+	// one (serveRead) reads the rest.
+	if body[0] != '{' || !readPlain(cb, m.headers, body) {
 		serveRead(m, rw, req, cb, nil)
 		return
 	}
 	cb.parsed = true
-	// 6. The signature (signature.go): a forged body goes no further.
-	if key := verifySignature(secretsNow(m, cb), cb); key != "" {
+	// 6. The signature (signature.go), against the secrets in force (secretsFile read
+	// again when it changed): a forged body goes no further.
+	cb.receivedMs = m.now().UnixMilli()
+	secrets := m.s.secrets
+	if m.s.secretsFile != nil {
+		secrets = watchedValue(m.s.secretsFile, cb.receivedMs)
+	}
+	if key := verifySignature(secrets, cb); key != "" {
 		serveVerified(m, rw, req, cb, key)
 		return
 	}
 	refuse(m, rw, req, cb, signatureError(cb))
 }
 
-// secretsNow stamps cb with the time it is checked at, and returns the secrets in force
-// then: secretsFile's, read again when it changed (watchedValue), and the inline ones.
-func secretsNow(m *middleware, cb *callback) []string {
-	cb.receivedMs = m.now().UnixMilli()
-	if m.s.secretsFile != nil {
-		return watchedValue(m.s.secretsFile, cb.receivedMs)
-	}
-	return m.s.secrets
-}
 
 // serveVerified runs steps 7 to 10 for a callback whose signature holds, key its decoded
 // bytes: what the reading left to check, freshness, the event, the replay store's claim,
@@ -161,19 +160,21 @@ func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb 
 		return
 	}
 	// 8. The event.
-	if s.events != nil && !s.events[cb.texts[fieldEvent]] {
-		refuse(m, rw, req, cb, checkEvent(s, cb))
-		return
+	if s.events != nil {
+		if err := checkEvent(s, cb); err != nil {
+			refuse(m, rw, req, cb, err)
+			return
+		}
 	}
-	// 9. Replays.
-	claim, err := claimed, error(nil)
+	// 9. Replays: the memory store's claim, or Redis's.
+	claim := claimed
 	if m.mem != nil {
-		claim, err = claimMemory(m.mem, cb, s.inFlightMs)
+		claim = claimMemory(m.mem, cb, s.inFlightMs)
 	} else {
-		claim, err = claimInRedis(m, cb)
+		claim = claimInRedis(m, cb)
 	}
-	if claim != claimed || err != nil {
-		refuseSeen(m, rw, req, cb, claim, err)
+	if claim != claimed {
+		refuseSeen(m, rw, req, cb, claim)
 		return
 	}
 	// 10. Forward, with the fields as headers (the plain reading wrote them already), and
@@ -250,7 +251,7 @@ func serveRead(m *middleware, rw http.ResponseWriter, req *http.Request, cb *cal
 		cb.parsed = true
 		if failure != nil {
 			// Parsed to annotate it in reportOnly; the check that failed answers.
-		} else if key := verifySignature(secretsNow(m, cb), cb); key != "" {
+		} else if key := verifySignature(secretsAt(m, cb), cb); key != "" {
 			serveVerified(m, rw, req, cb, key)
 			return
 		} else {
@@ -275,4 +276,14 @@ func settle(m *middleware, cb *callback) {
 	} else {
 		confirmMemory(m.mem, cb)
 	}
+}
+
+// secretsAt stamps cb with the time it is checked at, and returns the secrets in force
+// then, as ServeHTTP does: for the general reading.
+func secretsAt(m *middleware, cb *callback) []string {
+	cb.receivedMs = m.now().UnixMilli()
+	if m.s.secretsFile != nil {
+		return watchedValue(m.s.secretsFile, cb.receivedMs)
+	}
+	return m.s.secrets
 }

@@ -192,7 +192,8 @@ func inspectUnusual(m *middleware, req *http.Request, cb *callback) (failure err
 // redis.failOpen forwards only when Redis itself failed: a pool whose connections are
 // all busy is this Traefik's own limit, and a flood of copies of one callback must not
 // get replays through it.
-func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult, err error) {
+func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) {
+	err := cb.storeErr
 	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
 		// Redis could not answer: the verified callback goes on without a replay check.
 		logRejection(m, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
@@ -213,8 +214,8 @@ func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
 var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
 
-// checkEvent refuses a callback whose event the events option does not list, naming
-// the list in the log, where a misspelt event would show.
+// checkEvent refuses a callback whose event the events option, when set, does not list,
+// naming the list in the log, where a misspelt event would show.
 func checkEvent(s *settings, cb *callback) error {
 	if s.events[cb.texts[fieldEvent]] {
 		return nil

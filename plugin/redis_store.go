@@ -70,11 +70,16 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ":" then
 end
 return 0`
 
-// claimInRedis is claimRedis for a verified callback, keeping its claim's token.
-func claimInRedis(m *middleware, cb *callback) (claimResult, error) {
+// claimInRedis is claimRedis for a verified callback, keeping its claim's token; a
+// failure is unavailable, its error in cb.storeErr.
+func claimInRedis(m *middleware, cb *callback) claimResult {
 	claim, token, err := claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
 	cb.claim = token
-	return claim, err
+	if err != nil {
+		cb.storeErr = err
+		return unavailable
+	}
+	return claim
 }
 
 // claimRedis claims key for inFlightMs with the body's digest (hex), in a key that lasts

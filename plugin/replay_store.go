@@ -24,6 +24,9 @@ const (
 	// reused: the signed triple is in flight or delivered with another body: a nonce
 	// collision, or a captured triple carrying a forged body.
 	reused
+	// unavailable: the store could not answer (full, or Redis failing); the callback's
+	// storeErr says why. One result instead of two, which costs less under Yaegi.
+	unavailable
 )
 
 // bodyPlaceKey is replayKey signatureAndBody's key: the triple's, and one of 16 places by
