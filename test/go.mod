@@ -15,4 +15,3 @@ require (
 )
 
 replace github.com/zegocallback/traefik-zego-callback => ../
-replace github.com/traefik/yaegi => /tmp/yaegi-count
