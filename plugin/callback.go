@@ -2,6 +2,7 @@ package zegocallback
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -50,8 +51,9 @@ type callback struct {
 	// it was verified, also the memory store's claim token; claim the Redis store's claim
 	// token. All are set by the middleware.
 	key        string
-	digest     uint64
+	digest     [sha256.Size]byte
 	receivedMs int64
+	entry      *memoryEntry // the memory store's entry claimed
 	claim      string
 	storeErr   error // why the store could not answer (unavailable)
 	// body is the request's body as received (nil until it was read whole), parsed says
@@ -59,10 +61,9 @@ type callback struct {
 	body     []byte
 	parsed   bool
 	verified bool
-	// answer is the backend's answer to the forwarded callback, returned whether its
-	// handler returned (see forward).
-	answer   *httptest.ResponseRecorder
-	returned bool
+	// answer is the backend's answer to the forwarded callback: a 2xx is a delivery (see
+	// ServeHTTP's step 10).
+	answer *httptest.ResponseRecorder
 }
 
 // The named fields: the three signed ones, required, then the event and the app id.

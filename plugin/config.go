@@ -114,25 +114,25 @@ const (
 
 // settings is a Config checked and turned into what requests need.
 type settings struct {
-	secrets       []string     // every secret, as New read them
-	secretsFile   *watchedFile // nil without secretsFile; else secrets as it holds them now
-	log           *lineLimiter
-	toleranceMs   int64
-	millis        bool            // timestamps are in milliseconds, not seconds
-	unitMs        int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
-	minSkew       int64           // the most units a timestamp may be ahead of now, as a negative number
-	skewSpan      uint64          // and from there behind it: toleranceMs/unitMs twice
-	maxTimestamp  uint64          // the largest timestamp accepted
-	inFlightMs    int64           // how long a claim lasts without an answer
-	bodyInKey     bool            // replayKey signatureAndBody
-	events        map[string]bool // nil accepts every event
-	eventList     string          // the events option, for the log
-	maxBodyBytes  int64
-	ackDuplicates bool
-	capacity      int
-	reportOnly    bool
-	headers       *headerBuilder
-	redis         *redisSettings // nil for the memory store
+	secrets        []string     // every secret, as New read them
+	secretsFile    *watchedFile // nil without secretsFile; else secrets as it holds them now
+	log            *lineLimiter
+	toleranceMs    int64
+	millis         bool            // timestamps are in milliseconds, not seconds
+	unitMs         int64           // a timestamp's unit, 1 or 1000 ms (see timestampLimits)
+	toleranceUnits int64           // toleranceMs in whole units: how far a timestamp may be from now
+	windowUnits    uint64          // the window's width: toleranceUnits twice
+	maxTimestamp   uint64          // the largest timestamp accepted
+	inFlightMs     int64           // how long a claim lasts without an answer
+	bodyInKey      bool            // replayKey signatureAndBody
+	events         map[string]bool // nil accepts every event
+	eventList      string          // the events option, for the log
+	maxBodyBytes   int64
+	ackDuplicates  bool
+	capacity       int
+	reportOnly     bool
+	headers        *headerBuilder
+	redis          *redisSettings // nil for the memory store
 }
 
 // compile checks c and builds the settings of the middleware called name. Each error
@@ -167,8 +167,8 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 	s.unitMs, s.maxTimestamp = timestampLimits(s.millis)
 	// A whole number of units d is within the tolerance when d × unitMs is, that is when
 	// d is at most toleranceMs / unitMs, rounded down.
-	s.minSkew = -(s.toleranceMs / s.unitMs)
-	s.skewSpan = uint64(2 * (s.toleranceMs / s.unitMs))
+	s.toleranceUnits = s.toleranceMs / s.unitMs
+	s.windowUnits = uint64(2 * s.toleranceUnits)
 
 	// Under a second, a slow backend's callback would be forwarded twice; past twice the
 	// tolerance, a claim would outlive the callback's freshness.

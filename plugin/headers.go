@@ -124,7 +124,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 			case !isNamed:
 				b.selected[f] = true
 				if names[f] == nil {
-					names[f] = &fieldName{header: headerName(b, f), id: len(names), named: -1}
+					cacheName(names, f, &fieldName{header: headerName(b, f), id: len(names), named: -1})
 				}
 			case field == fieldTimestamp:
 				b.withTimestamp = true
@@ -468,6 +468,27 @@ type fieldName struct {
 	named      int
 	considered bool
 	alias      bool // EventType or event_type, which also writes the prefix's Event
+	// shared says another name in the cache writes the same header (task_id and TaskId):
+	// the plain reading leaves a body holding it to plainKeys, which tells whether the
+	// body holds both.
+	shared bool
+}
+
+// cacheName adds n, what field becomes, to names, the cache's copy being written. Of two
+// names other than the named fields' that write one header, both are marked shared, the
+// one cached before as a copy (the cache's entries are read without a lock).
+func cacheName(names map[string]*fieldName, field string, n *fieldName) {
+	if n.header != "" && n.named < 0 {
+		for other, o := range names {
+			if o.header == n.header {
+				n.shared = true
+				marked := *o
+				marked.shared = true
+				names[other] = &marked
+			}
+		}
+	}
+	names[field] = n
 }
 
 // considered reports whether the fields option has the field called field, which the
@@ -509,7 +530,7 @@ func learnHeaderName(b *headerBuilder, field string) *fieldName {
 		for k, v := range old {
 			names[k] = v
 		}
-		names[field] = n
+		cacheName(names, field, n)
 		b.names.Store(names)
 	}
 	b.namesMu.Unlock()

@@ -1,6 +1,7 @@
 package zegocallback
 
 import (
+	"crypto/sha256"
 	"errors"
 	"math"
 	"sync"
@@ -45,9 +46,9 @@ type memoryStore struct {
 
 type memoryEntry struct {
 	key      string
-	queuedMs int64  // when it took its place in the queue
-	v        int64  // claimed<<entryStateBits | state
-	digest   uint64 // the body's digest
+	queuedMs int64             // when it took its place in the queue
+	v        int64             // claimed<<entryStateBits | state
+	digest   [sha256.Size]byte // the body's digest
 }
 
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
@@ -67,13 +68,15 @@ func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) claimResult {
 	}
 	// A new key, the usual case, is all this function does: a known one, or a full
 	// store, is claimKnown's (see ServeHTTP on why).
-	if e := s.entries[cb.key]; e != nil || len(s.entries) >= s.capacity {
+	e := s.entries[cb.key]
+	if e != nil || len(s.entries) >= s.capacity {
 		return claimKnown(s, e, cb, inFlightMs)
 	}
-	e := &memoryEntry{key: cb.key, queuedMs: now, v: now<<entryStateBits | entryInFlight, digest: cb.digest}
+	e = &memoryEntry{key: cb.key, queuedMs: now, v: now<<entryStateBits | entryInFlight, digest: cb.digest}
+	cb.entry = e
 	s.entries[cb.key] = e
 	s.order = append(s.order, e)
-	if s.head == len(s.order)-1 {
+	if s.nextSweep == math.MaxInt64 { // the queue was empty
 		s.nextSweep = now + s.ttlMs
 	}
 	s.mu.Unlock()
@@ -104,19 +107,24 @@ func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) 
 	// the sweep moves it to the tail when it finds the entry claimed later than its place.
 	e.v = now<<entryStateBits | entryInFlight
 	e.digest = cb.digest
+	cb.entry = e
 	return claimed
 }
 
-// confirmMemory marks cb's key delivered, with the digest of the body delivered, whatever
-// became of its claim. It stays remembered from its claim: what the store must cover is
-// the time the callback can stay fresh, from its first arrival.
-func confirmMemory(s *memoryStore, cb *callback) {
-	s.mu.Lock()
-	if e := s.entries[cb.key]; e != nil {
-		e.v = e.v&^entryStateMask | entryDelivered
-		e.digest = cb.digest
+// settleMemory settles cb's claim on the backend's answer. Delivered (a 2xx), its
+// entry (cb.entry) is marked so, with the digest of the body delivered, whatever became of
+// the claim meanwhile; it stays remembered from its claim: what the store must cover is
+// the time the callback can stay fresh, from its first arrival. Otherwise the claim is
+// forgotten, so that ZEGO's retry gets through.
+func settleMemory(m *middleware, cb *callback) {
+	if cb.answer.Code/100 != 2 {
+		noteUndelivered(m, cb)
+		forgetMemory(m.mem, cb.key, cb.receivedMs)
+		return
 	}
-	s.mu.Unlock()
+	m.mem.mu.Lock()
+	cb.entry.v = cb.entry.v&^entryStateMask | entryDelivered
+	m.mem.mu.Unlock()
 }
 
 // forgetMemory lets key be claimed again by the same body, if it is still in flight under

@@ -1,8 +1,12 @@
 package zegocallback
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -207,7 +211,7 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 
 // claimAt is claimMemory for a callback of key and digest verified at nowMs.
 func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
-	cb := &callback{key: key, digest: digest, receivedMs: nowMs}
+	cb := &callback{key: key, digest: digestOf(digest), receivedMs: nowMs}
 	r := claimMemory(s, cb, inFlightMs)
 	if r == unavailable {
 		return claimed, cb.storeErr
@@ -215,7 +219,14 @@ func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64)
 	return r, nil
 }
 
-// confirmAt is confirmMemory for a callback of key and digest.
+// confirmAt is settleMemory for a delivered callback of key and digest, whose claim is
+// the key's entry.
 func confirmAt(s *memoryStore, key string, digest uint64) {
-	confirmMemory(s, &callback{key: key, digest: digest})
+	settleMemory(&middleware{mem: s}, &callback{key: key, digest: digestOf(digest), entry: s.entries[key], answer: &httptest.ResponseRecorder{Code: http.StatusOK}})
+}
+
+// digestOf is a body digest the tests tell apart by n.
+func digestOf(n uint64) (d [sha256.Size]byte) {
+	binary.BigEndian.PutUint64(d[:8], n)
+	return d
 }

@@ -1,9 +1,9 @@
 package zegocallback
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,10 +24,19 @@ type middleware struct {
 	// requests the general reading reads, since their annotation does not wait for the
 	// signature.
 	readLimit uint64
-	mem     *memoryStore   // the replay store: in memory,
-	redis   *redisPool     // or in Redis, when nonceStore is redis
-	ttlMs   int64          // how long the store remembers a callback from its arrival (see New)
-	now     func() time.Time
+	// What a genuine callback's steps read of s.
+	secrets        []string
+	secretsFile    *watchedFile
+	unitMs         int64
+	toleranceUnits int64
+	windowUnits    uint64
+	events         map[string]bool
+	bodyInKey      bool
+	inFlightMs     int64
+	mem            *memoryStore // the replay store: in memory,
+	redis          *redisPool   // or in Redis, when nonceStore is redis
+	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
+	now            func() time.Time
 }
 
 // New builds the middleware from a configuration Traefik has decoded. It fails, so that
@@ -58,7 +67,15 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		headers: s.headers,
 		// A declared length up to readChunk is allocated at once; a longer one grows as
 		// the bytes come (readBody).
-		readLimit: uint64(s.maxBodyBytes),
+		readLimit:      uint64(s.maxBodyBytes),
+		secrets:        s.secrets,
+		secretsFile:    s.secretsFile,
+		unitMs:         s.unitMs,
+		toleranceUnits: s.toleranceUnits,
+		windowUnits:    s.windowUnits,
+		events:         s.events,
+		bodyInKey:      s.bodyInKey,
+		inFlightMs:     s.inFlightMs,
 		// A callback stamped ts passes from ts-tolerance until ts+tolerance, and until
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end. Replicas sharing
@@ -83,58 +100,43 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 }
 
 // ServeHTTP runs the steps of the README's "Each request, in order", numbered alike, and
-// forwards what passes. Its functions (this one, serveVerified, readPlain, the store's)
-// hold only a genuine callback's path, in as few calls and expressions as it takes:
-// under Yaegi every call allocates its frame, one slot per local and expression,
-// whichever branches run (DESIGN.md). A request that is not a plain POST of JSON goes
-// to serveGeneral at once; every other outcome is in outcome.go and runs only then.
+// forwards what passes. It holds a genuine callback's whole path, and only that, in as
+// few calls and expressions as it takes: under Yaegi every call allocates its frame, one
+// slot per local and expression, whichever branches run (DESIGN.md). The plain reading
+// (plain_json.go), the signature's check and the store's claim are calls of their own;
+// a request that is not a plain POST of JSON is readGeneral's, and every outcome other
+// than a delivery is in outcome.go and runs only then.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 1. Whatever happens next, no client-sent header with the prefix reaches the backend.
 	h := req.Header
 	stripPrefixed(m.headers, h)
 	cb := &callback{header: h}
-	// 2-4. A POST of JSON, as ZEGO sends it, of a declared length up to readChunk (and
-	// maxBodyBytes), needs no other look at the request; anything else serveGeneral's.
-	if types := h["Content-Type"]; req.Method != http.MethodPost || len(types) != 1 || types[0] != "application/json" ||
-		h["Content-Encoding"] != nil || uint64(req.ContentLength-1) >= m.readLimit {
-		serveGeneral(m, rw, req, cb)
+	// 2-5. A POST of JSON, as ZEGO sends it, of a declared length up to readChunk (and
+	// maxBodyBytes), is read whole at once, and its body by the plain reading. Any other
+	// request, and any body the plain reading does not take, is readGeneral's, which
+	// answers what it refuses.
+	if types := h["Content-Type"]; req.Method == http.MethodPost && len(types) == 1 && types[0] == "application/json" &&
+		h["Content-Encoding"] == nil && uint64(req.ContentLength-1) < m.readLimit {
+		body := make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			refuse(m, rw, req, cb, errBodyRead)
+			return
+		}
+		cb.body = body
+		cb.parsed = body[0] == '{' && readPlain(cb, m.headers, body)
+	}
+	if !cb.parsed && !readGeneral(m, rw, req, cb) {
 		return
 	}
-	body := make([]byte, req.ContentLength)
-	if _, err := io.ReadFull(req.Body, body); err != nil {
-		refuse(m, rw, req, cb, errBodyRead)
-		return
-	}
-	cb.body = body
-	// 5. The plain reading (plain_json.go) takes the callbacks ZEGO sends; the general
-	// one (serveRead) reads the rest.
-	if body[0] != '{' || !readPlain(cb, m.headers, body) {
-		serveRead(m, rw, req, cb, nil)
-		return
-	}
-	cb.parsed = true
 	// 6. The signature (signature.go), against the secrets in force (secretsFile read
 	// again when it changed): a forged body goes no further.
 	cb.receivedMs = m.now().UnixMilli()
-	secrets := m.s.secrets
-	if m.s.secretsFile != nil {
-		secrets = watchedValue(m.s.secretsFile, cb.receivedMs)
-	}
-	if key := verifySignature(secrets, cb); key != "" {
-		serveVerified(m, rw, req, cb, key)
+	key := verifySignature(m.secrets, m.secretsFile, cb)
+	if key == "" {
+		refuse(m, rw, req, cb, signatureError(cb))
 		return
 	}
-	refuse(m, rw, req, cb, signatureError(cb))
-}
-
-
-// serveVerified runs steps 7 to 10 for a callback whose signature holds, key its decoded
-// bytes: what the reading left to check, freshness, the event, the replay store's claim,
-// and the forward, settled on the backend's answer. Apart from ServeHTTP, so that a
-// forged body's frames do not hold its slots.
-func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, key string) {
 	cb.verified = true
-	s := m.s
 	// What the reading left to check once the signature holds, when there is any: for a
 	// body the plain reading took, its keys; for another, what checkReading checks.
 	if cb.recheck {
@@ -143,33 +145,29 @@ func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb 
 			return
 		}
 	}
-	// The store's key and the body's digest, which tells a replay from another body under
-	// the same triple.
-	sum := sha256.Sum256(cb.body)
-	cb.digest = binary.BigEndian.Uint64(sum[:8])
-	if s.bodyInKey {
+	// The store's key, and the body's digest, which tells a replay from another body
+	// under the same signature.
+	cb.digest = sha256.Sum256(cb.body)
+	if m.bodyInKey {
 		key = bodyPlaceKey(key, cb.digest)
 	}
 	cb.key = key
-	// 7. Fresh: the timestamp within timestampTolerance of now, either way, in the
-	// configured unit; in seconds, against now truncated to the second as ZEGO's is. One
-	// unsigned comparison holds both bounds, and a timestamp too large for an int64 reads
-	// as far in the past or the future.
-	if uint64(cb.receivedMs/s.unitMs-int64(cb.timestamp)-s.minSkew) > s.skewSpan { //nolint:gosec // see above
-		refuse(m, rw, req, cb, checkFreshness(cb, cb.receivedMs, s.toleranceMs, s.millis))
+	// 7. Fresh: the timestamp within timestampTolerance of now, in the past or the
+	// future, in the configured unit; in seconds, against now truncated to the second as
+	// ZEGO's is. One unsigned comparison holds both bounds: how far the timestamp lies
+	// before the window's end, which wraps past the window's width for one after it.
+	if uint64(cb.receivedMs/m.unitMs+m.toleranceUnits)-cb.timestamp > m.windowUnits { //nolint:gosec // see above
+		refuse(m, rw, req, cb, freshnessError(m, cb))
 		return
 	}
-	// 8. The event.
-	if s.events != nil {
-		if err := checkEvent(s, cb); err != nil {
-			refuse(m, rw, req, cb, err)
-			return
-		}
+	// 8. The event, when the events option lists them.
+	if m.events != nil && !eventAllowed(m, rw, req, cb) {
+		return
 	}
-	// 9. Replays: the memory store's claim, or Redis's.
+	// 9. Replays: the replay store's claim, in memory or in Redis.
 	claim := claimed
 	if m.mem != nil {
-		claim = claimMemory(m.mem, cb, s.inFlightMs)
+		claim = claimMemory(m.mem, cb, m.inFlightMs)
 	} else {
 		claim = claimInRedis(m, cb)
 	}
@@ -181,38 +179,43 @@ func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb 
 	// settle the claim on the answer. The body is read whole, so the server has answered
 	// a client's Expect: 100-continue; sent on, it would make the backend answer 100,
 	// which would take the recorder's place as the final status and lose the backend's
-	// answer.
-	h := cb.header
+	// answer. Trailers could carry prefixed headers past step 1; a callback has none.
 	h[m.headers.verified] = verifiedTrue
 	delete(h, "Expect")
 	if cb.pieces == nil {
 		annotate(m.headers, h, cb)
 	}
-	setBody(req, cb.body)
+	req.Body = io.NopCloser(bytes.NewReader(cb.body))
+	req.Trailer = nil
 	// The backend answers into a compiled recorder, and the answer is then copied to the
 	// client: a callback's answer is small, and every call Traefik's proxy would make on
 	// an interpreted writer crosses Yaegi's reflection bridge. Settled in a deferred call,
 	// so that a panic in the chain (http.ErrAbortHandler when the backend goes away
-	// mid-answer) still settles the claim instead of leaving it in flight, which would
-	// turn ZEGO's retries away until it lapsed.
+	// mid-answer) still settles the claim, as not delivered, instead of leaving it in
+	// flight, which would turn ZEGO's retries away until it lapsed.
 	answer := httptest.NewRecorder()
 	answer.Code = 0 // stays 0 until the backend writes a status
 	cb.answer = answer
-	defer settle(m, cb)
+	if m.mem != nil {
+		defer settleMemory(m, cb)
+	} else {
+		defer settleRedis(m, cb)
+	}
 	m.next.ServeHTTP(answer, req)
-	cb.returned = true
-	// The answer to the client: the recorded headers, status and body. A backend that
-	// wrote no status gets net/http's 200; one whose informational answer (103 Early
-	// Hints) took the recorder's place gets 502, its claim forgotten (forgetDelivery).
-	// Trailers are not relayed: a callback's answer has none.
+	// A backend that wrote no status gets net/http's 200: delivered, as a 2xx is, even if
+	// the chain panics after it. The answer to the client: the recorded headers, status
+	// and body. A backend whose informational answer (103 Early Hints) took the
+	// recorder's place gets 502, its claim forgotten (noteUndelivered). Trailers are not
+	// relayed: a callback's answer has none.
+	if answer.Code == 0 {
+		answer.Code = http.StatusOK
+	}
 	h = rw.Header()
 	for name, values := range answer.HeaderMap { //nolint:staticcheck // the map Header() returns, without the call
 		h[name] = values
 	}
 	status := answer.Code
-	if status == 0 {
-		status = http.StatusOK
-	} else if status < 200 {
+	if status < 200 {
 		status = http.StatusBadGateway
 	}
 	rw.WriteHeader(status)
@@ -223,67 +226,39 @@ func serveVerified(m *middleware, rw http.ResponseWriter, req *http.Request, cb 
 // slice for every request (a backend that adds to it makes an array of its own).
 var verifiedTrue = []string{"true"}
 
-// serveGeneral serves a request that is not a plain POST of JSON: another method (in
-// reportOnly the checks go on, so that the forwarded request is annotated), a body whose
-// headers say it is not the bytes it holds (inspectUnusual), one of unknown length or
-// past readChunk (readBody), a form's Content-Type; then serveRead.
-func serveGeneral(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) {
-	failure, stop := inspectUnusual(m, req, cb)
-	if stop {
-		refuse(m, rw, req, cb, failure)
-		return
-	}
-	body, err := readBody(req, m.s.maxBodyBytes)
-	if err != nil {
-		refuse(m, rw, req, cb, err)
-		return
-	}
-	cb.body = body
-	serveRead(m, rw, req, cb, failure)
-}
-
-// serveRead is the general reading of a body read whole (callback.go), and what follows
-// it: the signature, then serveVerified. failure is a check that failed already (a
-// method, in reportOnly), which the answer gives first.
-func serveRead(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
-	err := parseInto(cb, cb.body)
-	if err == nil {
-		cb.parsed = true
-		if failure != nil {
-			// Parsed to annotate it in reportOnly; the check that failed answers.
-		} else if key := verifySignature(secretsAt(m, cb), cb); key != "" {
-			serveVerified(m, rw, req, cb, key)
-			return
-		} else {
-			err = signatureError(cb)
+// readGeneral reads a request the plain way does not take into cb, and reports whether
+// its signature is to be checked; it answers a request it refuses. The body, when not read
+// yet: another method (in reportOnly the checks go on, so that the forwarded request is
+// annotated), a body whose headers say it is not the bytes it holds (inspectUnusual), one
+// of unknown length or past readChunk (readBody, a chunked one going on with its
+// Content-Length), a form's Content-Type. Then the general reading (callback.go).
+func readGeneral(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) bool {
+	var failure error
+	if cb.body == nil {
+		var stop bool
+		if failure, stop = inspectUnusual(m, req, cb); stop {
+			refuse(m, rw, req, cb, failure)
+			return false
+		}
+		body, err := readBody(req, m.s.maxBodyBytes)
+		if err != nil {
+			refuse(m, rw, req, cb, err)
+			return false
+		}
+		cb.body = body
+		if req.ContentLength != int64(len(body)) || req.TransferEncoding != nil {
+			setLength(req, len(body))
 		}
 	}
+	err := parseInto(cb, cb.body)
+	cb.parsed = err == nil // to annotate it in reportOnly, whatever answers
 	if failure == nil {
 		failure = err
 	}
-	refuse(m, rw, req, cb, failure)
-}
-
-// settle records the outcome of a delivery: a 2xx keeps the callback as delivered (a
-// handler that returned without writing gets net/http's 200); anything else, a panic
-// included, forgets it (forgetDelivery), so that ZEGO's retry gets through.
-func settle(m *middleware, cb *callback) {
-	code := cb.answer.Code
-	if code/100 != 2 && (code != 0 || !cb.returned) {
-		forgetDelivery(m, cb)
-	} else if m.redis != nil {
-		settleRedis(m, cb, true)
-	} else {
-		confirmMemory(m.mem, cb)
+	if failure != nil {
+		// A check that failed before the reading (a method, in reportOnly) answers first.
+		refuse(m, rw, req, cb, failure)
+		return false
 	}
-}
-
-// secretsAt stamps cb with the time it is checked at, and returns the secrets in force
-// then, as ServeHTTP does: for the general reading.
-func secretsAt(m *middleware, cb *callback) []string {
-	cb.receivedMs = m.now().UnixMilli()
-	if m.s.secretsFile != nil {
-		return watchedValue(m.s.secretsFile, cb.receivedMs)
-	}
-	return m.s.secrets
+	return true
 }

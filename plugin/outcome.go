@@ -214,13 +214,16 @@ func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
 var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
 
-// checkEvent refuses a callback whose event the events option, when set, does not list,
-// naming the list in the log, where a misspelt event would show.
-func checkEvent(s *settings, cb *callback) error {
+// eventAllowed is step 8 when the events option lists events: it refuses a callback
+// whose event it does not list, naming the list in the log, where a misspelt event would
+// show, and reports whether the callback goes on.
+func eventAllowed(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) bool {
+	s := m.s
 	if s.events[cb.texts[fieldEvent]] {
-		return nil
+		return true
 	}
-	return fmt.Errorf("%w: %q is not in events %s", errEventNotAllowed, logValue(cb.texts[fieldEvent]), s.eventList)
+	refuse(m, rw, req, cb, fmt.Errorf("%w: %q is not in events %s", errEventNotAllowed, logValue(cb.texts[fieldEvent]), s.eventList))
+	return false
 }
 
 // answerDuplicate answers a verified callback that was seen before: 200 without
@@ -262,18 +265,13 @@ func wouldReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *c
 	forwardUnsettled(m, rw, req, cb, "false", r.code)
 }
 
-// forgetDelivery settles a delivery the backend did not acknowledge: the claim is
-// forgotten, so that ZEGO's retry gets through. An informational status left as the
-// answer (a backend's 103 Early Hints, which the recorder keeps as final) hid the
-// backend's own answer: that is logged, since every retry will reach the backend again.
-func forgetDelivery(m *middleware, cb *callback) {
+// noteUndelivered logs a delivery whose answer was an informational status (a backend's
+// 103 Early Hints, which the recorder keeps as final): it hid the backend's own answer,
+// and every retry will reach the backend again. The claim is forgotten, as for any
+// delivery the backend did not acknowledge, so that ZEGO's retry gets through.
+func noteUndelivered(m *middleware, cb *callback) {
 	if code := cb.answer.Code; code >= 100 && code < 200 {
 		m.s.log.printf(levelError, "backend_informational", "the backend answered %d before its final answer, which was lost; answered 502 (or the connection was closed) and the claim forgotten, so that ZEGO retries", code)
-	}
-	if m.redis != nil {
-		settleRedis(m, cb, false)
-	} else {
-		forgetMemory(m.mem, cb.key, cb.receivedMs)
 	}
 }
 

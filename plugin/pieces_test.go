@@ -72,7 +72,6 @@ func BenchmarkPieceParse(b *testing.B) {
 	}
 }
 
-
 func BenchmarkPieceClaimAndSettle(b *testing.B) {
 	s := newMemoryStore(1<<20, 605000)
 	keys := make([]string, b.N)
@@ -125,7 +124,7 @@ func BenchmarkPieceSignature(b *testing.B) {
 	cb, _ := parseCallback(pieceBody(), false)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_ = verifySignature(m.s.secrets, cb)
+		_ = verifySignature(m.s.secrets, nil, cb)
 	}
 }
 

@@ -41,6 +41,9 @@ const maxPlainKeys = 96
 
 var quote = []byte(`"`)
 
+// bracketDepth is what each byte between two strings adds to the depth.
+var bracketDepth = [256]int{'{': 1, '[': 1, '}': -1, ']': -1}
+
 // readPlain reads a JSON object that starts the body into cb: the top-level keys' places,
 // the named fields' texts and spellings (checked as readNamedTexts checks them), and the
 // fields as headers where the walk can write them. It reports false, leaving cb and the
@@ -56,26 +59,17 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		return false
 	}
 	p := strings.Split(string(body), `"`)
-	names, _ := b.names.Load().(map[string]*fieldName)
-	h := cb.header
+	names := b.names.Load().(map[string]*fieldName)
 	texts := cb.texts[:]
-	spelling := cb.spelling[:]
-	before, max := len(h), b.maxValueBytes
 	var n *fieldName
 	var values []string
 	sep := p[0]
-	c, depth, i, j, keys, size, written := byte(0), 0, 0, 0, 0, 0, 0
+	depth, i, j, keys, size, text := 0, 0, 0, 0, 0, false
 	// The depth of each string is that after the piece before it; a string followed by
 	// a colon is a key. A loop's variables are declared before it (DESIGN.md).
 	for i = 1; i < len(p); i += 2 {
-		if sep != ": " && sep != "," && sep != ":" { // the usual pieces change no depth
-			for j = 0; j < len(sep); j++ {
-				if c = sep[j]; c == '{' || c == '[' {
-					depth++
-				} else if c == '}' || c == ']' {
-					depth--
-				}
-			}
+		for j = 0; j < len(sep); j++ {
+			depth += bracketDepth[sep[j]]
 		}
 		sep = p[i+1]
 		if depth != 1 || sep[0] != ':' {
@@ -87,22 +81,24 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		cb.keyAt[keys] = i
 		keys++
 		// The key's number in the cache marks it seen. A key the cache does not hold yet,
-		// or one seen twice, is plainKeys's; a named field twice, or under two spellings,
-		// the general reading's, which reads the last and then refuses the body.
-		if n = names[p[i]]; n == nil || cb.seen[n.id] && n.named < 0 {
+		// one seen twice, or one whose header another name writes too, is plainKeys's; a
+		// named field twice, or under two spellings, the general reading's, which reads
+		// the last and then refuses the body.
+		if n = names[p[i]]; n == nil || n.shared || cb.seen[n.id] && n.named < 0 {
 			cb.recheck = true
 			continue
 		}
 		cb.seen[n.id] = true
+		text = sep == ": " || sep == ":" // the value is a string
 		if j = n.named; j >= 0 {
-			if spelling[j] != "" {
+			if cb.spelling[j] != "" {
 				return unreadPlain(cb, b)
 			}
-			spelling[j] = p[i]
+			cb.spelling[j] = p[i]
 			if n.alias {
 				cb.recheck = true // EventType or event_type, which also writes the prefix's Event
 			}
-			if sep == ": " || sep == ":" {
+			if text {
 				texts[j] = p[i+2]
 			} else if !plainNamedNumber(cb, sep, j) {
 				return unreadPlain(cb, b)
@@ -115,10 +111,9 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 		// before ']' (its JSON text 2 bytes, and each string quoted, with a comma
 		// between), within maxHeaderValueBytes, as a piece, or pieces; any other is
 		// plainKeys's.
-		written++
-		if sep == ": " || sep == ":" {
-			if len(p[i+2]) <= max {
-				h[n.header] = p[i+2 : i+3 : i+3]
+		if text {
+			if len(p[i+2]) <= b.maxValueBytes {
+				cb.header[n.header] = p[i+2 : i+3 : i+3]
 				continue
 			}
 		} else if sep == ": [" || sep == ":[" {
@@ -126,12 +121,12 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 			for j = i + 2; p[j+1] == ","; j += 2 {
 				size += len(p[j]) + 3
 			}
-			if size += len(p[j]) + 3; size <= max && p[j+1][0] == ']' {
+			if size += len(p[j]) + 3; size <= b.maxValueBytes && p[j+1][0] == ']' {
 				values = make([]string, (j-i)/2)
 				for j = 0; j < len(values); j++ {
 					values[j] = p[i+2+j+j]
 				}
-				h[n.header] = values
+				cb.header[n.header] = values
 				continue
 			}
 		}
@@ -147,12 +142,8 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 	cb.timestamp = ts
 	cb.keys = keys
 	cb.pieces = p
-	if len(h)-before != written {
-		cb.recheck = true // two fields wrote one header: plainKeys
-	}
 	return true
 }
-
 
 // unreadPlain undoes what readPlain wrote, into cb and the request's headers (which held
 // none with the prefix before it: stripPrefixed), for the general reading, and reports
@@ -277,12 +268,12 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 			for j = i; p[j+1] == ","; j += 2 {
 				size += len(p[j]) + 3
 			}
-			if size += len(p[j]) + 3; size <= max && p[j+1][0] == ']' {
+			if size += len(p[j]) + 3; size <= b.maxValueBytes && p[j+1][0] == ']' {
 				values = make([]string, (j-i)/2+1)
 				for j = 0; j < len(values); j++ {
 					values[j] = p[i+j+j]
 				}
-				h[n.header] = values
+				cb.header[n.header] = values
 				continue
 			}
 		}

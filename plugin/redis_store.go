@@ -3,6 +3,7 @@ package zegocallback
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -73,13 +74,19 @@ return 0`
 // claimInRedis is claimRedis for a verified callback, keeping its claim's token; a
 // failure is unavailable, its error in cb.storeErr.
 func claimInRedis(m *middleware, cb *callback) claimResult {
-	claim, token, err := claimRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.s.inFlightMs, m.ttlMs)
+	claim, token, err := claimRedis(m.redis, cb.key, redisDigest(cb), m.s.inFlightMs, m.ttlMs)
 	cb.claim = token
 	if err != nil {
 		cb.storeErr = err
 		return unavailable
 	}
 	return claim
+}
+
+// redisDigest is the body's digest as the Redis store writes it: its first 8 bytes, as
+// a number, in hex.
+func redisDigest(cb *callback) string {
+	return strconv.FormatUint(binary.BigEndian.Uint64(cb.digest[:8]), 16)
 }
 
 // claimRedis claims key for inFlightMs with the body's digest (hex), in a key that lasts
@@ -210,16 +217,19 @@ func redisTokenPrefix() string {
 	return hex.EncodeToString(b)
 }
 
-// settleRedis records a delivery's outcome in Redis; a failure is logged: the claim then
-// lapses on its own after inFlightTimeout.
-func settleRedis(m *middleware, cb *callback, ok bool) {
+// settleRedis settles cb's claim in Redis on the backend's answer: delivered (a 2xx), or
+// forgotten so that ZEGO's retry gets through. A failure is logged: the
+// claim then lapses on its own after inFlightTimeout.
+func settleRedis(m *middleware, cb *callback) {
 	var err error
-	if ok {
-		err = confirmRedis(m.redis, cb.key, strconv.FormatUint(cb.digest, 16), m.ttlMs)
+	delivered := cb.answer.Code/100 == 2
+	if delivered {
+		err = confirmRedis(m.redis, cb.key, redisDigest(cb), m.ttlMs)
 	} else {
+		noteUndelivered(m, cb)
 		err = forgetRedis(m.redis, cb.key, cb.claim)
 	}
 	if err != nil {
-		m.s.log.printf(levelError, "store_settlement", "replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout", ok, err)
+		m.s.log.printf(levelError, "store_settlement", "replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout", delivered, err)
 	}
 }

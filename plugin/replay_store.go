@@ -1,5 +1,7 @@
 package zegocallback
 
+import "crypto/sha256"
+
 // The replay store remembers the callbacks this middleware verified, by key (their
 // decoded signature, with replayKey signatureAndBody also the body's digest), for as long
 // as one could still be fresh, with the digest of the body first claimed under each. It
@@ -32,6 +34,6 @@ const (
 // bodyPlaceKey is replayKey signatureAndBody's key: the triple's, and one of 16 places by
 // the body, so that two bodies are two callbacks (unless they share a place, 1 time in
 // 16) and a captured triple carries 16 at most.
-func bodyPlaceKey(key string, digest uint64) string {
-	return key + string(rune('a'+digest%16))
+func bodyPlaceKey(key string, digest [sha256.Size]byte) string {
+	return key + string(rune('a'+digest[7]%16))
 }

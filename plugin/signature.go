@@ -31,17 +31,21 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 
 var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", errInvalidSignature)
 
-// verifySignature checks cb's signature against each secret, in constant time for each,
-// and returns the decoded signature as a string: it names the callback by exactly what is
-// signed, and is the replay store's key. It returns "" when no secret yields the
-// signature (signatureError says why): one result, which costs less under Yaegi
-// (DESIGN.md).
+// verifySignature checks cb's signature against each secret in force, in constant time
+// for each, and returns the decoded signature as a string: it names the callback by
+// exactly what is signed, and is the replay store's key. The secrets in force are those
+// of file when there is one (secretsFile, read again when it changed), else secrets. It
+// returns "" when no secret yields the signature (signatureError says why): one result,
+// which costs less under Yaegi (DESIGN.md).
 //
 // The signed string cannot tell where the timestamp ends and the nonce begins, so one
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
 // them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
 // 7784...). The replay store therefore keys on the signature, never on the texts.
-func verifySignature(secrets []string, cb *callback) string {
+func verifySignature(secrets []string, file *watchedFile, cb *callback) (key string) {
+	if file != nil {
+		secrets = watchedValue(file, cb.receivedMs)
+	}
 	got, err := hex.DecodeString(cb.texts[fieldSignature])
 	if err != nil || len(got) != sha1.Size {
 		return ""
@@ -79,21 +83,6 @@ func signatureError(cb *callback) error {
 	return errInvalidSignature
 }
 
-// checkFreshness reports whether cb's timestamp lies within toleranceMs of nowMs, either
-// way: in milliseconds when millis is set (AI Agent and ASR callbacks), else in seconds,
-// compared with now truncated to the second as ZEGO's is. The digit count never decides
-// the unit: the signed string cannot tell where the timestamp ends and the nonce begins,
-// so digits moved from a captured callback's nonce to its timestamp would turn a seconds
-// timestamp of years ago into a fresh milliseconds one under the same signature.
-func checkFreshness(cb *callback, nowMs, toleranceMs int64, millis bool) error {
-	unit, maxTimestamp := timestampLimits(millis)
-	skewMs := (nowMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded by maxTimestamp
-	if cb.timestamp > maxTimestamp || skewMs > toleranceMs || skewMs < -toleranceMs {
-		return staleError(cb, skewMs, millis)
-	}
-	return nil
-}
-
 // timestampLimits returns a timestamp's unit in milliseconds and the largest timestamp
 // accepted, more than a hundred thousand years away: past it, the skew could overflow.
 func timestampLimits(millis bool) (int64, uint64) {
@@ -103,16 +92,25 @@ func timestampLimits(millis bool) (int64, uint64) {
 	return 1000, 1 << 42
 }
 
-// staleError says how stale, and what a timestamp in the other unit looks like: built
-// only when a timestamp is refused.
-func staleError(cb *callback, skewMs int64, millis bool) error {
+// freshnessError is the error of a timestamp outside the window, in the past or in the
+// future (step 7 of ServeHTTP tells with one comparison): how far, and what a timestamp
+// in the other unit looks like. The window is timestampTolerance either way of now, in
+// milliseconds with timestampUnit milliseconds (AI Agent and ASR callbacks), else in
+// seconds against now truncated to the second, as ZEGO's timestamps are. The digit count
+// never decides the unit: the signed string cannot tell where the timestamp ends and the
+// nonce begins, so digits moved from a captured callback's nonce to its timestamp would
+// turn a seconds timestamp of years ago into a fresh milliseconds one under the same
+// signature. Built only when a timestamp is refused.
+func freshnessError(m *middleware, cb *callback) error {
+	s := m.s
 	hint := ""
-	if n := len(cb.texts[fieldTimestamp]); !millis && n >= 13 {
+	if n := len(cb.texts[fieldTimestamp]); !s.millis && n >= 13 {
 		hint = fmt.Sprintf("; timestamp has %d digits: milliseconds? set timestampUnit: milliseconds", n)
-	} else if millis && n <= 10 {
+	} else if s.millis && n <= 10 {
 		hint = fmt.Sprintf("; timestamp has %d digits: seconds? set timestampUnit: seconds", n)
 	}
-	_, maxTimestamp := timestampLimits(millis)
+	unit, maxTimestamp := timestampLimits(s.millis)
+	skewMs := (cb.receivedMs/unit - int64(cb.timestamp)) * unit //nolint:gosec // bounded below
 	switch {
 	case cb.timestamp > maxTimestamp:
 		return fmt.Errorf("%w: out of range%s", errStaleTimestamp, hint)

@@ -2,6 +2,9 @@ package zegocallback
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +58,10 @@ func TestVerify(t *testing.T) {
 		return string(b)
 	}
 	secrets := []string{zegotest.OtherSecret, zegotest.Secret}
-	if key := verifySignature(secrets, cb(good, ts, nonce)); len(key) != 20 {
+	if key := verifySignature(secrets, nil, cb(good, ts, nonce)); len(key) != 20 {
 		t.Fatalf("verifySignature(good) = %x", key)
 	}
-	if key := verifySignature(secrets, cb(strings.ToUpper(good), ts, nonce)); key == "" {
+	if key := verifySignature(secrets, nil, cb(strings.ToUpper(good), ts, nonce)); key == "" {
 		t.Errorf("upper-case hex: refused")
 	}
 	bad := []struct{ desc, sig, ts, nonce string }{
@@ -79,7 +82,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, b := range bad {
 		c := cb(b.sig, b.ts, b.nonce)
-		if key := verifySignature(secrets, c); key != "" {
+		if key := verifySignature(secrets, nil, c); key != "" {
 			t.Errorf("%s (%s %s %s): accepted", b.desc, b.sig, b.ts, b.nonce)
 		}
 		if err := signatureError(c); !errors.Is(err, errInvalidSignature) {
@@ -88,9 +91,10 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestCheckFreshness(t *testing.T) {
+// The window of step 7, through ServeHTTP, with each body read both ways (the plain
+// reading, and the general one, which a Content-Type with parameters gets).
+func TestFreshness(t *testing.T) {
 	now := time.Unix(1700000000, 600e6) // .6 s into the second
-	const tol = 5 * time.Minute
 	tests := []struct {
 		desc, ts string
 		fresh    bool
@@ -105,6 +109,8 @@ func TestCheckFreshness(t *testing.T) {
 		{"leading zeros, seconds", "0001700000000", true},
 		{"beyond 64 bits", "99999999999999999999", false},
 		{"19 digits", "9223372036854775807", false},
+		{"2^63 and now", "9223372038554775808", false},
+		{"2^64 less now", "18446744072009551616", false},
 		{"2^42 + now", "4398046511104", false},
 		{"ms: now", "ms1700000000600", true},
 		{"ms: exactly tolerance in the past", "ms1699999700600", true},
@@ -115,18 +121,35 @@ func TestCheckFreshness(t *testing.T) {
 		{"ms: 19 digits", "ms9223372036854775807", false},
 		{"ms: beyond 64 bits", "ms99999999999999999999", false},
 	}
-	for _, tt := range tests {
-		ts, millis := strings.CutPrefix(tt.ts, "ms")
-		cb, perr := readCallback([]byte(`{"signature":"a","nonce":"1","timestamp":"` + ts + `"}`))
-		if perr != nil {
-			t.Fatalf("%s: %v", tt.desc, perr)
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	cfg := func(unit string) *Config {
+		c := CreateConfig()
+		c.Secrets = []string{zegotest.Secret}
+		c.TimestampTolerance = "5m"
+		c.TimestampUnit = unit
+		return c
+	}
+	seconds, millis := clocked(t, cfg("seconds"), ok, &now), clocked(t, cfg("milliseconds"), ok, &now)
+	for i, tt := range tests {
+		m := seconds
+		ts, inMillis := strings.CutPrefix(tt.ts, "ms")
+		if inMillis {
+			m = millis
 		}
-		err := checkFreshness(cb, now.UnixMilli(), tol.Milliseconds(), millis)
-		if (err == nil) != tt.fresh {
-			t.Errorf("%s (%s): %v, want fresh=%v", tt.desc, tt.ts, err, tt.fresh)
-		}
-		if err != nil && !errors.Is(err, errStaleTimestamp) {
-			t.Errorf("%s: %v is not errStaleTimestamp", tt.desc, err)
+		for _, contentType := range []string{"application/json", "application/json; charset=utf-8"} {
+			nonce := strconv.Itoa(i) + contentType[len(contentType)-1:]
+			body := `{"signature":"` + Sign(zegotest.Secret, ts, nonce) + `","nonce":"` + nonce + `","timestamp":"` + ts + `"}`
+			req := httptest.NewRequest(http.MethodPost, "/callback", strings.NewReader(body))
+			req.Header.Set("Content-Type", contentType)
+			rec := httptest.NewRecorder()
+			m.ServeHTTP(rec, req)
+			want, wantCode := http.StatusOK, ""
+			if !tt.fresh {
+				want, wantCode = http.StatusUnauthorized, "stale_timestamp"
+			}
+			if rec.Code != want || rec.Header().Get("X-Zego-Rejection") != wantCode {
+				t.Errorf("%s (%s, %s): %d %q, want %d %q", tt.desc, tt.ts, contentType, rec.Code, rec.Header().Get("X-Zego-Rejection"), want, wantCode)
+			}
 		}
 	}
 }
