@@ -122,7 +122,7 @@ func FuzzVerify(f *testing.F) {
 				}
 				return false
 			}
-			key := verifySignature(secrets, nil, cb)
+			key := verifiedKey(secrets, cb)
 			if key == "" {
 				if err := signatureError(cb); !errors.Is(err, errInvalidSignature) {
 					t.Fatalf("Verify: %v does not wrap errInvalidSignature", err)

@@ -123,7 +123,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			return
 		}
 		cb.body = body
-		cb.parsed = body[0] == '{' && readPlain(cb, m.headers, body)
+		if body[0] == '{' {
+			readPlain(cb, m.headers, body)
+		}
 	}
 	if !cb.parsed && !readGeneral(m, rw, req, cb) {
 		return
@@ -131,8 +133,8 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 6. The signature (signature.go), against the secrets in force (secretsFile read
 	// again when it changed): a forged body goes no further.
 	cb.receivedMs = m.now().UnixMilli()
-	key := verifySignature(m.secrets, m.secretsFile, cb)
-	if key == "" {
+	verifySignature(m.secrets, m.secretsFile, cb)
+	if cb.key == "" {
 		refuse(m, rw, req, cb, signatureError(cb))
 		return
 	}
@@ -149,9 +151,8 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// under the same signature.
 	cb.digest = sha256.Sum256(cb.body)
 	if m.bodyInKey {
-		key = bodyPlaceKey(key, cb.digest)
+		cb.key = bodyPlaceKey(cb.key, cb.digest)
 	}
-	cb.key = key
 	// 7. Fresh: the timestamp within timestampTolerance of now, in the past or the
 	// future, in the configured unit; in seconds, against now truncated to the second as
 	// ZEGO's is. One unsigned comparison holds both bounds: how far the timestamp lies

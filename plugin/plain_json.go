@@ -46,27 +46,37 @@ var bracketDepth = [256]int{'{': 1, '[': 1, '}': -1, ']': -1}
 
 // readPlain reads a JSON object that starts the body into cb: the top-level keys' places,
 // the named fields' texts and spellings (checked as readNamedTexts checks them), and the
-// fields as headers where the walk can write them. It reports false, leaving cb and the
-// request's headers to the general reading, for a body it does not take (plainUnfit), and
-// for one whose named fields the general reading would refuse or read otherwise (a named
-// field twice, a value neither a plain string nor plain digits, a text it refuses), so
-// that every verdict on a body comes from one place. It sets cb.recheck for plainKeys.
+// fields as headers where the walk can write them, and sets cb.parsed. It leaves cb and
+// the request's headers to the general reading, for a body it does not take
+// (plainUnfit), and for one whose named fields the general reading would refuse or read
+// otherwise (a named field twice, a value neither a plain string nor plain digits, a
+// text it refuses), so that every verdict on a body comes from one place. It sets
+// cb.recheck for plainKeys.
 //
 // It is one function, and its expressions are few: each is a frame slot under Yaegi,
-// allocated at every call whichever branches run (DESIGN.md).
-func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
+// allocated at every call whichever branches run. Its working variables are its
+// results, which its caller does not take: a variable declared in a function's body is
+// allocated twice at every call, its slot and its declaration, a result once (DESIGN.md).
+func readPlain(cb *callback, b *headerBuilder, body []byte) (
+	p []string, // the body split at its quotes
+	names map[string]*fieldName, // the cache of names
+	texts []string, // cb.texts
+	n *fieldName, // the key at i
+	values []string, // an array's strings
+	sep string, // the piece after the string at i
+	depth, i, j, keys, size int,
+	text bool, // the value after the key at i is a string
+	ts uint64, err error, // the timestamp
+) {
 	if plainUnfit.Match(body) || bytes.Count(body, quote) > maxPlainQuotes || !json.Valid(body) {
-		return false
+		return
 	}
-	p := strings.Split(string(body), `"`)
-	names := b.names.Load().(map[string]*fieldName)
-	texts := cb.texts[:]
-	var n *fieldName
-	var values []string
-	sep := p[0]
-	depth, i, j, keys, size, text := 0, 0, 0, 0, 0, false
+	p = strings.Split(string(body), `"`)
+	names = b.names.Load().(map[string]*fieldName)
+	texts = cb.texts[:]
+	sep = p[0]
 	// The depth of each string is that after the piece before it; a string followed by
-	// a colon is a key. A loop's variables are declared before it (DESIGN.md).
+	// a colon is a key.
 	for i = 1; i < len(p); i += 2 {
 		for j = 0; j < len(sep); j++ {
 			depth += bracketDepth[sep[j]]
@@ -76,7 +86,8 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 			continue // a string value, or a key of a nested object
 		}
 		if keys == b.plainKeys {
-			return unreadPlain(cb, b) // more than maxHeaderFields: the general reading
+			unreadPlain(cb, b) // more than maxHeaderFields: the general reading
+			return
 		}
 		cb.keyAt[keys] = i
 		keys++
@@ -89,10 +100,11 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 			continue
 		}
 		cb.seen[n.id] = true
-		text = sep == ": " || sep == ":" // the value is a string
+		text = sep == ": " || sep == ":"
 		if j = n.named; j >= 0 {
 			if cb.spelling[j] != "" {
-				return unreadPlain(cb, b)
+				unreadPlain(cb, b)
+				return
 			}
 			cb.spelling[j] = p[i]
 			if n.alias {
@@ -101,7 +113,8 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 			if text {
 				texts[j] = p[i+2]
 			} else if !plainNamedNumber(cb, sep, j) {
-				return unreadPlain(cb, b)
+				unreadPlain(cb, b)
+				return
 			}
 		}
 		if !n.considered {
@@ -135,27 +148,26 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) bool {
 	// The named texts, as readNamedTexts checks them: a plain body's are ASCII without a
 	// control byte, DEL or a space at either end; the signed ones must be there, and the
 	// timestamp whole.
-	ts, err := strconv.ParseUint(texts[fieldTimestamp], 10, 64)
-	if err != nil || texts[fieldSignature] == "" || texts[fieldNonce] == "" {
-		return unreadPlain(cb, b)
+	if ts, err = strconv.ParseUint(texts[fieldTimestamp], 10, 64); err != nil || texts[fieldSignature] == "" || texts[fieldNonce] == "" {
+		unreadPlain(cb, b)
+		return
 	}
 	cb.timestamp = ts
 	cb.keys = keys
 	cb.pieces = p
-	return true
+	cb.parsed = true
+	return
 }
 
 // unreadPlain undoes what readPlain wrote, into cb and the request's headers (which held
-// none with the prefix before it: stripPrefixed), for the general reading, and reports
-// false.
-func unreadPlain(cb *callback, b *headerBuilder) bool {
+// none with the prefix before it: stripPrefixed), for the general reading.
+func unreadPlain(cb *callback, b *headerBuilder) {
 	stripPrefixed(b, cb.header)
 	cb.texts = [namedCount]string{}
 	cb.spelling = [namedCount]string{}
 	cb.seen = [maxCachedNames]bool{}
 	cb.recheck = false
 	cb.keys = 0
-	return false
 }
 
 // plainNamedNumber keeps the text of named field i written as a number in the piece

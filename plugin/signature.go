@@ -32,33 +32,35 @@ func signatureOf(secret, timestamp, nonce string) [sha1.Size]byte {
 var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", errInvalidSignature)
 
 // verifySignature checks cb's signature against each secret in force, in constant time
-// for each, and returns the decoded signature as a string: it names the callback by
-// exactly what is signed, and is the replay store's key. The secrets in force are those
-// of file when there is one (secretsFile, read again when it changed), else secrets. It
-// returns "" when no secret yields the signature (signatureError says why): one result,
-// which costs less under Yaegi (DESIGN.md).
+// for each, and when one yields it sets cb.key to the decoded signature as a string: it
+// names the callback by exactly what is signed, and is the replay store's key. cb.key
+// stays "" when none does (signatureError says why). The secrets in force are those of
+// file when there is one (secretsFile, read again when it changed), else secrets. Its
+// working variables are its results, as readPlain's are.
 //
 // The signed string cannot tell where the timestamp ends and the nonce begins, so one
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
 // them (seconds 1689834748 with nonce 7257... and milliseconds 1689834748725 with nonce
 // 7784...). The replay store therefore keys on the signature, never on the texts.
-func verifySignature(secrets []string, file *watchedFile, cb *callback) (key string) {
+func verifySignature(secrets []string, file *watchedFile, cb *callback) (
+	got []byte, err error, // the signature decoded
+	lo, hi string, // the timestamp and the nonce, sorted
+	signed, secret string, want [sha1.Size]byte, i int,
+) {
 	if file != nil {
 		secrets = watchedValue(file, cb.receivedMs)
 	}
-	got, err := hex.DecodeString(cb.texts[fieldSignature])
-	if err != nil || len(got) != sha1.Size {
-		return ""
+	if got, err = hex.DecodeString(cb.texts[fieldSignature]); err != nil || len(got) != sha1.Size {
+		return
 	}
 	// The three texts sorted once: the secret's place among them is found per secret.
-	lo, hi := cb.texts[fieldTimestamp], cb.texts[fieldNonce]
+	lo = cb.texts[fieldTimestamp]
+	hi = cb.texts[fieldNonce]
 	if lo > hi {
 		lo = cb.texts[fieldNonce]
 		hi = cb.texts[fieldTimestamp]
 	}
-	var want [sha1.Size]byte
-	signed, secret := "", ""
-	for i := 0; i < len(secrets); i++ {
+	for i = 0; i < len(secrets); i++ {
 		secret = secrets[i]
 		if secret > hi {
 			signed = lo + hi + secret
@@ -69,10 +71,11 @@ func verifySignature(secrets []string, file *watchedFile, cb *callback) (key str
 		}
 		want = sha1.Sum([]byte(signed)) //nolint:gosec // see Sign.
 		if subtle.ConstantTimeCompare(want[:], got) == 1 {
-			return string(got)
+			cb.key = string(got)
+			return
 		}
 	}
-	return ""
+	return
 }
 
 // signatureError says why verifySignature refused cb's signature: built only then.
