@@ -57,10 +57,9 @@ type callback struct {
 	claim      string
 	storeErr   error // why the store could not answer (unavailable)
 	// body is the request's body as received (nil until it was read whole), parsed says
-	// the fields above hold what it says, verified that its signature held.
-	body     []byte
-	parsed   bool
-	verified bool
+	// the fields above hold what it says. Its signature held when key is set.
+	body   []byte
+	parsed bool
 	// answer is the backend's answer to the forwarded callback: a 2xx is a delivery (see
 	// ServeHTTP's step 10).
 	answer *httptest.ResponseRecorder
@@ -241,13 +240,21 @@ func decodedUnusual(cb *callback, body []byte) {
 	cb.recheck = true
 }
 
-// recheck runs what a reading left for once the signature holds: plainKeys for a body
-// the plain reading took, checkReading for another.
-func recheck(m *middleware, cb *callback, body []byte) error {
+// rechecked runs what a reading left for once the signature holds: plainKeys for a body
+// the plain reading took, checkReading for another. It refuses a body they refuse, and
+// reports whether the callback goes on.
+func rechecked(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback) bool {
+	var err error
 	if cb.pieces != nil {
-		return plainKeys(m.headers, cb)
+		err = plainKeys(m.headers, cb)
+	} else {
+		err = checkReading(cb, cb.body)
 	}
-	return checkReading(cb, body)
+	if err != nil {
+		refuse(m, rw, req, cb, err)
+		return false
+	}
+	return true
 }
 
 // checkReading finishes what parseCallback left for a callback whose signature holds

@@ -19,6 +19,8 @@ type middleware struct {
 	name    string
 	s       *settings
 	headers *headerBuilder // s.headers
+	// verifiedHeader is the prefix's Verified header.
+	verifiedHeader string
 	// readLimit is the longest body ServeHTTP reads at once, by its declared length:
 	// maxBodyBytes, at most readChunk (a longer one is readBody's); 0 in reportOnly, whose
 	// requests the general reading reads, since their annotation does not wait for the
@@ -61,10 +63,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		return nil, fmt.Errorf("zegocallback %s: %w", name, err)
 	}
 	m := &middleware{
-		next:    next,
-		name:    name,
-		s:       s,
-		headers: s.headers,
+		next:           next,
+		name:           name,
+		s:              s,
+		headers:        s.headers,
+		verifiedHeader: s.headers.verified,
 		// A declared length up to readChunk is allocated at once; a longer one grows as
 		// the bytes come (readBody).
 		readLimit:      uint64(s.maxBodyBytes),
@@ -115,7 +118,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// maxBodyBytes), is read whole at once, and its body by the plain reading. Any other
 	// request, and any body the plain reading does not take, is readGeneral's, which
 	// answers what it refuses.
-	if types := h["Content-Type"]; req.Method == http.MethodPost && len(types) == 1 && types[0] == "application/json" &&
+	if req.Method == http.MethodPost && len(h["Content-Type"]) == 1 && h["Content-Type"][0] == "application/json" &&
 		h["Content-Encoding"] == nil && uint64(req.ContentLength-1) < m.readLimit {
 		body := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, body); err != nil {
@@ -138,14 +141,10 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		refuse(m, rw, req, cb, signatureError(cb))
 		return
 	}
-	cb.verified = true
 	// What the reading left to check once the signature holds, when there is any: for a
 	// body the plain reading took, its keys; for another, what checkReading checks.
-	if cb.recheck {
-		if err := recheck(m, cb, cb.body); err != nil {
-			refuse(m, rw, req, cb, err)
-			return
-		}
+	if cb.recheck && !rechecked(m, rw, req, cb) {
+		return
 	}
 	// The store's key, and the body's digest, which tells a replay from another body
 	// under the same signature.
@@ -181,7 +180,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// a client's Expect: 100-continue; sent on, it would make the backend answer 100,
 	// which would take the recorder's place as the final status and lose the backend's
 	// answer. Trailers could carry prefixed headers past step 1; a callback has none.
-	h[m.headers.verified] = verifiedTrue
+	h[m.verifiedHeader] = verifiedTrue
 	delete(h, "Expect")
 	if cb.pieces == nil {
 		annotate(m.headers, h, cb)
@@ -208,16 +207,16 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// and body. A backend whose informational answer (103 Early Hints) took the
 	// recorder's place gets 502, its claim forgotten (noteUndelivered). Trailers are not
 	// relayed: a callback's answer has none.
-	if answer.Code == 0 {
-		answer.Code = http.StatusOK
+	status := answer.Code
+	if status == 0 {
+		status = http.StatusOK
+		answer.Code = status
+	} else if status < 200 {
+		status = http.StatusBadGateway
 	}
 	h = rw.Header()
 	for name, values := range answer.HeaderMap { //nolint:staticcheck // the map Header() returns, without the call
 		h[name] = values
-	}
-	status := answer.Code
-	if status < 200 {
-		status = http.StatusBadGateway
 	}
 	rw.WriteHeader(status)
 	_, _ = answer.Body.WriteTo(rw)

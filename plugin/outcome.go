@@ -111,7 +111,7 @@ const (
 // err's text names fields, never their values.
 func logRejection(m *middleware, action, code string, req *http.Request, cb *callback, err error) {
 	reason := reasonUnverified
-	if cb.verified {
+	if cb.key != "" { // the signature held
 		reason = code
 	}
 	note := lineAllowed(m.s.log, reason, cb.receivedMs)

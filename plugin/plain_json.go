@@ -130,15 +130,15 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 				continue
 			}
 		} else if sep == ": [" || sep == ":[" {
+			values = nil
 			size = 1
-			for j = i + 2; p[j+1] == ","; j += 2 {
-				size += len(p[j]) + 3
-			}
-			if size += len(p[j]) + 3; size <= b.maxValueBytes && p[j+1][0] == ']' {
-				values = make([]string, (j-i)/2)
-				for j = 0; j < len(values); j++ {
-					values[j] = p[i+2+j+j]
+			for j = i + 2; ; j += 2 {
+				values = append(values, p[j])
+				if size += len(p[j]) + 3; p[j+1] != "," {
+					break
 				}
+			}
+			if size <= b.maxValueBytes && p[j+1][0] == ']' {
 				cb.header[n.header] = values
 				continue
 			}
