@@ -187,14 +187,16 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	req.Body = io.NopCloser(bytes.NewReader(cb.body))
 	req.Trailer = nil
-	// The backend answers into a compiled recorder, and the answer is then copied to the
-	// client: a callback's answer is small, and every call Traefik's proxy would make on
-	// an interpreted writer crosses Yaegi's reflection bridge. Settled in a deferred call,
+	// The backend answers into a compiled recorder, whose headers are the client's, and
+	// its status and body are then copied to the client: a callback's answer is small,
+	// and every call Traefik's proxy would make on an interpreted writer crosses Yaegi's
+	// reflection bridge. Settled in a deferred call,
 	// so that a panic in the chain (http.ErrAbortHandler when the backend goes away
 	// mid-answer) still settles the claim, as not delivered, instead of leaving it in
 	// flight, which would turn ZEGO's retries away until it lapsed.
 	answer := httptest.NewRecorder()
 	answer.Code = 0 // stays 0 until the backend writes a status
+	answer.HeaderMap = rw.Header()
 	cb.answer = answer
 	if m.mem != nil {
 		defer settleMemory(m, cb)
@@ -203,20 +205,16 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	m.next.ServeHTTP(answer, req)
 	// A backend that wrote no status gets net/http's 200: delivered, as a 2xx is, even if
-	// the chain panics after it. The answer to the client: the recorded headers, status
-	// and body. A backend whose informational answer (103 Early Hints) took the
-	// recorder's place gets 502, its claim forgotten (noteUndelivered). Trailers are not
-	// relayed: a callback's answer has none.
+	// the chain panics after it. The answer to the client: the recorded status and body
+	// (the headers are in place). A backend whose informational answer (103 Early Hints)
+	// took the recorder's place gets 502, its claim forgotten (noteUndelivered). Trailers
+	// are not relayed: a callback's answer has none.
 	status := answer.Code
 	if status == 0 {
 		status = http.StatusOK
 		answer.Code = status
 	} else if status < 200 {
 		status = http.StatusBadGateway
-	}
-	h = rw.Header()
-	for name, values := range answer.HeaderMap { //nolint:staticcheck // the map Header() returns, without the call
-		h[name] = values
 	}
 	rw.WriteHeader(status)
 	_, _ = answer.Body.WriteTo(rw)

@@ -80,6 +80,9 @@ func verifySignature(secrets []string, file *watchedFile, cb *callback) (
 
 // signatureError says why verifySignature refused cb's signature: built only then.
 func signatureError(cb *callback) error {
+	if cb.texts[fieldSignature] == "" {
+		return fieldError(fieldSignature, "is missing or empty") // as readNamedTexts says it
+	}
 	if got, err := hex.DecodeString(cb.texts[fieldSignature]); err != nil || len(got) != sha1.Size {
 		return errSignatureNotHex
 	}
