@@ -64,6 +64,7 @@ type headerBuilder struct {
 	reserved      map[string]bool // the headers only the named fields and the middleware write
 	spellingName  map[string]string
 	names         atomic.Value // map[string]*fieldName: what each field name becomes
+	plainNames    atomic.Value // the same but the names marked shared: the plain reading's
 	namesMu       sync.Mutex
 }
 
@@ -141,7 +142,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 	for field, n := range names {
 		n.considered = considered(b, field, n)
 	}
-	b.names.Store(names)
+	storeNames(b, names)
 	if b.selected != nil && len(b.selected) <= maxFields {
 		b.selectedNames = make([]string, 0, len(b.selected)+len(namedSpellings))
 		for f := range b.selected {
@@ -474,6 +475,20 @@ type fieldName struct {
 	shared bool
 }
 
+// storeNames makes names the cache, and the same without the names marked shared the
+// plain reading's, which leaves a key it does not find to plainKeys. It is called with
+// b.namesMu held, or before b is shared.
+func storeNames(b *headerBuilder, names map[string]*fieldName) {
+	plain := make(map[string]*fieldName, len(names))
+	for field, n := range names {
+		if !n.shared {
+			plain[field] = n
+		}
+	}
+	b.plainNames.Store(plain)
+	b.names.Store(names)
+}
+
 // cacheName adds n, what field becomes, to names, the cache's copy being written. Of two
 // names other than the named fields' that write one header, both are marked shared, the
 // one cached before as a copy (the cache's entries are read without a lock).
@@ -531,7 +546,7 @@ func learnHeaderName(b *headerBuilder, field string) *fieldName {
 			names[k] = v
 		}
 		cacheName(names, field, n)
-		b.names.Store(names)
+		storeNames(b, names)
 	}
 	b.namesMu.Unlock()
 	return n

@@ -59,8 +59,7 @@ var bracketDepth = [256]int{'{': 1, '[': 1, '}': -1, ']': -1}
 // allocated twice at every call, its slot and its declaration, a result once (DESIGN.md).
 func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	p []string, // the body split at its quotes
-	names map[string]*fieldName, // the cache of names
-	texts []string, // cb.texts
+	names map[string]*fieldName, // the cache of names, but the shared ones
 	n *fieldName, // the key at i
 	values []string, // an array's strings
 	sep string, // the piece after the string at i
@@ -75,8 +74,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	if p = strings.Split(string(body), `"`); len(p) > maxPlainQuotes+1 {
 		return
 	}
-	names = b.names.Load().(map[string]*fieldName)
-	texts = cb.texts[:]
+	names = b.plainNames.Load().(map[string]*fieldName)
 	sep = p[0]
 	// The depth of each string is that after the piece before it; a string followed by
 	// a colon is a key.
@@ -94,17 +92,18 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 		}
 		cb.keyAt[keys] = i
 		keys++
-		// The key's number in the cache marks it seen. A key the cache does not hold yet,
-		// one seen twice, or one whose header another name writes too, is plainKeys's; a
-		// named field twice, or under two spellings, the general reading's, which reads
-		// the last and then refuses the body.
-		if n = names[p[i]]; n == nil || n.shared || cb.seen[n.id] && n.named < 0 {
+		// A key the cache does not hold (yet), one whose header another name writes too
+		// (storeNames), or one seen twice (marked by its number in the cache), is
+		// plainKeys's; a named field twice, or under two spellings, the general reading's,
+		// which reads the last and then refuses the body.
+		if n = names[p[i]]; n == nil || cb.seen[n.id] {
 			cb.recheck = true
 			continue
 		}
-		cb.seen[n.id] = true
 		text = sep == ": " || sep == ":"
-		if j = n.named; j >= 0 {
+		if j = n.named; j < 0 {
+			cb.seen[n.id] = true
+		} else {
 			if cb.spelling[j] != "" {
 				unreadPlain(cb, b)
 				return
@@ -114,7 +113,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 				cb.recheck = true // EventType or event_type, which also writes the prefix's Event
 			}
 			if text {
-				texts[j] = p[i+2]
+				cb.texts[j] = p[i+2]
 			} else if !plainNamedNumber(cb, sep, j) {
 				unreadPlain(cb, b)
 				return
@@ -152,7 +151,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	// control byte, DEL or a space at either end; the timestamp must be whole, and the
 	// nonce there (a missing signature is refused as readNamedTexts refuses it, by
 	// signatureError).
-	if cb.timestamp, err = strconv.ParseUint(texts[fieldTimestamp], 10, 64); err != nil || texts[fieldNonce] == "" {
+	if cb.timestamp, err = strconv.ParseUint(cb.texts[fieldTimestamp], 10, 64); err != nil || cb.texts[fieldNonce] == "" {
 		unreadPlain(cb, b)
 		return
 	}
