@@ -112,10 +112,10 @@ func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) 
 }
 
 // settleMemory settles cb's claim on the backend's answer. Delivered (a 2xx), its
-// entry (cb.entry) is marked so, with the digest of the body delivered, whatever became of
-// the claim meanwhile; it stays remembered from its claim: what the store must cover is
-// the time the callback can stay fresh, from its first arrival. Otherwise the claim is
-// forgotten, so that ZEGO's retry gets through.
+// entry (cb.entry, which holds the digest of the body claimed) is marked so, whatever
+// became of the claim meanwhile; it stays remembered from its claim: what the store must
+// cover is the time the callback can stay fresh, from its first arrival. Otherwise the
+// claim is forgotten, so that ZEGO's retry gets through.
 func settleMemory(m *middleware, cb *callback) {
 	if cb.answer.Code/100 != 2 {
 		noteUndelivered(m, cb)

@@ -194,9 +194,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// so that a panic in the chain (http.ErrAbortHandler when the backend goes away
 	// mid-answer) still settles the claim, as not delivered, instead of leaving it in
 	// flight, which would turn ZEGO's retries away until it lapsed.
-	answer := httptest.NewRecorder()
-	answer.Code = 0 // stays 0 until the backend writes a status
-	answer.HeaderMap = rw.Header()
+	answer := &httptest.ResponseRecorder{HeaderMap: rw.Header(), Body: new(bytes.Buffer)} // Code 0 until the backend writes a status
 	cb.answer = answer
 	if m.mem != nil {
 		defer settleMemory(m, cb)
