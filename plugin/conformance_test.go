@@ -56,3 +56,23 @@ func TestConformance(t *testing.T) {
 // TestRedisConformance runs the replay-store flows with a real redis-server as the store,
 // and its outage.
 func TestRedisConformance(t *testing.T) { conformance.RunRedis(t, nativeBuild) }
+
+// TestPlainReadsAsTheGeneral sends 100 000 generated requests, signed and not, through
+// the plain reading and the general one of each configuration of the differential
+// table, and requires the same answers and the same forwarded requests
+// (conformance.Differential). The test module sends fewer through Yaegi.
+func TestPlainReadsAsTheGeneral(t *testing.T) {
+	conformance.Differential(t, nativeBuild, 100000, 1)
+}
+
+// FuzzPlainReading is TestPlainReadsAsTheGeneral for a body the fuzzer gives, signed as
+// its own timestamp and nonce say, sent to every configuration of the table.
+func FuzzPlainReading(f *testing.F) {
+	for _, seed := range conformance.DiffSeeds(200) {
+		f.Add(seed)
+	}
+	pairs := conformance.DiffPairs(f, nativeBuild)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		conformance.DiffBody(t, pairs, body)
+	})
+}

@@ -18,8 +18,9 @@ import (
 // form, a named field it would read otherwise) the general reading (callback.go) reads;
 // what the walk leaves (a key the cache of names does not hold yet, a key twice, a value
 // other than a string or an array of strings) is finished once the signature holds
-// (plainKeys). The two readings are held equal by TestPlainReadsAsTheGeneral, on
-// generated requests, and by FuzzPlainReading.
+// (plainKeys). The two readings are held equal from outside (conformance.Differential):
+// TestPlainReadsAsTheGeneral sends 100 000 generated requests through both, natively,
+// the test module 10 000 through Yaegi, and FuzzPlainReading the bodies a fuzzer makes.
 
 // unplainBytes are the bytes of a body the plain reading does not take: an escape ('\\'),
 // which would hide a quote; '%' or '+', after which the body must read the same

@@ -27,3 +27,10 @@ func TestInterpretedConformance(t *testing.T) {
 // TestInterpretedRedisConformance runs the replay-store flows through Yaegi with a real
 // redis-server as the store, and its outage: the plugin's own RESP client, interpreted.
 func TestInterpretedRedisConformance(t *testing.T) { conformance.RunRedis(t, yaegiBuild) }
+
+// TestInterpretedPlainReadsAsTheGeneral is the plugin's TestPlainReadsAsTheGeneral
+// through Yaegi, on fewer requests (the plugin's 100 000 run natively): the two readings
+// give the same answers and forward the same requests, interpreted.
+func TestInterpretedPlainReadsAsTheGeneral(t *testing.T) {
+	conformance.Differential(t, yaegiBuild, 10000, 2)
+}
