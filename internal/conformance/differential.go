@@ -440,20 +440,26 @@ func layout(r *rand.Rand, members []diffMember) []byte {
 	case 0, 1:
 		colon = `:` // compact, as encoders write it
 	case 2:
-		colon, comma = []string{` : `, `:  `, ` :`}[r.Intn(3)], []string{`,`, `, `, ` ,`}[r.Intn(3)]
+		colon = []string{` : `, `:  `, ` :`, "\t:", "\n: ", "\r\n :\t"}[r.Intn(6)]
+		comma = []string{`,`, `, `, ` ,`, "\t,", "\n,\n"}[r.Intn(5)]
 	case 3:
 		comma, open, end = ",\n  ", "{\n  ", "\n}" // pretty-printed
 	case 4:
 		comma = []string{",\t", ",\r\n", ", "}[r.Intn(3)]
 	}
+	odd := r.Intn(4) == 0 // a field or two laid out otherwise, as hand-edited bodies are
 	var b strings.Builder
 	b.WriteString(open)
 	for i, m := range members {
+		c := colon
+		if odd && r.Intn(6) == 0 {
+			c = []string{`:`, ` :`, "\t:", "\n: ", `: `}[r.Intn(5)]
+		}
 		if i > 0 {
 			b.WriteString(comma)
 		}
 		b.WriteString(jsonString(m.key))
-		b.WriteString(colon)
+		b.WriteString(c)
 		raw := m.raw
 		if len(raw) > 2 && raw[0] == '[' && r.Intn(4) == 0 {
 			raw = strings.ReplaceAll(raw, `","`, `", "`)
