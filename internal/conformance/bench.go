@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
@@ -20,6 +21,7 @@ const (
 	BenchNew       = "new"       // a fresh, valid callback each time
 	BenchDuplicate = "duplicate" // the same delivered callback each time
 	BenchForged    = "forged"    // a callback signed with another secret
+	BenchForm      = "form"      // a fresh, valid callback as ZEGO's form mode sends it
 )
 
 // BenchKinds runs BenchServeHTTP for each kind of request, and for new ones with the
@@ -31,6 +33,14 @@ func BenchKinds(b *testing.B, build Builder) {
 	})
 	b.Run("duplicate", func(b *testing.B) { BenchServeHTTP(b, build, BenchDuplicate, nil) })
 	b.Run("forged", func(b *testing.B) { BenchServeHTTP(b, build, BenchForged, nil) })
+	b.Run("form", func(b *testing.B) { BenchServeHTTP(b, build, BenchForm, nil) })
+	b.Run("report-only", func(b *testing.B) { BenchServeHTTP(b, build, BenchNew, map[string]any{"reportOnly": true}) })
+	b.Run("redis", func(b *testing.B) {
+		srv := redistest.Start(b, redistest.Options{})
+		defer srv.Stop()
+		BenchServeHTTP(b, build, BenchNew, map[string]any{"nonceStore": "redis",
+			"redis": map[string]any{"address": srv.Addr, "keyPrefix": UniqueName("bench") + ":"}})
+	})
 }
 
 // BenchServeHTTP measures the middleware's ServeHTTP on the ~700-byte mix_start example
@@ -54,13 +64,18 @@ func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]
 		case BenchForged:
 			p = body(zegotest.OtherSecret)
 		}
+		contentType := "application/json"
+		if kind == BenchForm {
+			p, _ = AsForm(body(zegotest.Secret))
+			contentType = "application/x-www-form-urlencoded"
+		}
 		reqs[i] = httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(p))
-		reqs[i].Header.Set("Content-Type", "application/json")
+		reqs[i].Header.Set("Content-Type", contentType)
 	}
 	if kind == BenchDuplicate {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(dup)))
 	}
-	want := map[string]int{BenchNew: 200, BenchDuplicate: 200, BenchForged: 401}[kind]
+	want := map[string]int{BenchNew: 200, BenchDuplicate: 200, BenchForged: 401, BenchForm: 200}[kind]
 	b.ReportAllocs()
 	b.SetBytes(int64(len(dup)))
 	b.ResetTimer()
