@@ -9,11 +9,11 @@ import (
 	"unicode/utf8"
 )
 
-// The plain reading of a JSON body: the one ZEGO sends, a JSON object without an escape,
-// read at the cost its shape allows under Yaegi (see DESIGN.md). The body, valid UTF-8
-// and valid JSON, is split at its quotes: with no escape, every odd piece is a string's
-// text and every even one what lies between two strings, so one walk over the pieces
-// finds the top-level keys, the named fields' texts and each value, and writes a header's
+// The plain reading of a JSON body: the one ZEGO sends, a JSON object without an escape
+// or a nested object, read at the cost its shape allows under Yaegi (see DESIGN.md). The
+// body, valid UTF-8 and valid JSON, is split at its quotes: with no escape, every odd
+// piece is a string's text and every even one what lies between two strings, so one walk
+// over the pieces finds the keys, the named fields' texts and each value, and writes a header's
 // value as a piece, without a copy. Whatever this reading does not take (an escape, a
 // form, a named field it would read otherwise) the general reading (callback.go) reads;
 // what the walk leaves (a key the cache of names does not hold yet, a key twice, a value
@@ -22,15 +22,18 @@ import (
 // TestPlainReadsAsTheGeneral sends 100 000 generated requests through both, natively,
 // the test module 10 000 through Yaegi, and FuzzPlainReading the bodies a fuzzer makes.
 
-// unplainBytes are the bytes of a body the plain reading does not take: an escape ('\\'),
-// which would hide a quote; '%' or '+', after which the body must read the same
-// URL-decoded (checkURLDecoded); DEL, which a header value writes as %7F; a tab or a line
-// break, before which a key's colon could hide (a pretty-printed body). Nor does it take
+// unplainBytes are the bytes of a body the plain reading does not take, after its opening
+// brace: an escape ('\\'), which would hide a quote; '%' or '+', after which the body must
+// read the same URL-decoded (checkURLDecoded); DEL, which a header value writes as %7F; a
+// tab or a line break, before which a key's colon could hide (a pretty-printed body); a
+// second '{', since with no object but the body every key is a top-level one (the
+// callbacks with a nested object, AI Agent's Data and the like, are the general
+// reading's). Nor does it take
 // a byte that is not ASCII (the general reading checks UTF-8 and the named texts'
 // bytes), or a quote next to a space (quoteSpace and spaceEdge: a string that starts or
 // may end with a space, which a header would drop, or a space before a colon). Each is a
 // compiled pass with no backtracking, a few microseconds in all for a callback.
-const unplainBytes = "\\%+\x7f\t\r\n"
+const unplainBytes = "\\%+\x7f\t\r\n{"
 
 // maxPlainQuotes bounds the quotes of a body the plain reading walks, interpreted: ZEGO's
 // callbacks have under 200; a body with more is read by the general reading, whose
@@ -41,9 +44,6 @@ const maxPlainQuotes = 512
 // no more than maxHeaderFields either (a body with more has the headers of the first
 // maxHeaderFields by name: consideredFields).
 const maxPlainKeys = 96
-
-// bracketDepth is what each byte between two strings adds to the depth.
-var bracketDepth = [256]int{'{': 1, '[': 1, '}': -1, ']': -1}
 
 // readPlain reads a JSON object that starts the body into cb: the top-level keys' places,
 // the named fields' texts and spellings (checked as readNamedTexts checks them), and the
@@ -64,11 +64,11 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	n *fieldName, // the key at i
 	values []string, // an array's strings
 	sep string, // the piece after the string at i
-	depth, i, j, keys, size int,
+	i, j, keys, size int,
 	text bool, // the value after the key at i is a string
 	err error, // the timestamp's
 ) {
-	if bytes.ContainsAny(body, unplainBytes) || !utf8.Valid(body) || utf8.RuneCount(body) != len(body) ||
+	if bytes.ContainsAny(body[1:], unplainBytes) || !utf8.Valid(body) || utf8.RuneCount(body) != len(body) ||
 		bytes.Contains(body, quoteSpace) || spaceEdge.Match(body) || !json.Valid(body) {
 		return
 	}
@@ -76,16 +76,10 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 		return
 	}
 	names = b.plainNames.Load().(map[string]*fieldName)
-	sep = p[0]
-	// The depth of each string is that after the piece before it; a string followed by
-	// a colon is a key.
+	// With no object but the body, a string followed by a colon is a top-level key.
 	for i = 1; i < len(p); i += 2 {
-		for j = 0; j < len(sep); j++ {
-			depth += bracketDepth[sep[j]]
-		}
-		sep = p[i+1]
-		if depth != 1 || sep[0] != ':' {
-			continue // a string value, or a key of a nested object
+		if sep = p[i+1]; sep[0] != ':' {
+			continue // a value
 		}
 		if keys == b.plainKeys {
 			unreadPlain(cb, b) // more than maxHeaderFields: the general reading
