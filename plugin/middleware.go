@@ -190,10 +190,10 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// The backend answers into a compiled recorder, whose headers are the client's, and
 	// its status and body are then copied to the client: a callback's answer is small,
 	// and every call Traefik's proxy would make on an interpreted writer crosses Yaegi's
-	// reflection bridge. Settled in a deferred call,
-	// so that a panic in the chain (http.ErrAbortHandler when the backend goes away
-	// mid-answer) still settles the claim, as not delivered, instead of leaving it in
-	// flight, which would turn ZEGO's retries away until it lapsed.
+	// reflection bridge. Settled in a deferred call, so that a panic in the chain
+	// (http.ErrAbortHandler when the backend goes away mid-answer) still settles the
+	// claim, as not delivered unless a 2xx was written, instead of leaving it in flight,
+	// which would turn ZEGO's retries away until it lapsed.
 	answer := &httptest.ResponseRecorder{HeaderMap: rw.Header(), Body: new(bytes.Buffer)} // Code 0 until the backend writes a status
 	cb.answer = answer
 	if m.mem != nil {
