@@ -36,14 +36,21 @@ demo: traefik
 
 ## bench: every benchmark, then BENCHMARKS.md written from what they printed: a request
 ## natively and through Yaegi, each piece of its path, the hostile body shapes beside a
-## plain one, memory (the store, idle clients), the budget of a genuine callback (calls,
-## frame slots), and the load generator through a real Traefik (routes without middleware,
-## with a pass-through plugin, with this one), side by side
+## plain one, memory (the store, idle clients), the budget of each path (genuine, three
+## fields, duplicate, forged, Redis: calls, frame slots), and the load generator through a
+## real Traefik (routes without middleware, with a pass-through plugin, with this one),
+## side by side. BENCH_BASELINE is a git revision of the plugin measured in the same run,
+## through Yaegi (ZEGO_BENCH_BASELINE, BenchmarkInterpretedBaseline) and through Traefik
+## (loadgen -baseline), its figures beside this code's and the targets in the summary;
+## d1b6120 is the code issue #18 set its targets against ("today's code"); empty for none:
+##   make bench BENCH_BASELINE=HEAD~3 BENCH_TIME=1s BENCH_COUNT=1
 BENCH_TIME ?= 2s
 BENCH_COUNT ?= 3
 BENCH_LOADGEN ?= -duration 5s -rounds 3 -conc 16,64
+BENCH_BASELINE ?= d1b6120
 bench: traefik
-	cd test && $(GO) run ./cmd/benchreport -out ../BENCHMARKS.md -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -loadgen "$(BENCH_LOADGEN)"
+	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" ZEGO_BENCH_BASELINE="$(BENCH_BASELINE)" $(GO) run ./cmd/benchreport -out ../BENCHMARKS.md \
+		-benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -loadgen "$(BENCH_LOADGEN)" -baseline "$(BENCH_BASELINE)"
 
 ## soak: the long forms through a real Traefik: 100 000 callbacks at 64 connections, one in
 ## ten forged, stale, replayed or malformed (make test runs 10 000), then 200 reloads under

@@ -3,12 +3,14 @@ package zegocallback
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
@@ -23,9 +25,14 @@ func pieceBody() []byte {
 }
 
 func pieceMiddleware(b *testing.B) *middleware {
-	cfg := CreateConfig()
+	return pieceMiddlewareWith(context.Background(), b, CreateConfig())
+}
+
+// pieceMiddlewareWith builds the middleware of cfg, with the tests' secret, in front of a
+// backend that answers 200.
+func pieceMiddlewareWith(ctx context.Context, b *testing.B, cfg *Config) *middleware {
 	cfg.Secrets = []string{zegotest.Secret}
-	h, err := New(context.Background(), http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(200) }), cfg, b.Name()+"@pieces")
+	h, err := New(ctx, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(200) }), cfg, b.Name()+"@pieces")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,22 +108,104 @@ func BenchmarkPieceAnnotate(b *testing.B) {
 	}
 }
 
+// The BenchmarkPieceServeHTTP functions are a whole request, one per path cmd/budget
+// counts: a genuine callback with every field annotated (BenchmarkPieceServeHTTP), with
+// fields: [event, appid, task_id], a duplicate, a forged body and a genuine callback with
+// the Redis store. Every request is built before the timer starts. cmd/budget counts the
+// calls of a path as the difference of two runs of one of them, so whatever a run does
+// once (New, the first delivery of the duplicate, the first log lines, the first
+// connection to Redis) drops out, and each request of a run must take the same path.
+
 func BenchmarkPieceServeHTTP(b *testing.B) {
+	pieceServe(b, pieceMiddleware(b), nil, http.StatusOK)
+}
+
+func BenchmarkPieceServeHTTP3Fields(b *testing.B) {
+	cfg := CreateConfig()
+	cfg.Fields = []string{"event", "appid", "task_id"}
+	pieceServe(b, pieceMiddlewareWith(context.Background(), b, cfg), nil, http.StatusOK)
+}
+
+// BenchmarkPieceServeHTTPDuplicate sends a callback already delivered, acknowledged (the
+// default duplicates: acknowledge); its log line is suppressed, as in any run of more
+// than a few duplicates (see pieceQuietLog).
+func BenchmarkPieceServeHTTPDuplicate(b *testing.B) {
 	m := pieceMiddleware(b)
+	body := pieceBody()
+	pieceQuietLog(b, m, body, http.StatusOK)
+	pieceServe(b, m, body, http.StatusOK)
+}
+
+// BenchmarkPieceServeHTTPForged sends the callback signed with another secret, refused
+// 401; its log line is suppressed, as under a flood of them (see pieceQuietLog).
+func BenchmarkPieceServeHTTPForged(b *testing.B) {
+	m := pieceMiddleware(b)
+	body := bytes.ReplaceAll(zegotest.New("mix_start.json", zegotest.OtherSecret, zegotest.Seconds(time.Now())).Body, []byte("\n"), nil)
+	pieceQuietLog(b, m, body, http.StatusUnauthorized)
+	pieceServe(b, m, body, http.StatusUnauthorized)
+}
+
+// BenchmarkPieceServeHTTPRedis sends genuine callbacks with nonceStore: redis, against a
+// real redis-server of its own.
+func BenchmarkPieceServeHTTPRedis(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel) // before the server is killed: the pool lets its connections go
+	cfg := CreateConfig()
+	cfg.NonceStore = "redis"
+	cfg.Redis.Address = srv.Addr
+	cfg.Redis.KeyPrefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	pieceServe(b, pieceMiddlewareWith(ctx, b, cfg), nil, http.StatusOK)
+}
+
+// pieceServe sends b.N requests to m, each body (a fresh genuine callback when body is
+// nil) as JSON, and expects want of each.
+func pieceServe(b *testing.B, m *middleware, body []byte, want int) {
 	reqs := make([]*http.Request, b.N)
 	for i := range reqs {
-		reqs[i] = httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(pieceBody()))
-		reqs[i].Header.Set("Content-Type", "application/json")
+		p := body
+		if p == nil {
+			p = pieceBody()
+		}
+		reqs[i] = pieceRequest(p)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		rw := httptest.NewRecorder()
 		m.ServeHTTP(rw, reqs[i])
-		if rw.Code != 200 {
+		if rw.Code != want {
 			b.Fatal(rw.Code, rw.Body.String())
 		}
 	}
+}
+
+// pieceRequest is a POST of body as JSON, as ZEGO sends it.
+func pieceRequest(body []byte) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// pieceQuietLog gives m a line limiter of its own, which writes nowhere, and a clock that
+// stands still, then sends body (answered want) until the limiter has written its burst
+// and suppressed a line, and moves the clock on by a millisecond: every request then
+// takes the path a flood's does, whose line the limiter's first look suppresses, however
+// long the run and wherever it starts (a real clock would let a line through each
+// second, which the difference of two runs would not cancel). A duplicate's body is
+// delivered by the first of these requests.
+func pieceQuietLog(b *testing.B, m *middleware, body []byte, want int) {
+	clock := time.Now()
+	m.now = func() time.Time { return clock }
+	m.s.log = &lineLimiter{name: m.name, reasons: make(map[string]*reasonLines), now: m.now, out: [2]io.Writer{io.Discard, io.Discard}}
+	for i := 0; i <= logBurst+1; i++ {
+		rw := httptest.NewRecorder()
+		m.ServeHTTP(rw, pieceRequest(body))
+		if rw.Code != want {
+			b.Fatal(rw.Code, rw.Body.String())
+		}
+	}
+	clock = clock.Add(time.Millisecond)
 }
 
 func BenchmarkPieceSignature(b *testing.B) {

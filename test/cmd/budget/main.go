@@ -1,14 +1,20 @@
-// Command budget prints what a genuine callback's path costs in interpreted calls: for
-// each plugin function it runs, the calls per callback and the slots of its frame.
+// Command budget prints what each path of a request costs in interpreted calls: for each
+// plugin function a request runs, its calls per request and the slots of its frame. The
+// paths: a genuine callback with every field annotated, the same with fields: [event,
+// appid, task_id], a duplicate (a callback already delivered), a forged body (signed with
+// another secret), and a genuine callback with the Redis store (against a real
+// redis-server, internal/redistest).
 //
 // Yaegi allocates every slot of a function's frame (each local, each non-constant
 // expression's value) on every call, whichever branches run, so calls × slots is most of
-// the allocations a callback costs under Yaegi. The calls are counted exactly, with Go's
-// coverage counters over BenchmarkPieceServeHTTP (a function's first block runs once
-// per call), as the difference of two runs; the slots are estimated from the AST, the
-// way Yaegi's compiler assigns them.
+// the allocations a request costs under Yaegi. The calls are counted exactly, with Go's
+// coverage counters over the path's BenchmarkPieceServeHTTP function (plugin/pieces_test.go;
+// a function's first block runs once per call), as the difference of two runs, which
+// cancels what a run does once; the slots are estimated from the AST, the way Yaegi's
+// compiler assigns them. A count that is not a whole number would say that the requests of
+// a run did not all take one path: it is printed with its decimals.
 //
-//	go run ./cmd/budget [-repo ..] [-top 25]
+//	go run ./cmd/budget [-repo ..] [-top 25] [-path new,forged]
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,14 +35,37 @@ import (
 	"strings"
 )
 
+// A path a request takes, its name that of conformance.BenchKinds's sub-benchmark for the
+// same request, and the plugin's benchmark that sends it.
+type path struct {
+	name, bench, what string
+}
+
+var paths = []path{
+	{"new", "BenchmarkPieceServeHTTP", "a genuine callback (ZEGO's mix_start example), every field annotated, the memory store"},
+	{"new-3-fields", "BenchmarkPieceServeHTTP3Fields", "a genuine callback with `fields: [event, appid, task_id]`, the memory store"},
+	{"duplicate", "BenchmarkPieceServeHTTPDuplicate", "a callback already delivered, acknowledged, its log line suppressed as under a flood"},
+	{"forged", "BenchmarkPieceServeHTTPForged", "a callback signed with another secret, refused, its log line suppressed as under a flood"},
+	{"redis", "BenchmarkPieceServeHTTPRedis", "a genuine callback, every field annotated, `nonceStore: redis` against a real redis-server"},
+}
+
 func main() {
 	repo := flag.String("repo", "..", "the repository's root")
-	top := flag.Int("top", 25, "functions listed, by slots × calls")
+	top := flag.Int("top", 25, "functions listed per path, by slots × calls")
+	only := flag.String("path", "", "the paths to count, comma-separated (default all: "+pathNames()+")")
 	flag.Parse()
-	if err := run(*repo, *top); err != nil {
+	if err := run(*repo, *top, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "budget:", err)
 		os.Exit(1)
 	}
+}
+
+func pathNames() string {
+	var names []string
+	for _, p := range paths {
+		names = append(names, p.name)
+	}
+	return strings.Join(names, ",")
 }
 
 // A function of the plugin package: its name, where its body lies, its frame's slots.
@@ -44,74 +74,152 @@ type function struct {
 	file       string
 	start, end token.Position
 	slots      int
-	calls      float64
 }
 
-func run(repo string, top int) error {
-	pkgDir := filepath.Join(repo, "plugin")
+// A path's count: the calls of each function, by index in the functions.
+type count struct {
+	path  path
+	calls []float64
+}
+
+func run(repo string, top int, only string) error {
+	pkgDir, err := filepath.Abs(filepath.Join(repo, "plugin"))
+	if err != nil {
+		return err
+	}
 	funcs, err := pluginFunctions(pkgDir)
 	if err != nil {
 		return err
 	}
-	const few, many = 100, 1100
-	lo, err := coverCounts(pkgDir, few)
+	chosen := paths
+	if only != "" {
+		chosen = nil
+		for _, name := range strings.Split(only, ",") {
+			found := false
+			for _, p := range paths {
+				if p.name == strings.TrimSpace(name) {
+					chosen = append(chosen, p)
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("no path %q (the paths: %s)", name, pathNames())
+			}
+		}
+	}
+	// The plugin's tests, built once with coverage counters, then run twice per path.
+	dir, err := os.MkdirTemp("", "budget")
 	if err != nil {
 		return err
 	}
-	hi, err := coverCounts(pkgDir, many)
-	if err != nil {
-		return err
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "plugin.test")
+	build := exec.Command("go", "test", "-c", "-covermode=count", "-o", bin, ".")
+	build.Dir = pkgDir
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c: %v: %s", err, out)
 	}
-	// A function's calls are the count of its body's first block.
-	for _, f := range funcs {
-		first := ""
-		for block := range hi {
-			b := parseBlock(block)
-			if b.file != f.file || !inside(b, f) || innerFunction(funcs, f, b) {
-				continue
+	var counts []count
+	for _, p := range chosen {
+		calls, err := pathCalls(bin, pkgDir, dir, p, funcs)
+		if err != nil {
+			return err
+		}
+		counts = append(counts, count{path: p, calls: calls})
+	}
+
+	fmt.Printf("| path | functions run | interpreted calls | frame slots allocated (estimated) |\n|---|---:|---:|---:|\n")
+	for _, c := range counts {
+		ran, calls, slots := totals(funcs, c.calls)
+		fmt.Printf("| %s | %d | %s | %s |\n", c.path.name, ran, number(calls), number(slots))
+	}
+	for _, c := range counts {
+		ran, calls, slots := totals(funcs, c.calls)
+		fmt.Printf("\n### %s\n\n%s (`%s`): %d plugin functions run, %s interpreted calls, %s frame slots allocated (estimated)\n\n",
+			c.path.name, strings.ToUpper(c.path.what[:1])+c.path.what[1:], c.path.bench, ran, number(calls), number(slots))
+		order := make([]int, len(funcs))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(i, j int) bool {
+			a, b := order[i], order[j]
+			return c.calls[a]*float64(funcs[a].slots) > c.calls[b]*float64(funcs[b].slots)
+		})
+		fmt.Printf("| function | calls | frame slots | slots × calls |\n|---|---:|---:|---:|\n")
+		for i, k := range order {
+			if i == top || c.calls[k] == 0 {
+				break
 			}
-			if first == "" || before(b, parseBlock(first)) {
-				first = block
-			}
+			f := funcs[k]
+			fmt.Printf("| `%s` | %s | %d | %s |\n", f.name, number(c.calls[k]), f.slots, number(c.calls[k]*float64(f.slots)))
 		}
-		if first != "" {
-			f.calls = float64(hi[first]-lo[first]) / (many - few)
-		}
-	}
-	sort.Slice(funcs, func(i, j int) bool {
-		return funcs[i].calls*float64(funcs[i].slots) > funcs[j].calls*float64(funcs[j].slots)
-	})
-	calls, slots := 0.0, 0.0
-	ran := 0
-	for _, f := range funcs {
-		if f.calls > 0 {
-			ran++
-			calls += f.calls
-			slots += f.calls * float64(f.slots)
-		}
-	}
-	fmt.Printf("A genuine callback's path (ZEGO's mix_start example, every field annotated, the memory store):\n")
-	fmt.Printf("%d plugin functions run, %.0f interpreted calls, %.0f frame slots allocated (estimated)\n\n", ran, calls, slots)
-	fmt.Printf("| function | calls | frame slots | slots × calls |\n|---|---:|---:|---:|\n")
-	for i, f := range funcs {
-		if i == top || f.calls == 0 {
-			break
-		}
-		fmt.Printf("| `%s` | %.0f | %d | %.0f |\n", f.name, f.calls, f.slots, f.calls*float64(f.slots))
 	}
 	return nil
 }
 
-// coverCounts runs BenchmarkPieceServeHTTP n times under coverage and returns each
-// block's count.
-func coverCounts(pkgDir string, n int) (map[string]int, error) {
-	profile := filepath.Join(os.TempDir(), fmt.Sprintf("budget-%d-%d.cov", os.Getpid(), n))
-	defer os.Remove(profile)
-	cmd := exec.Command("go", "test", "-count=1", "-run", "^$", "-bench", "^BenchmarkPieceServeHTTP$",
-		"-benchtime", strconv.Itoa(n)+"x", "-covermode=count", "-coverprofile="+profile, ".")
+// totals are the functions a path runs, its calls and its frame slots.
+func totals(funcs []*function, calls []float64) (ran int, total, slots float64) {
+	for i, f := range funcs {
+		if calls[i] > 0 {
+			ran++
+			total += calls[i]
+			slots += calls[i] * float64(f.slots)
+		}
+	}
+	return ran, total, slots
+}
+
+// number prints a whole count as one, and any other with its decimals.
+func number(v float64) string {
+	if v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// pathCalls counts each function's calls per request of path p: the count of its body's
+// first block, in a run of many requests less that in a run of few, over the difference.
+func pathCalls(bin, pkgDir, tmp string, p path, funcs []*function) ([]float64, error) {
+	const few, many = 100, 1100
+	lo, err := coverCounts(bin, pkgDir, tmp, p.bench, few)
+	if err != nil {
+		return nil, err
+	}
+	hi, err := coverCounts(bin, pkgDir, tmp, p.bench, many)
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([]block, 0, len(hi))
+	for name := range hi {
+		blocks = append(blocks, parseBlock(name))
+	}
+	calls := make([]float64, len(funcs))
+	for i, f := range funcs {
+		first := -1
+		for j, b := range blocks {
+			if b.file != f.file || !inside(b, f) || innerFunction(funcs, f, b) {
+				continue
+			}
+			if first < 0 || before(b, blocks[first]) {
+				first = j
+			}
+		}
+		if first >= 0 {
+			calls[i] = float64(hi[blocks[first].name]-lo[blocks[first].name]) / (many - few)
+		}
+	}
+	return calls, nil
+}
+
+// coverCounts runs the test binary's benchmark bench n times under coverage and returns
+// each block's count.
+func coverCounts(bin, pkgDir, tmp, bench string, n int) (map[string]int, error) {
+	profile := filepath.Join(tmp, fmt.Sprintf("%s-%d.cov", bench, n))
+	cmd := exec.Command(bin, "-test.count=1", "-test.run=^$", "-test.bench=^"+bench+"$",
+		"-test.benchtime="+strconv.Itoa(n)+"x", "-test.coverprofile="+profile)
 	cmd.Dir = pkgDir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%v: %s", err, out)
+		return nil, fmt.Errorf("%s: %v: %s", bench, err, out)
 	}
 	file, err := os.Open(profile)
 	if err != nil {
@@ -137,6 +245,7 @@ func coverCounts(pkgDir string, n int) (map[string]int, error) {
 }
 
 type block struct {
+	name               string // as the profile writes it
 	file               string
 	line0, col0, line1 int
 	col1               int
@@ -144,7 +253,7 @@ type block struct {
 
 func parseBlock(s string) block {
 	colon := strings.LastIndex(s, ":")
-	var b block
+	b := block{name: s}
 	b.file = filepath.Base(s[:colon])
 	fmt.Sscanf(s[colon+1:], "%d.%d,%d.%d", &b.line0, &b.col0, &b.line1, &b.col1)
 	return b

@@ -9,10 +9,14 @@
 //	zego         this middleware, default configuration (every field annotated)
 //	zego-3       this middleware with fields limited to event, appid and task_id
 //
+// With -baseline <rev>, two more: base and base-3, zego and zego-3 for the plugin as it was
+// at that git revision, with the ratios and the p99 added of the baseline beside this
+// code's, in the same run.
+//
 // Every callback is signed before its run starts (test/load), each with its own nonce (one body sent
 // again and again would only measure the duplicate path). Traffic goes to 127.0.0.1 only.
 //
-//	make bench   (or: cd test && go run ./cmd/loadgen -duration 5s -rounds 3)
+//	make bench   (or: cd test && go run ./cmd/loadgen -duration 5s -rounds 3 [-baseline d1b6120])
 package main
 
 import (
@@ -188,11 +192,17 @@ func report(results []result, concs []int, rounds int) {
 			}
 			fmt.Printf("| %d | %s / %s throughput | %s | **%.2f** |\n", conc, pair[0], pair[1], strings.Join(parts, ", "), median(ratios))
 		}
-		var dp99 []float64
-		for round := 1; round <= rounds; round++ {
-			dp99 = append(dp99, float64(get("zego", conc, round).p99-get("bare", conc, round).p99)/1e6)
+		added := []string{"zego"}
+		if baseline != "" {
+			added = append(added, "base")
 		}
-		fmt.Printf("| %d | zego p99 - bare p99 (ms) | %s | **%.2f** |\n", conc, floats(dp99), median(dp99))
+		for _, route := range added {
+			var dp99 []float64
+			for round := 1; round <= rounds; round++ {
+				dp99 = append(dp99, float64(get(route, conc, round).p99-get("bare", conc, round).p99)/1e6)
+			}
+			fmt.Printf("| %d | %s p99 - bare p99 (ms) | %s | **%.2f** |\n", conc, route, floats(dp99), median(dp99))
+		}
 	}
 }
 
