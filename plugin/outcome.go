@@ -161,6 +161,7 @@ func refuse(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callba
 // forwarded, marked, unparsed (its bytes are not what a parser would read). A form's
 // Content-Type is noted. stop says inspect has nothing more to do.
 func inspectUnusual(m *middleware, req *http.Request, cb *callback) (failure error, stop bool) {
+	failure = nil // a result is not zeroed at each call under Yaegi (DESIGN.md)
 	if req.Method != http.MethodPost {
 		failure = errMethodNotAllowed
 		if !m.s.reportOnly {

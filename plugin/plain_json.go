@@ -58,6 +58,8 @@ const maxPlainKeys = 96
 // allocated at every call whichever branches run. Its working variables are its
 // results, which its caller does not take: a variable declared in a function's body is
 // allocated twice at every call, its slot and its declaration, a result once (DESIGN.md).
+// Yaegi does not zero a function's results at a second call from the same place: each is
+// set before it is read.
 func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	p []string, // the body split at its quotes
 	names map[string]*fieldName, // the cache of names, but the shared ones
@@ -76,6 +78,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 		return
 	}
 	names = b.plainNames.Load().(map[string]*fieldName)
+	keys = 0
 	// With no object but the body, a string followed by a colon is a top-level key.
 	for i = 1; i < len(p); i += 2 {
 		if sep = p[i+1]; sep[0] != ':' {

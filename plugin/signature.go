@@ -36,7 +36,7 @@ var errSignatureNotHex = fmt.Errorf("%w: not 40 hex digits", errInvalidSignature
 // names the callback by exactly what is signed, and is the replay store's key. cb.key
 // stays "" when none does (signatureError says why). The secrets in force are those of
 // file when there is one (secretsFile, read again when it changed), else secrets. Its
-// working variables are its results, as readPlain's are.
+// working variables are its results, as readPlain's are, each set before it is read.
 //
 // The signed string cannot tell where the timestamp ends and the nonce begins, so one
 // signature also holds for other (timestamp, nonce) pairs made by moving digits between
