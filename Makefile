@@ -46,7 +46,7 @@ demo: traefik
 ##   make bench BENCH_BASELINE=HEAD~3 BENCH_TIME=1s BENCH_COUNT=1
 BENCH_TIME ?= 2s
 BENCH_COUNT ?= 3
-BENCH_LOADGEN ?= -duration 5s -rounds 3 -conc 16,64
+BENCH_LOADGEN ?= -duration 4s -rounds 5 -conc 16,64
 BENCH_BASELINE ?= d1b6120
 bench: traefik
 	cd test && TRAEFIK_BIN="$$(../scripts/traefik-bin)" ZEGO_BENCH_BASELINE="$(BENCH_BASELINE)" $(GO) run ./cmd/benchreport -out ../BENCHMARKS.md \

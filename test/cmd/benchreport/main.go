@@ -218,6 +218,11 @@ func summary(w io.Writer, interpreted []result, budget, load, baseline string) {
 		{"share of bare Traefik's throughput, `fields: [event, appid, task_id]`", "zego-3 / bare throughput", "base-3 / bare throughput", targetShare3, true},
 		{"p99 added over bare (ms)", "zego p99 - bare p99 (ms)", "base p99 - bare p99 (ms)", targetAddedMs, false},
 		{"pass-through plugin's share, same run", "passthrough / bare throughput", "", 0, false},
+		{"the floor's share, every field (`test/floor`), same run", "floor / bare throughput", "", 0, false},
+		{"the floor's share, three fields, same run", "floor-3 / bare throughput", "", 0, false},
+		{"the floor's p99 added over bare (ms), same run", "floor p99 - bare p99 (ms)", "", 0, false},
+		{"this code's throughput over the floor's, every field", "zego / floor throughput", "", 0, false},
+		{"this code's throughput over the floor's, three fields", "zego-3 / floor-3 throughput", "", 0, false},
 	}
 	for _, r := range rows {
 		text, v, ok := loadCell(r.label)

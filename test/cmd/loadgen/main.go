@@ -1,11 +1,14 @@
 // Command loadgen measures what the middleware costs inside a real Traefik. It starts one
-// Traefik with one upstream and four routes, drives each in turn at a fixed concurrency for
+// Traefik with one upstream and six routes, drives each in turn at a fixed concurrency for
 // a fixed time, alternating the routes over several rounds, and reports requests per
 // second, p50 and p99 latency, and the ratios against the route without middleware and
 // the route with a pass-through Yaegi plugin, per round and their median:
 //
 //	bare         no middleware
 //	passthrough  a Yaegi plugin that only calls next (what any Yaegi plugin costs)
+//	floor        a Yaegi plugin that does a genuine callback's work in one function and no
+//	             more (test/floor): the floor of this job, measured beside the middleware
+//	floor-3      the same, writing three fields as headers
 //	zego         this middleware, default configuration (every field annotated)
 //	zego-3       this middleware with fields limited to event, appid and task_id
 //
@@ -39,7 +42,7 @@ import (
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
-var routes = []string{"bare", "passthrough", "zego", "zego-3"}
+var routes = []string{"bare", "passthrough", "floor", "floor-3", "zego", "zego-3"}
 
 var (
 	profileRoute string
@@ -92,10 +95,15 @@ func run(c *traefiktest.Command, duration time.Duration, rounds int, concs []int
 	traefikRoutes := []traefiktest.Route{
 		{Name: "bare", Backend: backend},
 		{Name: "passthrough", Backend: backend, Plugins: map[string]map[string]any{"passthrough": {}}},
+		{Name: "floor", Backend: backend, Plugins: map[string]map[string]any{"floor": {"secrets": []string{zegotest.Secret}}}},
+		{Name: "floor-3", Backend: backend, Plugins: map[string]map[string]any{"floor": {"secrets": []string{zegotest.Secret}, "fields": []string{"event", "appid", "task_id"}}}},
 		{Name: "zego", Backend: backend, Plugin: cfg},
 		{Name: "zego-3", Backend: backend, Plugin: three},
 	}
-	locals := map[string]string{"passthrough": filepath.Join(pluginload.RepoRoot(), "test", "passthrough")}
+	locals := map[string]string{
+		"passthrough": filepath.Join(pluginload.RepoRoot(), "test", "passthrough"),
+		"floor":       filepath.Join(pluginload.RepoRoot(), "test", "floor"),
+	}
 	if baseline != "" {
 		dir, err := pluginload.Baseline(pluginload.RepoRoot(), baseline, c.TempDir())
 		if err != nil {
@@ -176,7 +184,8 @@ func report(results []result, concs []int, rounds int) {
 	}
 	fmt.Printf("\n| conc | ratio | per round | median |\n|---|---|---|---|\n")
 	for _, conc := range concs {
-		pairs := [][2]string{{"zego", "bare"}, {"zego", "passthrough"}, {"zego-3", "bare"}, {"zego-3", "passthrough"}, {"passthrough", "bare"}}
+		pairs := [][2]string{{"zego", "bare"}, {"zego", "passthrough"}, {"zego-3", "bare"}, {"zego-3", "passthrough"}, {"passthrough", "bare"},
+			{"floor", "bare"}, {"floor-3", "bare"}, {"zego", "floor"}, {"zego-3", "floor-3"}}
 		if baseline != "" {
 			pairs = append(pairs, [2]string{"base", "bare"}, [2]string{"base-3", "bare"}, [2]string{"zego", "base"}, [2]string{"zego-3", "base-3"})
 		}
@@ -192,7 +201,7 @@ func report(results []result, concs []int, rounds int) {
 			}
 			fmt.Printf("| %d | %s / %s throughput | %s | **%.2f** |\n", conc, pair[0], pair[1], strings.Join(parts, ", "), median(ratios))
 		}
-		added := []string{"zego"}
+		added := []string{"zego", "floor"}
 		if baseline != "" {
 			added = append(added, "base")
 		}

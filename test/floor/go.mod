@@ -1,0 +1,3 @@
+module github.com/zegocallback/floor
+
+go 1.22
