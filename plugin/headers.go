@@ -125,7 +125,13 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 			case !isNamed:
 				b.selected[f] = true
 				if names[f] == nil {
-					cacheName(names, f, &fieldName{header: headerName(b, f), id: len(names), named: -1})
+					// A number of its own while the cache has room: past it, the plain
+					// reading leaves the field to plainKeys (storeNames).
+					id := len(names)
+					if id >= maxCachedNames {
+						id = -1
+					}
+					cacheName(names, f, &fieldName{header: headerName(b, f), id: id, named: -1})
 				}
 			case field == fieldTimestamp:
 				b.withTimestamp = true
@@ -475,13 +481,14 @@ type fieldName struct {
 	shared bool
 }
 
-// storeNames makes names the cache, and the same without the names marked shared the
-// plain reading's, which leaves a key it does not find to plainKeys. It is called with
+// storeNames makes names the cache, and the same without the names marked shared (or
+// without a number: a fields option longer than the cache) the plain reading's, which
+// leaves a key it does not find to plainKeys. It is called with
 // b.namesMu held, or before b is shared.
 func storeNames(b *headerBuilder, names map[string]*fieldName) {
 	plain := make(map[string]*fieldName, len(names))
 	for field, n := range names {
-		if !n.shared {
+		if !n.shared && n.id >= 0 {
 			plain[field] = n
 		}
 	}

@@ -175,15 +175,16 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		refuseSeen(m, rw, req, cb, claim)
 		return
 	}
-	// 10. Forward, with the fields as headers (the plain reading wrote them already), and
+	// 10. Forward, with the fields as headers (the plain reading wrote them already, unless
+	// it left the body to plainKeys), and
 	// settle the claim on the answer. The body is read whole, so the server has answered
 	// a client's Expect: 100-continue; sent on, it would make the backend answer 100,
 	// which would take the recorder's place as the final status and lose the backend's
 	// answer. Trailers could carry prefixed headers past step 1; a callback has none.
 	h[m.verifiedHeader] = verifiedTrue
 	delete(h, "Expect")
-	if cb.pieces == nil {
-		annotate(m.headers, h, cb)
+	if cb.pieces == nil || cb.recheck {
+		annotateVerified(m.headers, h, cb)
 	}
 	req.Body = io.NopCloser(bytes.NewReader(cb.body))
 	req.Trailer = nil

@@ -35,10 +35,12 @@ import (
 // compiled pass with no backtracking, a few microseconds in all for a callback.
 const unplainBytes = "\\%+\x7f\t\r\n{"
 
-// maxPlainQuotes bounds the quotes of a body the plain reading walks, interpreted: ZEGO's
-// callbacks have under 200; a body with more is read by the general reading, whose
-// checks before the signature are compiled passes.
-const maxPlainQuotes = 512
+// maxPlainQuotes bounds the quotes of a body the plain reading walks, interpreted, and so
+// what splitting a body costs before its signature is checked: at most 4 KiB of pieces,
+// whatever the body (strings.SplitN stops there). The documented callbacks it takes have
+// at most 78; a body with more is read by the general reading, whose checks before the
+// signature are compiled passes.
+const maxPlainQuotes = 256
 
 // maxPlainKeys is the most top-level keys the plain reading keeps the places of; it takes
 // no more than maxHeaderFields either (a body with more has the headers of the first
@@ -74,8 +76,8 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 		bytes.Contains(body, quoteSpace) || spaceEdge.Match(body) || !json.Valid(body) {
 		return
 	}
-	if p = strings.Split(string(body), `"`); len(p) > maxPlainQuotes+1 {
-		return
+	if p = strings.SplitN(string(body), `"`, maxPlainQuotes+2); len(p) > maxPlainQuotes+1 {
+		return // more quotes than the walk takes
 	}
 	names = b.plainNames.Load().(map[string]*fieldName)
 	keys = 0
@@ -207,51 +209,70 @@ func readNamedTexts(cb *callback) error {
 	return nil
 }
 
-// plainKeys finishes, once the signature holds, what readPlain left (cb.recheck), as
-// checkReading finishes the general reading: the keys are counted again, each by its
-// number in the cache of names (which may learn them now), so that none appears twice,
-// and the headers are written again, every value in its way (annotatePlain). A body with
-// a key the full cache cannot take goes to the general reading.
+// plainKeys finishes at step 6, once the signature holds, what readPlain left
+// (cb.recheck), as checkReading finishes the general reading: no key appears twice. A key
+// the cache of names holds is told by its number, another by its text. The cache learns
+// names only at step 10 (annotatePlain), from callbacks forwarded, as annotate does: a
+// captured triple, however old, cannot fill it.
 func plainKeys(b *headerBuilder, cb *callback) error {
+	names, _ := b.names.Load().(map[string]*fieldName)
 	cb.seen = [maxCachedNames]bool{}
+	var others map[string]bool
 	var n *fieldName
+	key := ""
 	for k := 0; k < cb.keys; k++ {
-		if n = learnHeaderName(b, cb.pieces[cb.keyAt[k]]); n.id < 0 {
-			return plainToGeneral(b, cb)
+		key = cb.pieces[cb.keyAt[k]]
+		if n = names[key]; n != nil && n.id >= 0 {
+			if cb.seen[n.id] {
+				return errKeyTwice
+			}
+			cb.seen[n.id] = true
+			continue
 		}
-		if cb.seen[n.id] {
+		if others == nil {
+			others = make(map[string]bool)
+		}
+		if others[key] {
 			return errKeyTwice
 		}
-		cb.seen[n.id] = true
+		others[key] = true
 	}
-	annotatePlain(b, cb.header, cb)
 	return nil
 }
 
-// plainToGeneral hands a verified body the plain reading took to the general reading:
-// the headers readPlain wrote taken out, the body decoded whole, its keys checked by
-// checkReading; annotate writes its headers.
-func plainToGeneral(b *headerBuilder, cb *callback) error {
-	unannotatePlain(b, cb)
-	cb.pieces = nil
-	if err := decodeJSON(cb, cb.body); err != nil {
-		return err
+// plainName is what the key field becomes, from names, the cache as loaded, or learned
+// (or, the cache full, derived).
+func plainName(b *headerBuilder, names map[string]*fieldName, field string) *fieldName {
+	if n := names[field]; n != nil {
+		return n
 	}
-	return checkReading(cb, cb.body)
+	return learnHeaderName(b, field)
 }
 
-// unannotatePlain takes out the headers readPlain wrote for cb's fields.
+// unannotatePlain takes out the headers written for cb's fields.
 func unannotatePlain(b *headerBuilder, cb *callback) {
 	names, _ := b.names.Load().(map[string]*fieldName)
 	for k := 0; k < cb.keys; k++ {
-		if n := names[cb.pieces[cb.keyAt[k]]]; n != nil && n.header != "" {
+		if n := plainName(b, names, cb.pieces[cb.keyAt[k]]); n.header != "" {
 			delete(cb.header, n.header)
 		}
 	}
 }
 
-// annotatePlain writes the fields of a verified body the plain reading took as headers,
-// again, as annotate does for the general reading: a plain string, or an array of plain
+// annotateVerified writes a forwarded callback's fields as headers when its reading has
+// not (ServeHTTP's step 10): annotate for the general reading, annotatePlain for a body
+// the plain reading took but left to plainKeys.
+func annotateVerified(b *headerBuilder, h http.Header, cb *callback) {
+	if cb.pieces == nil {
+		annotate(b, h, cb)
+		return
+	}
+	annotatePlain(b, h, cb)
+}
+
+// annotatePlain writes the fields of a forwarded body the plain reading took as headers,
+// again (the cache of names learning the new ones), as annotate does for the general
+// reading: a plain string, or an array of plain
 // strings written without white space, as pieces; any other value by addOtherValue
 // (plainOtherValue). Two fields that would write one header send the body to annotate,
 // which leaves both out.
@@ -266,8 +287,8 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 	i, j, size, sep := 0, 0, 0, ""
 	for k := 0; k < cb.keys; k++ {
 		i = cb.keyAt[k]
-		if n = names[p[i]]; !n.considered {
-			continue // plainKeys cached every key
+		if n = plainName(b, names, p[i]); !n.considered {
+			continue
 		}
 		written++
 		sep = p[i+1]
