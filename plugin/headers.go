@@ -177,6 +177,19 @@ func stripPrefixed(b *headerBuilder, h http.Header) {
 	}
 }
 
+// stripWritten takes the headers the plain reading wrote for cb's fields out of the
+// request, when it is not forwarded: each is a cached name's (a name the cache learns
+// later is not yet a header). A loop over the keys costs less under Yaegi than one over
+// the request's headers.
+func stripWritten(b *headerBuilder, cb *callback) {
+	names := b.plainNames.Load().(map[string]*fieldName)
+	for k := 0; k < cb.keys; k++ {
+		if n := names[cb.pieces[cb.keyAt[k]]]; n != nil {
+			delete(cb.header, n.header)
+		}
+	}
+}
+
 // hasNormPrefix reports whether name starts with norm, a normalised prefix, when read
 // the same way.
 func hasNormPrefix(name, norm string) bool {

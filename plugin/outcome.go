@@ -241,6 +241,9 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 		return
 	}
 	logRejection(m, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
+	if cb.pieces != nil {
+		stripWritten(m.s.headers, cb) // not forwarded, as reject's
+	}
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h[m.s.headers.duplicate] = []string{"true"}
@@ -251,8 +254,13 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 // errAcknowledged is what the log line of an acknowledged duplicate says.
 var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
 
-// reject answers the client with failure's status and logs one line.
+// reject answers the client with failure's status and logs one line. The headers the
+// plain reading wrote are taken out of the request: they came from a body refused, and an
+// access log that records request headers would show them.
 func reject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, failure error) {
+	if cb.pieces != nil {
+		stripWritten(m.s.headers, cb)
+	}
 	r := rejectionFor(failure)
 	logRejection(m, actionRejected, r.code, req, cb, failure)
 	writeRejection(m, rw, r)

@@ -156,8 +156,14 @@ func (s *slowBody) Read(p []byte) (int, error) {
 
 // HostileShapes are bodies of about 1 MB that need no secret, each the worst of its kind
 // found for what it costs before the signature is checked, beside a plain body of the
-// same size: what a forged megabyte can cost the middleware.
-var HostileShapes = []string{"plain", "spaced-keys", "escaped-keys", "quoted-colons", "deep-nesting", "form-fields", "form-typed-json"}
+// same size: what a forged megabyte can cost the middleware. The -64k ones are as large
+// as a body the plain reading takes (under readChunk): a plain body, and one of empty
+// strings, its quotes as many as the bytes allow, which the walk's bound must hold.
+var HostileShapes = []string{"plain", "spaced-keys", "escaped-keys", "quoted-colons", "deep-nesting", "form-fields", "form-typed-json", "plain-64k", "quotes-64k"}
+
+// plainReadable is the size of the -64k HostileShapes: the largest body the plain
+// reading takes is one byte under 64 KiB.
+const plainReadable = 64<<10 - 1
 
 // hostileBody builds one HostileShapes body of about size bytes and its Content-Type.
 func hostileBody(shape string, size int) ([]byte, string) {
@@ -167,6 +173,14 @@ func hostileBody(shape string, size int) ([]byte, string) {
 	switch shape {
 	case "plain":
 		b.WriteString(`{"event":"x","blob":"` + strings.Repeat("a", size) + `",` + forgedTail + `}`)
+	case "plain-64k":
+		b.WriteString(`{"event":"x","blob":"` + strings.Repeat("a", plainReadable-len(forgedTail)-24) + `",` + forgedTail + `}`)
+	case "quotes-64k": // ["","",...]: a piece for every quote, but for the walk's bound
+		b.WriteString(`{"event":"x","blob":[""`)
+		for b.Len() < plainReadable-len(forgedTail)-5 {
+			b.WriteString(`,""`)
+		}
+		b.WriteString(`],` + forgedTail + `}`)
 	case "spaced-keys": // "k" :1, which `":` does not count: refused at the key limit
 		b.WriteString("{")
 		for i := 0; b.Len() < size; i++ {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
@@ -77,6 +78,17 @@ func headerOptionCases(now time.Time) []Case {
 			Steps: one(mixNow(now), ok(map[string][]string{
 				"X-Zego-Event": {"mix_start"}, "X-Zego-Appid": {"111111"}, "X-Zego-Task-Id": {"111111:1111"}, "X-Zego-Verified": {"true"},
 			}, "X-Zego-Seq", "X-Zego-Rtmp-Urls", "X-Zego-Nonce"))},
+		// Names past the cache of names (512) have no number in it: the plain reading
+		// leaves them to the key check at step 6, which tells them apart by their text.
+		{Desc: "10 fields of 601 names: the last ones, past the cache, written and checked too",
+			Config: map[string]any{"fields": manyFields(600)},
+			Steps: []Step{
+				withBody(ok(map[string][]string{"X-Zego-Event": {"x"}, "X-Zego-F0": {"first"}, "X-Zego-F599": {"last"}, "X-Zego-F598": {"b"}},
+					"X-Zego-Other", "X-Zego-Nonce"),
+					signed(`{"event":"x","f0":"first","f598":"b","f599":"last","other":"o","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)),
+				withBody(rejected(400, "malformed_body"),
+					signed(`{"event":"x","f599":"a","f598":"b","f599":"c","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)),
+			}},
 		{Desc: "10 headerPrefix X-Callback-: its headers, its spoofs stripped",
 			Config: map[string]any{"headerPrefix": "X-Callback-"},
 			Steps: []Step{withHeader(withBody(ok(map[string][]string{"X-Callback-Verified": {"true"}, "X-Callback-Event": {"mix_start"}},
@@ -128,4 +140,13 @@ func reportOnlyCases(now time.Time) []Case {
 				withBody(ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"signature_reused"}}, "X-Zego-Duplicate"), reused.other),
 			}},
 	}
+}
+
+// manyFields is a fields option: event, then f0 to f(n-1).
+func manyFields(n int) []string {
+	fields := []string{"event"}
+	for i := 0; i < n; i++ {
+		fields = append(fields, "f"+strconv.Itoa(i))
+	}
+	return fields
 }

@@ -11,8 +11,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,7 +116,18 @@ type Server struct {
 
 	mu sync.Mutex
 	h  http.Handler // the middleware Start built, replaced by a reload
+	// The headers with the middleware's prefix each request sent by Do kept once the
+	// middleware returned, by the request's leftHeader: what an access log that records
+	// request headers would show. Local servers only (nil for Remote).
+	left   map[string][]string
+	prefix string // the middleware's headerPrefix, lower case
 }
+
+// leftHeader numbers a request Do sends to a local server, so that the server can tell
+// which request kept which headers.
+const leftHeader = "Conformance-Request"
+
+var leftSeq atomic.Int64
 
 // Start builds the middleware and serves it. It fails the test when New fails.
 func Start(t testing.TB, build Builder, config map[string]any, name string) *Server {
@@ -125,13 +138,26 @@ func Start(t testing.TB, build Builder, config map[string]any, name string) *Ser
 // StartWith is Start with a backend set up beforehand.
 func StartWith(t testing.TB, build Builder, config map[string]any, name string, backend *Backend) *Server {
 	t.Helper()
-	s := &Server{Backend: backend}
+	s := &Server{Backend: backend, left: map[string][]string{}}
 	s.rebuild(t, build, config, name)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		s.mu.Lock()
 		h := s.h
 		s.mu.Unlock()
+		id := req.Header.Get(leftHeader)
 		h.ServeHTTP(rw, req)
+		if id == "" {
+			return
+		}
+		var kept []string
+		for k := range req.Header {
+			if strings.HasPrefix(strings.ToLower(k), s.prefix) {
+				kept = append(kept, k)
+			}
+		}
+		s.mu.Lock()
+		s.left[id] = kept
+		s.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -145,8 +171,13 @@ func (s *Server) rebuild(t testing.TB, build Builder, config map[string]any, nam
 	if err != nil {
 		t.Fatalf("New(%v): %v", redact(config), err)
 	}
+	prefix, _ := config["headerPrefix"].(string)
+	if prefix == "" {
+		prefix = "X-Zego-"
+	}
 	s.mu.Lock()
 	s.h = h
+	s.prefix = strings.ToLower(prefix)
 	s.mu.Unlock()
 }
 
@@ -162,6 +193,9 @@ type Response struct {
 	Header http.Header
 	Body   []byte
 	Code   string // the "error" of a JSON rejection
+	// Left are the headers with the prefix the request still held once the middleware
+	// returned (Server.Do to a local server only).
+	Left []string
 }
 
 // Duplicate reports whether the middleware acknowledged the request as a duplicate.
@@ -214,9 +248,25 @@ var testClient = &http.Client{Timeout: 10 * time.Second}
 // Do sends req and returns the response; it fails the test when no answer comes.
 func (s *Server) Do(t testing.TB, req Request) Response {
 	t.Helper()
+	id := ""
+	if s.left != nil {
+		id = strconv.FormatInt(leftSeq.Add(1), 10)
+		header := make(map[string][]string, len(req.Header)+1)
+		for k, v := range req.Header {
+			header[k] = v
+		}
+		header[leftHeader] = []string{id}
+		req.Header = header
+	}
 	resp, err := Post(context.Background(), testClient, s.URL, req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, s.URL, err)
+	}
+	if id != "" {
+		s.mu.Lock()
+		resp.Left = s.left[id]
+		delete(s.left, id)
+		s.mu.Unlock()
 	}
 	return resp
 }

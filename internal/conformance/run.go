@@ -230,6 +230,9 @@ func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 	if forwarded != st.Forwarded {
 		t.Errorf("%s: forwarded = %v, want %v", label, forwarded, st.Forwarded)
 	}
+	if !forwarded && len(resp.Left) != 0 {
+		t.Errorf("%s: refused, yet the request kept %v once the middleware returned (an access log would record them)", label, resp.Left)
+	}
 	if len(calls) > before+1 {
 		t.Errorf("%s: the backend got %d requests for one", label, len(calls)-before)
 	}

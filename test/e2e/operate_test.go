@@ -330,7 +330,9 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 
 // TestAccessLogRecordsTheCode runs Traefik with the access log of the sample static
 // configuration (testdata/traefik/traefik.yml): a refused callback's line holds its code,
-// from the X-Zego-Rejection answer header, and an acknowledged duplicate's says so.
+// from the X-Zego-Rejection answer header, and an acknowledged duplicate's says so. With
+// the request's X-Zego-Event kept too, only the callback forwarded has one: a refused
+// body's fields, which the plain reading writes as it reads, are taken out again.
 func TestAccessLogRecordsTheCode(t *testing.T) {
 	var static struct {
 		AccessLog map[string]any `yaml:"accessLog"`
@@ -344,34 +346,49 @@ func TestAccessLogRecordsTheCode(t *testing.T) {
 	}
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	static.AccessLog["filePath"] = accessLog
+	names := static.AccessLog["fields"].(map[string]any)["headers"].(map[string]any)["names"].(map[string]any)
+	names["X-Zego-Event"] = "keep"
 	backend := &conformance.Backend{}
 	tr := traefiktest.Start(t, []traefiktest.Route{{Name: "logged", Backend: upstream(t, backend), Plugin: conformance.Config()}},
 		traefiktest.Options{Static: map[string]any{"accessLog": static.AccessLog}})
 	srv := conformance.Remote(tr.URL+"/logged", backend)
 	now := time.Now()
-	genuine := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(now)).Body
-	for _, body := range [][]byte{
-		zegotest.New("mix_start.json", zegotest.OtherSecret, zegotest.Seconds(now)).Body,
-		zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(now.Add(-time.Hour))).Body,
-		genuine, genuine,
-	} {
+	compact := func(secret string, at time.Time) []byte {
+		return conformance.CompactMixStart(zegotest.New("mix_start.json", secret, zegotest.Seconds(at)).Body)
+	}
+	genuine := compact(zegotest.Secret, now)
+	for _, body := range [][]byte{compact(zegotest.OtherSecret, now), compact(zegotest.Secret, now.Add(-time.Hour)), genuine, genuine} {
 		srv.Do(t, conformance.Request{Body: body})
 	}
-	want := []string{`"downstream_X-Zego-Rejection":"invalid_signature"`, `"downstream_X-Zego-Rejection":"stale_timestamp"`, `"downstream_X-Zego-Duplicate":"true"`}
+	// What each line says: its rejection or duplicate header, and the request's event.
+	want := map[string]string{"invalid_signature": "", "stale_timestamp": "", "duplicate": "", "forwarded": "mix_start"}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		got := map[string]string{}
 		b, _ := os.ReadFile(accessLog)
-		missing := ""
-		for _, w := range want {
-			if !bytes.Contains(b, []byte(w)) {
-				missing = w
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			var entry map[string]any
+			if json.Unmarshal(line, &entry) != nil || entry["RequestMethod"] != "POST" {
+				continue // Traefik's readiness probes are GETs
 			}
+			kind, _ := entry["downstream_X-Zego-Rejection"].(string)
+			if entry["downstream_X-Zego-Duplicate"] == "true" {
+				kind = "duplicate"
+			} else if kind == "" {
+				kind = "forwarded"
+			}
+			got[kind], _ = entry["request_X-Zego-Event"].(string)
 		}
-		if missing == "" {
+		if len(got) == len(want) {
+			for kind, event := range want {
+				if got[kind] != event {
+					t.Errorf("the access log's %s line has request_X-Zego-Event %q, want %q:\n%s", kind, got[kind], event, b)
+				}
+			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the access log lacks %s:\n%s", missing, b)
+			t.Fatalf("the access log has lines for %v, want %d kinds:\n%s", got, len(want), b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
