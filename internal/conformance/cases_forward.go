@@ -122,6 +122,11 @@ func reportOnlyCases(now time.Time) []Case {
 			Steps: one(forged(now), ok(map[string][]string{
 				"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"invalid_signature"}, "X-Zego-Event": {"mix_stop"},
 			}))},
+		// A key the cache of names does not hold yet, in a plain body: written all the
+		// same (reportOnly reads every body the general way).
+		configured("6 reportOnly, forged, a name never seen: forwarded, marked, annotated", reportOnly,
+			zegotest.Fill(`{"event":"x","never_seen_before":"v","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, "not-the-secret", zegotest.Seconds(now), zegotest.Nonce()),
+			ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"invalid_signature"}, "X-Zego-Event": {"x"}, "X-Zego-Never-Seen-Before": {"v"}})),
 		configured("7 reportOnly, stale: forwarded, marked", reportOnly,
 			zegotest.New("mix_stop.json", zegotest.Secret, "1").Body, ok(map[string][]string{"X-Zego-Verified": {"false"}, "X-Zego-Rejection": {"stale_timestamp"}})),
 		// A valid callback is verified; its replay is forwarded, marked duplicate.
