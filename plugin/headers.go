@@ -178,11 +178,12 @@ func stripPrefixed(b *headerBuilder, h http.Header) {
 }
 
 // stripWritten takes the headers the plain reading wrote for cb's fields out of the
-// request, when it is not forwarded: each is a cached name's (a name the cache learns
-// later is not yet a header). A loop over the keys costs less under Yaegi than one over
-// the request's headers.
+// request, when it is not forwarded: each is a cached name's. It looks them up in the
+// cache itself, not the plain reading's copy, which a name leaves when another comes to
+// share its header while the request waits (the cache keeps every name, and each its
+// header). A loop over the keys costs less under Yaegi than one over the headers.
 func stripWritten(b *headerBuilder, cb *callback) {
-	names := b.plainNames.Load().(map[string]*fieldName)
+	names, _ := b.names.Load().(map[string]*fieldName)
 	for k := 0; k < cb.keys; k++ {
 		if n := names[cb.pieces[cb.keyAt[k]]]; n != nil {
 			delete(cb.header, n.header)

@@ -118,8 +118,8 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// maxBodyBytes), is read whole at once, and its body by the plain reading. Any other
 	// request, and any body the plain reading does not take, is readGeneral's, which
 	// answers what it refuses.
-	if req.Method == http.MethodPost && len(h["Content-Type"]) == 1 && h["Content-Type"][0] == "application/json" &&
-		h["Content-Encoding"] == nil && uint64(req.ContentLength-1) < m.readLimit {
+	if uint64(req.ContentLength-1) < m.readLimit && req.Method == http.MethodPost && len(h["Content-Type"]) == 1 &&
+		h["Content-Type"][0] == "application/json" && h["Content-Encoding"] == nil {
 		body := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, body); err != nil {
 			refuse(m, rw, req, cb, errBodyRead)
@@ -183,8 +183,10 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// answer. Trailers could carry prefixed headers past step 1; a callback has none.
 	h[m.verifiedHeader] = verifiedTrue
 	delete(h, "Expect")
-	if cb.pieces == nil || cb.recheck {
-		annotateVerified(m.headers, h, cb)
+	if cb.pieces == nil {
+		annotate(m.headers, h, cb)
+	} else if cb.recheck {
+		annotatePlain(m.headers, h, cb)
 	}
 	req.Body = io.NopCloser(bytes.NewReader(cb.body))
 	req.Trailer = nil

@@ -294,8 +294,8 @@ func forwardUnsettled(m *middleware, rw http.ResponseWriter, req *http.Request, 
 	if rejection != "" {
 		h[m.s.headers.rejection] = []string{rejection}
 	}
-	if cb.parsed && cb.pieces == nil {
-		annotate(m.s.headers, h, cb) // the plain reading annotated the request already
+	if cb.parsed && (cb.pieces == nil || cb.recheck) {
+		annotateVerified(m.s.headers, h, cb) // else the plain reading wrote them all
 	}
 	setBody(req, cb.body)
 	m.next.ServeHTTP(rw, req)

@@ -36,7 +36,7 @@ import (
 const unplainBytes = "\\%+\x7f\t\r\n{"
 
 // maxPlainQuotes bounds the quotes of a body the plain reading walks, interpreted, and so
-// what splitting a body costs before its signature is checked: at most 4 KiB of pieces,
+// what splitting a body costs before its signature is checked: at most 258 pieces (4 KiB),
 // whatever the body (strings.SplitN stops there). The documented callbacks it takes have
 // at most 78; a body with more is read by the general reading, whose checks before the
 // signature are compiled passes.
@@ -260,8 +260,8 @@ func unannotatePlain(b *headerBuilder, cb *callback) {
 }
 
 // annotateVerified writes a forwarded callback's fields as headers when its reading has
-// not (ServeHTTP's step 10): annotate for the general reading, annotatePlain for a body
-// the plain reading took but left to plainKeys.
+// not (forwardUnsettled; ServeHTTP's step 10 does the same in place): annotate for the
+// general reading, annotatePlain for a body the plain reading took but left to plainKeys.
 func annotateVerified(b *headerBuilder, h http.Header, cb *callback) {
 	if cb.pieces == nil {
 		annotate(b, h, cb)

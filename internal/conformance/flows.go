@@ -106,7 +106,11 @@ func sendAtOnce(t *testing.T, servers []*Server, body []byte, n int) map[int]int
 		go func() {
 			defer wg.Done()
 			<-start
-			statuses <- srv.Do(t, Request{Body: body}).Status
+			resp := srv.Do(t, Request{Body: body})
+			if (resp.Code != "" || resp.Duplicate()) && len(resp.Left) != 0 {
+				t.Errorf("a copy answered %d kept %v once the middleware returned", resp.Status, resp.Left)
+			}
+			statuses <- resp.Status
 		}()
 	}
 	close(start)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
 // RedisStore is the StoreConfig of a Redis store at addr: each middleware name gets its
@@ -66,6 +67,12 @@ func runOutage(t *testing.T, e *Env) {
 	CheckStep(t, "Redis down, failing closed, the other replica", e.Replica[0], withBody(unavailable, Fresh()))
 	CheckStep(t, "Redis down, failing open", open, Step{Req: Request{Body: Fresh()}, Status: http.StatusOK, Forwarded: true,
 		Got: map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"mix_start"}}})
+	// A plain body the reading left to the key check (a number, a name not seen yet, an
+	// alias of event): its headers written all the same.
+	plain := zegotest.Fill(`{"EventType":"x","seq":7,"brand_new":"v","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
+		zegotest.Secret, zegotest.Seconds(time.Now()), zegotest.Nonce())
+	CheckStep(t, "Redis down, failing open, a plain body", open, Step{Req: Request{Body: plain}, Status: http.StatusOK, Forwarded: true,
+		Got: map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"x"}, "X-Zego-Seq": {"7"}, "X-Zego-Brand-New": {"v"}}})
 	e.Redis.Restart()
 	CheckStep(t, "Redis back, failing closed", closed, Delivered(Fresh()))
 	CheckStep(t, "Redis back, failing open", open, Delivered(Fresh()))
