@@ -95,6 +95,7 @@ var namedSpellings = [...]struct {
 var (
 	errEmptyBody         = fmt.Errorf("%w: empty body", errMalformedBody)
 	errBOM               = fmt.Errorf("%w: a byte order mark before the body", errMalformedBody)
+	errNUL               = fmt.Errorf("%w: a NUL byte (UTF-16 or UTF-32?)", errMalformedBody)
 	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", errMalformedBody)
 	errNotObject         = fmt.Errorf("%w: not a JSON object", errMalformedBody)
 	errKeyTwice          = fmt.Errorf("%w: a key appears twice", errMalformedBody)
@@ -165,6 +166,10 @@ func parseOtherBody(cb *callback, body []byte) error {
 		// Some parsers skip it and read JSON, others read a form: refused, so that no
 		// two readings of one body can differ.
 		return errBOM
+	case bytes.IndexByte(body, 0) >= 0:
+		// UTF-16 or UTF-32 (a NUL in every ASCII character), which Python's json.loads and
+		// Jackson detect and read as JSON, and no form holds as it is.
+		return errNUL
 	case len(rest) > 0 && rest[0] == '{':
 		return decodeJSON(cb, body)
 	case len(rest) >= 3 && rest[0] == '%' && rest[1] == '7' && (rest[2] == 'B' || rest[2] == 'b'):
@@ -185,10 +190,13 @@ func parseOtherBody(cb *callback, body []byte) error {
 
 // quoteSpace and spaceQuoteEnd find a string that may start or end with a space, which a
 // header value cannot carry as it is (a body with one is not plain); spaceEdge finds
-// those ends and a space before a colon. The expressions' literal prefix lets them skip
-// from one space to the next.
+// those ends and a space before a colon (spaceColon), in one call, for the plain reading.
+// spaceQuoteEnd's literal prefix, a space and a quote, lets it skip a run of spaces at
+// once; spaceEdge's, a space, makes it stop at each (readPlain takes bodies of at most
+// readChunk).
 var (
 	quoteSpace    = []byte(`" `)
+	spaceColon    = []byte(" :")
 	spaceQuoteEnd = regexp.MustCompile(` "[\s,:\]}]`)
 	spaceEdge     = regexp.MustCompile(` (?:"[\s,:\]}]|:)`)
 )
@@ -226,9 +234,9 @@ func decodeJSON(cb *callback, body []byte) error {
 	// end with a space (spaceEdge also finds a space before a colon, which keyEnd would
 	// miss). As many key ends as decoded keys means none was dropped as a duplicate (nor
 	// nested), when every key end was counted.
-	cb.plain = !bytes.Contains(body, quoteSpace) && !spaceEdge.Match(body)
+	cb.plain = !bytes.Contains(body, quoteSpace) && !spaceQuoteEnd.Match(body) && !bytes.Contains(body, spaceColon)
 	cb.walkKeys = !cb.plain || bytes.Count(body, keyEnd) != len(fields)
-	cb.recheck = cb.walkKeys || cb.formTyped
+	cb.recheck = true // foldsApart, once the signature holds
 	return nil
 }
 
@@ -261,7 +269,8 @@ func rechecked(m *middleware, rw http.ResponseWriter, req *http.Request, cb *cal
 // (and for reportOnly): the checks that loop, and those that compare the body with
 // other readings of it, so that a backend reads the event and the signed fields the
 // middleware checked:
-//   - a JSON object's keys, walked when counting could not vouch for them;
+//   - a JSON object's keys, walked when counting could not vouch for them, and none
+//     that Go's encoding/json would read as a named field's (foldsApart);
 //   - a JSON body sent with a form's Content-Type, read as backends read a form;
 //   - a body URL-decoded whole, as ZEGO's callback pages tell backends to do, which must
 //     read as the same JSON (or as no JSON at all).
@@ -271,6 +280,11 @@ func checkReading(cb *callback, body []byte) error {
 			return err
 		}
 		cb.walkKeys = false
+	}
+	if cb.form == nil && foldAlias(cb.doc) {
+		if err := foldsApart(cb, cb.doc); err != nil {
+			return err
+		}
 	}
 	if cb.formTyped && cb.form == nil {
 		if err := formNamesInJSON(body); err != nil {

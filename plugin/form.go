@@ -67,14 +67,18 @@ func formFields(values url.Values) map[string]json.RawMessage {
 
 var ampersand = []byte("&")
 
+// spaceRuns are the runs of spaces formAlias makes one space, longest first.
+var spaceRuns = [...]string{strings.Repeat(" ", 256), strings.Repeat(" ", 16), "  "}
+
 // namedInForm finds, in a form's names decoded (see formAlias), a name that a backend
-// reads as a named field: after '&' and leading spaces, one of the spellings in any
-// letter case with any of ' ', '.', '_' or '[' where a word ends, followed by the end of
-// the name ('=', '&', '[', a NUL, or the end of the body); or, as qs reads it, one of
-// them between brackets. Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
+// reads as a named field: after '&' (or ';', where Rack's parse_query splits too) and
+// leading spaces, one of the spellings in any letter case with any of ' ', '.', '_' or
+// '[' where a word ends, followed by the end of the name ('=', '&', '[', a NUL, or the
+// end of the body); or, as qs and Rack read it, one of them after brackets and before
+// closing ones (qs's [event], Rack's ]event, [event]] and [[appid). Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
 // literal '&' lets the matcher skip from one '&' to the next, so that a long value costs
 // a byte search, not a step of the matcher per byte.
-var namedInForm = regexp.MustCompile(`&( *)(\[?(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]?)([=&\[\x00]|$)`)
+var namedInForm = regexp.MustCompile(`&( *)([\[\]]*(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]*)([=&\[\x00]|$)`)
 
 // formAlias reports whether a form's names hold a named field that a backend reads under
 // another name than the middleware: any name that reads as one, when exactAllowed is
@@ -82,13 +86,22 @@ var namedInForm = regexp.MustCompile(`&( *)(\[?(?i:signature|timestamp|nonce|eve
 func formAlias(body []byte, exactAllowed bool) bool {
 	// Decoded as backends decode names, %26 kept (a form splits at its raw '&' first):
 	// one compiled call for a body whose escapes are all valid, the replacer else. Each
-	// '&' doubled, so that a match that ends at one leaves the other to start the next,
-	// and one before the first name.
+	// '&' and ';' made "&&", so that a match that ends at one leaves the other to start
+	// the next, and one before the first name.
 	text, err := url.QueryUnescape(strings.ReplaceAll(string(body), "%26", "%2526"))
 	if err != nil {
 		text = formNameDecoder.Replace(string(body))
 	}
-	decoded := "&" + strings.ReplaceAll(text, "&", "&&")
+	// A run of spaces made one (a name's leading spaces matter, not how many), so that
+	// the matcher does not step through it: long runs first, a few compiled passes.
+	if strings.Contains(text, "  ") {
+		for i := 0; i < len(spaceRuns); i++ {
+			for strings.Contains(text, spaceRuns[i]) {
+				text = strings.ReplaceAll(text, spaceRuns[i], " ")
+			}
+		}
+	}
+	decoded := "&" + strings.ReplaceAll(strings.ReplaceAll(text, "&", "&&"), ";", "&&")
 	// At most a few named fields: more matches than spellings is a repeat, refused.
 	matches := namedInForm.FindAllStringSubmatchIndex(decoded, len(namedSpellings)+1)
 	if len(matches) > len(namedSpellings) {

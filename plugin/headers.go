@@ -244,7 +244,7 @@ func annotate(b *headerBuilder, h http.Header, cb *callback) {
 			// quotes, and has no space at either end.
 			h[name.header] = []string{string(raw[1 : len(raw)-1])}
 		} else if texts = nil; raw[0] == '[' && cb.plain && len(raw) <= b.maxValueBytes && !bytes.Contains(raw, jsonNull) &&
-			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+			json.Unmarshal(raw, &texts) == nil && len(texts) > 0 && bytes.Count(raw, comma) == len(texts)-1 {
 			// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 			h[name.header] = texts
 		} else if !addOtherValue(h, name.header, raw, b.maxValueBytes, cb.plain) {
@@ -346,7 +346,7 @@ func addOtherValue(h http.Header, header string, raw json.RawMessage, max int, p
 func addValue(h http.Header, header string, raw json.RawMessage, max int, plain bool) bool {
 	var texts []string
 	if raw[0] == '[' && plain && len(raw) <= max && !bytes.Contains(raw, jsonNull) &&
-		json.Unmarshal(raw, &texts) == nil && len(texts) > 0 {
+		json.Unmarshal(raw, &texts) == nil && len(texts) > 0 && bytes.Count(raw, comma) == len(texts)-1 {
 		// An array of plain strings, as ZEGO's URL lists are, decodes in one call.
 		h[header] = texts
 		return true
@@ -451,6 +451,9 @@ func fieldValues(raw json.RawMessage, max int) []string {
 		return nil
 	}
 	for i, t := range texts {
+		if strings.IndexByte(t, ',') >= 0 {
+			return nil // see comma
+		}
 		texts[i] = headerValue(t)
 	}
 	return texts
@@ -495,14 +498,15 @@ type fieldName struct {
 	shared bool
 }
 
-// storeNames makes names the cache, and the same without the names marked shared (or
-// without a number: a fields option longer than the cache) the plain reading's, which
-// leaves a key it does not find to plainKeys. It is called with
-// b.namesMu held, or before b is shared.
+// storeNames makes names the cache, and the plain reading's copy of it, which leaves a
+// key it does not find to plainKeys. The copy leaves out the names marked shared, those
+// without a number (a fields option longer than the cache), and any but a named field's
+// spellings that encoding/json reads as one (EVENT, eventType: see foldsApart). It is
+// called with b.namesMu held, or before b is shared.
 func storeNames(b *headerBuilder, names map[string]*fieldName) {
 	plain := make(map[string]*fieldName, len(names))
 	for field, n := range names {
-		if !n.shared && n.id >= 0 {
+		if !n.shared && n.id >= 0 && (n.named >= 0 || !foldedNamed[strings.ToUpper(field)]) {
 			plain[field] = n
 		}
 	}

@@ -115,11 +115,11 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	stripPrefixed(m.headers, h)
 	cb := &callback{header: h}
 	// 2-5. A POST of JSON, as ZEGO sends it, of a declared length up to readChunk (and
-	// maxBodyBytes), is read whole at once, and its body by the plain reading. Any other
-	// request, and any body the plain reading does not take, is readGeneral's, which
-	// answers what it refuses.
+	// maxBodyBytes), without a query string, is read whole at once, and its body by the
+	// plain reading. Any other request, and any body the plain reading does not take, is
+	// readGeneral's, which answers what it refuses.
 	if uint64(req.ContentLength-1) < m.readLimit && req.Method == http.MethodPost && len(h["Content-Type"]) == 1 &&
-		h["Content-Type"][0] == "application/json" && h["Content-Encoding"] == nil {
+		h["Content-Type"][0] == "application/json" && h["Content-Encoding"] == nil && req.URL.RawQuery == "" {
 		body := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, body); err != nil {
 			refuse(m, rw, req, cb, errBodyRead)
@@ -238,6 +238,9 @@ func readGeneral(m *middleware, rw http.ResponseWriter, req *http.Request, cb *c
 		if failure, stop = inspectUnusual(m, req, cb); stop {
 			refuse(m, rw, req, cb, failure)
 			return false
+		}
+		if failure == nil && req.URL.RawQuery != "" && formAlias([]byte(req.URL.RawQuery), false) {
+			failure = errFieldInQuery // answered once the body is read, as a method in reportOnly
 		}
 		body, err := readBody(req, m.s.maxBodyBytes)
 		if err != nil {

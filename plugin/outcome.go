@@ -15,12 +15,16 @@ var (
 	// errUnsupportedMediaType is a body sent compressed or as multipart.
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errMalformedBody        = errors.New("malformed body")
-	errInvalidSignature     = errors.New("invalid signature")
-	errStaleTimestamp       = errors.New("stale timestamp")
-	errEventNotAllowed      = errors.New("event not allowed")
-	errDuplicate            = errors.New("duplicate callback")
-	errSignatureReused      = errors.New("signature reused with another body")
-	errStoreUnavailable     = errors.New("replay store unavailable")
+	// errFieldInQuery is a query string holding a parameter that a backend reads as a
+	// named field (formAlias): Flask's request.values, Rails' params, a servlet's
+	// getParameter and Go's FormValue read the query string with the body, or before it.
+	errFieldInQuery     = errors.New("a named field in the query string")
+	errInvalidSignature = errors.New("invalid signature")
+	errStaleTimestamp   = errors.New("stale timestamp")
+	errEventNotAllowed  = errors.New("event not allowed")
+	errDuplicate        = errors.New("duplicate callback")
+	errSignatureReused  = errors.New("signature reused with another body")
+	errStoreUnavailable = errors.New("replay store unavailable")
 )
 
 // rejection is what the client gets for one kind of error: its status, the code that
@@ -44,6 +48,7 @@ var rejections = []*rejection{
 	newRejection(errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this endpoint accepts"),
 	newRejection(errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be sent as it is, JSON or a URL-encoded form"),
 	newRejection(errMalformedBody, http.StatusBadRequest, "malformed_body", "the body is not a well-formed ZEGO callback"),
+	newRejection(errFieldInQuery, http.StatusBadRequest, "field_in_query", "the query string holds a callback field, which a backend could read in place of the body's"),
 	newRejection(errInvalidSignature, http.StatusUnauthorized, "invalid_signature", "the signature does not match"),
 	newRejection(errStaleTimestamp, http.StatusUnauthorized, "stale_timestamp", "the timestamp is outside the accepted window"),
 	newRejection(errEventNotAllowed, http.StatusForbidden, "event_not_allowed", "this event is not accepted here"),

@@ -69,6 +69,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	values []string, // an array's strings
 	sep string, // the piece after the string at i
 	i, j, keys, size int,
+	commas int, // 256 for each array written, and the commas between its strings (at most 127 in all)
 	text bool, // the value after the key at i is a string
 	err error, // the timestamp's
 ) {
@@ -81,6 +82,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 	}
 	names = b.plainNames.Load().(map[string]*fieldName)
 	keys = 0
+	commas = 0
 	// With no object but the body, a string followed by a colon is a top-level key.
 	for i = 1; i < len(p); i += 2 {
 		if sep = p[i+1]; sep[0] != ':' {
@@ -142,9 +144,16 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 			}
 			if size <= b.maxValueBytes && p[j+1][0] == ']' {
 				cb.header[n.header] = values
+				commas += 255 + len(values)
 				continue
 			}
 		}
+		cb.recheck = true
+	}
+	// With an array written, more commas than between the keys and the arrays' strings:
+	// one in a string, which in an array's would not split back from its header's lines
+	// (most backends join them with a comma: see comma). Step 10 writes them again.
+	if commas != 0 && bytes.Count(body, comma) != keys-1+commas&255 {
 		cb.recheck = true
 	}
 	// The named texts, as readNamedTexts checks them: a plain body's are ASCII without a
@@ -210,8 +219,10 @@ func readNamedTexts(cb *callback) error {
 }
 
 // plainKeys finishes at step 6, once the signature holds, what readPlain left
-// (cb.recheck), as checkReading finishes the general reading: no key appears twice. A key
-// the cache of names holds is told by its number, another by its text. The cache learns
+// (cb.recheck), as checkReading finishes the general reading: no key appears twice, and
+// none that encoding/json reads as a named field's (foldsApart, which the copy of the
+// cache the walk reads sends here). A key the cache of names holds is told by its number,
+// another by its text. The cache learns
 // names only at step 10 (annotatePlain), from callbacks forwarded, as annotate does: a
 // captured triple, however old, cannot fill it.
 func plainKeys(b *headerBuilder, cb *callback) error {
@@ -236,6 +247,9 @@ func plainKeys(b *headerBuilder, cb *callback) error {
 			return errKeyTwice
 		}
 		others[key] = true
+	}
+	if foldAlias(cb.body) {
+		return foldsApart(cb, cb.body)
 	}
 	return nil
 }
@@ -304,11 +318,13 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 			}
 			if size += len(p[j]) + 3; size <= b.maxValueBytes && p[j+1][0] == ']' {
 				values = make([]string, (j-i)/2+1)
-				for j = 0; j < len(values); j++ {
+				for j = 0; j < len(values) && strings.IndexByte(p[i+j+j], ',') < 0; j++ {
 					values[j] = p[i+j+j]
 				}
-				cb.header[n.header] = values
-				continue
+				if j == len(values) { // else a string holds a comma: see comma
+					cb.header[n.header] = values
+					continue
+				}
 			}
 		}
 		if !plainOtherValue(b, h, cb, k, n) {
@@ -354,6 +370,12 @@ func plainOtherValue(b *headerBuilder, h http.Header, cb *callback, k int, n *fi
 	return addOtherValue(h, n.header, json.RawMessage(raw), b.maxValueBytes, false)
 }
 
+// comma: most backends' readings join a header's lines with a comma (WSGI and Werkzeug
+// with ",", Django, Rack and Node with ", "), so an array one of whose strings holds one
+// would not split back into its strings (["a, b","c"] reads as three): it gets no
+// header, in any reading (fieldValues; annotate and addValue, for which an array's
+// commas are its strings' separators exactly; readPlain, which counts the body's, and
+// annotatePlain).
 var comma = []byte(",")
 
 // pieceOffset is where piece i starts in the body the pieces were split from.

@@ -97,6 +97,9 @@ func setLength(req *http.Request, n int) {
 // else from it than the middleware.
 var errUnsupportedMedia = fmt.Errorf("%w: Content-Encoding or a multipart Content-Type", errUnsupportedMediaType)
 
+// errCharset is a Content-Type naming a charset other than UTF-8 (charsetUTF8).
+var errCharset = fmt.Errorf("%w: a charset other than UTF-8", errUnsupportedMediaType)
+
 // bodyHeaders checks the headers that say what the body's bytes are, and reports
 // whether its Content-Type is a form's: a JSON body sent so is also read as a form (see
 // formReadingNames).
@@ -118,9 +121,37 @@ func bodyHeaders(h http.Header) (bool, error) {
 		if strings.Contains(v, "multipart/") {
 			return false, errUnsupportedMedia
 		}
+		if !charsetUTF8(v) {
+			return false, errCharset
+		}
 		if strings.Contains(v, "x-www-form-urlencoded") {
 			form = true
 		}
 	}
 	return form, nil
+}
+
+// charsetUTF8 reports whether every charset a Content-Type value (in lower case) names is
+// UTF-8. A backend decodes the body by it (Express's json() and urlencoded(), Django's
+// forms; Python's json.loads and Jackson read UTF-16 and UTF-32 from the bytes too,
+// which the general reading refuses as NUL bytes): UTF-16 or UTF-7 would make it read
+// another text than the middleware read.
+func charsetUTF8(v string) bool {
+	for i := strings.Index(v, "charset"); i >= 0; i = strings.Index(v, "charset") {
+		v = strings.TrimLeft(v[i+len("charset"):], " \t")
+		if !strings.HasPrefix(v, "=") {
+			return false
+		}
+		v = strings.TrimLeft(v[1:], " \t")
+		v = strings.TrimPrefix(v, `"`)
+		end := strings.IndexAny(v, "\"; \t,")
+		if end < 0 {
+			end = len(v)
+		}
+		if name := v[:end]; name != "utf-8" && name != "utf8" {
+			return false
+		}
+		v = v[end:]
+	}
+	return true
 }

@@ -159,7 +159,8 @@ func (s *slowBody) Read(p []byte) (int, error) {
 // same size: what a forged megabyte can cost the middleware. The -64k ones are as large
 // as a body the plain reading takes (under readChunk): a plain body, and one of empty
 // strings, its quotes as many as the bytes allow, which the walk's bound must hold.
-var HostileShapes = []string{"plain", "spaced-keys", "escaped-keys", "quoted-colons", "deep-nesting", "form-fields", "form-typed-json", "plain-64k", "quotes-64k"}
+var HostileShapes = []string{"plain", "spaced-keys", "escaped-keys", "quoted-colons", "deep-nesting", "form-fields", "form-typed-json",
+	"form-plus-run", "spaces-in-string", "spaced-nonce", "plain-64k", "quotes-64k"}
 
 // plainReadable is the size of the -64k HostileShapes: the largest body the plain
 // reading takes is one byte under 64 KiB.
@@ -173,6 +174,13 @@ func hostileBody(shape string, size int) ([]byte, string) {
 	switch shape {
 	case "plain":
 		b.WriteString(`{"event":"x","blob":"` + strings.Repeat("a", size) + `",` + forgedTail + `}`)
+	case "form-plus-run": // '&' then a name of '+' (spaces, decoded) as long as the body
+		ct = "application/x-www-form-urlencoded"
+		b.WriteString("event=x&" + strings.Repeat("+", size) + "=1&timestamp=1&nonce=1&signature=" + strings.Repeat("0", 40))
+	case "spaces-in-string":
+		b.WriteString(`{"event":"x","blob":"a` + strings.Repeat(" ", size) + `a",` + forgedTail + `}`)
+	case "spaced-nonce": // a named text whose checks step through its spaces
+		b.WriteString(`{"event":"x","timestamp":"1","nonce":"1` + strings.Repeat(" ", size) + `1","signature":"` + strings.Repeat("0", 40) + `"}`)
 	case "plain-64k":
 		b.WriteString(`{"event":"x","blob":"` + strings.Repeat("a", plainReadable-len(forgedTail)-24) + `",` + forgedTail + `}`)
 	case "quotes-64k": // ["","",...]: a piece for every quote, but for the walk's bound

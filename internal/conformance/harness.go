@@ -206,7 +206,8 @@ type Request struct {
 	Method  string // POST when empty
 	Body    []byte
 	Header  map[string][]string
-	Chunked bool // send without Content-Length
+	Chunked bool   // send without Content-Length
+	Query   string // the query string, without its '?'
 }
 
 // Post sends req to url + "/callback" with client and reads the answer: the one client
@@ -224,7 +225,11 @@ func Post(ctx context.Context, client *http.Client, url string, req Request) (Re
 	if req.Chunked && body != nil {
 		body = io.MultiReader(body) // hides the length: chunked
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, url+"/callback", body)
+	target := url + "/callback"
+	if req.Query != "" {
+		target += "?" + req.Query
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return Response{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	utf16pkg "unicode/utf16"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
@@ -47,6 +48,15 @@ func ReadingCases(now time.Time) []Case {
 		return Case{Desc: desc, Config: allow, Steps: []Step{st}}
 	}
 	ct := func(v string) map[string][]string { return map[string][]string{"Content-Type": {v}} }
+	// query is read with a query string.
+	query := func(desc string, body []byte, q string, status int, code string) Case {
+		c := read(desc, body, nil, status, code)
+		c.Steps[0].Req.Query = q
+		if bytes.HasPrefix(body, []byte("appid=")) {
+			c.Steps[0].Req.Header = ct(form)
+		}
+		return c
+	}
 	with := func(h map[string][]string, k, v string) map[string][]string {
 		out := map[string][]string{k: {v}}
 		for name, vs := range h {
@@ -159,9 +169,93 @@ func ReadingCases(now time.Time) []Case {
 		read("form of 1 001 fields, the named ones last: 400", manyFields(1001), ct(form), 400, "malformed_body"),
 		read("form of 1 000 fields, the named ones last: forwarded, and read whole by PHP and Node", manyFields(1000), ct(form), 200, ""),
 
+		// Keys as Go's encoding/json reads them into a struct: without regard to letter
+		// case, by Unicode's simple folding, the last one winning.
+		read("JSON: EVENT after event (Go reads room_login): 400",
+			signed(`{"appid":"111111","event":"mix_start","EVENT":"room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), nil, 400, "malformed_body"),
+		read("JSON: \\u0065VeNt after event: 400",
+			signed(`{"appid":"111111","event":"mix_start","\u0065VeNt":"room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), nil, 400, "malformed_body"),
+		read("JSON: ſignature, TIMEſTAMP and NONCE holding a second triple (Go reads them): 400",
+			signed(`{"appid":"111111","event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}","ſignature":"`+otherSig+`","TIMEſTAMP":"`+otherTS+`","NONCE":"`+otherNonce+`"}`, sec), nil, 400, "malformed_body"),
+		read("JSON: APPID beside appid: 400",
+			signed(`{"appid":"111111","event":"mix_start","APPID":"999999","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), nil, 400, "malformed_body"),
+		// Other fields are not refused: task_id and TASK_ID write one header, which
+		// is left out; a Go struct reads the last (README).
+		{Desc: "JSON: task_id then TAS\u212A_ID (a Kelvin sign): forwarded, Go reads the last", Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","task_id":"1","TASK_ID":"2","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Task-Id": {"1"}}}}},
+		read("JSON: eventType alone (Go's EventType field reads it; not a spelling read here): 400",
+			signed(`{"appid":"111111","event":"mix_start","eventType":"room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), nil, 400, "malformed_body"),
+		{Desc: "JSON: task_id and TASK_ID: forwarded, the header they would share left out", Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","task_id":"1","TASK_ID":"2","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: announced, NotGot: []string{"X-Zego-Task-Id"}}}},
+		read("JSON: Event, a spelling read here, alone: forwarded",
+			signed(`{"appid":"111111","Event":"mix_start","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), nil, 200, ""),
+
+		// Charsets: the bytes are read as UTF-8 here, and by every backend.
+		read("JSON in UTF-16LE (Python's json.loads and Jackson read it): 400", utf16(mix(), false, false), ct("application/json"), 400, "malformed_body"),
+		read("JSON in UTF-16BE with a byte order mark: 400", utf16(mix(), true, true), ct("application/json"), 400, "malformed_body"),
+		read("a form in UTF-16LE: 400", utf16(signedForm(""), false, false), ct(form), 400, "malformed_body"),
+		read("charset=utf-16le (Express's json() decodes by it): 415", mix(), ct("application/json; charset=utf-16le"), 415, "unsupported_media_type"),
+		read("charset=utf-7 with +ACI-event+ACI- in a string: 415",
+			jsonWith("+ACIALA-+ACI-event+ACI-:+ACI-room_login"), ct("application/json; charset=utf-7"), 415, "unsupported_media_type"),
+		read("a form with charset=\"utf-16\": 415", signedForm(""), ct(form+`; charset="utf-16"`), 415, "unsupported_media_type"),
+		read("genuine JSON callback with charset=utf-8: forwarded", mix(), ct("application/json; charset=utf-8"), 200, ""),
+		read("genuine JSON callback with charset=\"UTF-8\": forwarded", mix(), ct(`application/json;charset="UTF-8"`), 200, ""),
+
+		// The query string, which Flask's request.values, Rails' params, a servlet's
+		// getParameter and Go's FormValue read with the body, or before it.
+		query("a query string ?event=room_login&appid=999: 400", mix(), "event=room_login&appid=999", 400, "field_in_query"),
+		query("a query string ?%65vent=room_login: 400", mix(), "%65vent=room_login", 400, "field_in_query"),
+		query("a query string ?[event]=room_login: 400", mix(), "%5Bevent%5D=room_login", 400, "field_in_query"),
+		query("a query string ?x=1;event=room_login (Rack splits at ';'): 400", mix(), "x=1;event=room_login", 400, "field_in_query"),
+		query("a form with a query string ?Signature=...: 400", signedForm(""), "Signature="+otherSig, 400, "field_in_query"),
+		query("genuine JSON callback with a query string ?token=abc: forwarded", mix(), "token=abc", 200, ""),
+		query("genuine form callback with a query string ?route=zego: forwarded", signedForm(""), "route=zego", 200, ""),
+
+		// Form names as Rack reads them (brackets before and after the name), and ';',
+		// where Rack's parse_query and older python-multipart split too.
+		read("form: ]event=room_login (Rack reads event): 400", signedForm("&]event=room_login"), ct(form), 400, "malformed_body"),
+		read("form: [event]]=room_login (Rack reads event): 400", signedForm("&[event]]=room_login"), ct(form), 400, "malformed_body"),
+		read("form: [[appid=999 (Rack reads appid): 400", signedForm("&[[appid=999"), ct(form), 400, "malformed_body"),
+		read("form: x=1;event=room_login (Rack splits at ';'): 400", signedForm("&x=1;event=room_login"), ct(form), 400, "malformed_body"),
+		read("JSON sent as a form whose string holds ;event=room_login;: 400", jsonWith(";event=room_login;"), ct(form), 400, "malformed_body"),
+		read("JSON sent as a form whose string holds ]event=: 400", jsonWith("&]event=room_login&"), ct(form), 400, "malformed_body"),
+
+		// Arrays as header lines, which most backends join with ", ".
+		{Desc: `an array ["a, b","c"]: no header (joined, it would read as three)`, Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","rtmp_urls":["rtmp://a, b","rtmp://c"],"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: announced, NotGot: []string{"X-Zego-Rtmp-Urls"}}}},
+		{Desc: `an array ["a,b","c"]: no header either (Werkzeug joins the lines with ",")`, Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","rtmp_urls":["rtmp://a,b","rtmp://c"],"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: announced, NotGot: []string{"X-Zego-Rtmp-Urls"}}}},
+		{Desc: `a string "a,b" outside an array: its header`, Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","note":"a,b","rtmp_urls":["rtmp://c"],"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Note": {"a,b"}, "X-Zego-Rtmp-Urls": {"rtmp://c"}}}}},
+		{Desc: `an array in a body written with ", " between its fields: its header lines`, Config: allow,
+			Steps: []Step{{Req: Request{Body: signed(`{"appid": "111111", "event": "mix_start", "rtmp_urls": ["rtmp://a", "rtmp://c"], "timestamp": "{{timestamp}}", "nonce": "{{nonce}}", "signature": "{{signature}}"}`, sec)},
+				Status: 200, Forwarded: true, Got: map[string][]string{"X-Zego-Event": {"mix_start"}, "X-Zego-Rtmp-Urls": {"rtmp://a", "rtmp://c"}}}}},
+
 		// Header names as CGI and PHP read them.
 		{Desc: "task.id, App.Id and Room.ID beside task_id, appid and RoomID: no header for either of each pair", Config: allow,
 			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","App.Id":"999","event":"mix_start","task_id":"111111:1111","task.id":"999:9","RoomID":"r","Room.ID":"x","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
 				Status: 200, Forwarded: true, Got: announced, NotGot: []string{"X-Zego-Task-Id", "X-Zego-Room-Id", "X-Zego-App-Id", "X-Zego-Task.id"}}}},
 	}
+}
+
+// utf16 is text in UTF-16, big-endian or little, with a byte order mark or without.
+func utf16(text []byte, bigEndian, bom bool) []byte {
+	units := utf16pkg.Encode([]rune(string(text)))
+	if bom {
+		units = append([]uint16{0xfeff}, units...)
+	}
+	out := make([]byte, 0, 2*len(units))
+	for _, u := range units {
+		if bigEndian {
+			out = append(out, byte(u>>8), byte(u))
+		} else {
+			out = append(out, byte(u), byte(u>>8))
+		}
+	}
+	return out
 }
