@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,11 +22,14 @@ import (
 	"github.com/zegocallback/traefik-zego-callback/test/traefiktest"
 )
 
-// Real backends behind the middleware: PHP (its built-in server, running ZEGO's own
-// verification sample) and Node (its standard library only, Express's json() behaviour
-// included). Each answers what it read of a forwarded request; the tests hold that
-// against the X-Zego-* headers the middleware wrote. A missing php or node fails the
-// test (the README's test command installs them).
+// Real backends behind the middleware, each reading the body its idiomatic ways: PHP (its
+// built-in server, running ZEGO's own verification sample), Node (its standard library),
+// Express (npm's express, its json() and urlencoded()), Go (encoding/json into structs
+// and a map, FormValue, gin's ShouldBind), Python (json.loads, parse_qs, Flask), Ruby
+// (Rack) and Java (a servlet's getParameter on Jetty, Jackson). Each answers what it read
+// of a forwarded request; the tests hold that against the X-Zego-* headers the
+// middleware wrote. A missing runtime fails the test (the README's test command installs
+// them: scripts/install-backends).
 
 // backendProc is one backend process serving on 127.0.0.1.
 type backendProc struct {
@@ -39,7 +43,7 @@ func startBackend(t *testing.T, name string, args ...string) backendProc {
 	t.Helper()
 	bin, err := exec.LookPath(args[0])
 	if err != nil {
-		t.Fatalf("%s is not installed (Debian: apt-get install php-cli nodejs): %v", args[0], err)
+		t.Fatalf("%s is not installed (scripts/install-backends installs every backend's runtime): %v", args[0], err)
 	}
 	addr, err := proctest.FreeAddr()
 	if err != nil {
@@ -103,10 +107,7 @@ type readingRow struct {
 // nonce the middleware announced, or none; each X-Zego-* header a backend sees must be
 // one a body field gives; and ZEGO's own PHP check must pass on every genuine callback.
 func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
-	backends := []backendProc{
-		startBackend(t, "php", "php", "-d", "max_input_vars=1000", "-S", "127.0.0.1:{port}", "reader.php"),
-		startBackend(t, "node", "node", "reader.js", "{port}"),
-	}
+	backends := startReaders(t)
 	var rows []readingRow
 	now := time.Now()
 	for i, c := range conformance.ReadingCases(now) {
@@ -155,15 +156,21 @@ func TestBackendsReadWhatTheMiddlewareRead(t *testing.T) {
 	}
 }
 
-// namedHeader is, for each spelling of a named field, the header (as CGI names it) that
-// announces it.
-var namedHeader = map[string]string{
-	"event": "HTTP_X_ZEGO_EVENT", "Event": "HTTP_X_ZEGO_EVENT", "EventType": "HTTP_X_ZEGO_EVENT", "event_type": "HTTP_X_ZEGO_EVENT",
-	"timestamp": "HTTP_X_ZEGO_TIMESTAMP", "Timestamp": "HTTP_X_ZEGO_TIMESTAMP",
-	"nonce": "HTTP_X_ZEGO_NONCE", "Nonce": "HTTP_X_ZEGO_NONCE",
-	"appid": "HTTP_X_ZEGO_APPID", "Appid": "HTTP_X_ZEGO_APPID",
-	"AppId": "HTTP_X_ZEGO_APP_ID", "AppID": "HTTP_X_ZEGO_APP_ID", "app_id": "HTTP_X_ZEGO_APP_ID",
-}
+// namedField is, for each spelling of a named field a reading may report, the field;
+// fieldHeaders are the headers (as CGI names them) that may announce each field: a Go
+// struct field named AppId reads "appid", which the middleware announces as X-Zego-Appid.
+var (
+	namedField = map[string]string{
+		"event": "event", "Event": "event", "EventType": "event", "event_type": "event",
+		"timestamp": "timestamp", "Timestamp": "timestamp",
+		"nonce": "nonce", "Nonce": "nonce",
+		"appid": "appid", "Appid": "appid", "AppId": "appid", "AppID": "appid", "app_id": "appid",
+	}
+	fieldHeaders = map[string][]string{
+		"event": {"HTTP_X_ZEGO_EVENT"}, "timestamp": {"HTTP_X_ZEGO_TIMESTAMP"}, "nonce": {"HTTP_X_ZEGO_NONCE"},
+		"appid": {"HTTP_X_ZEGO_APPID", "HTTP_X_ZEGO_APP_ID"},
+	}
+)
 
 // cgiName is a header's name as CGI and PHP read it.
 func cgiName(name string) string {
@@ -186,14 +193,17 @@ func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bo
 			t.Errorf("%s: header %s = %v, not one value", label, name, v)
 			continue
 		}
-		if rep.Backend == "node" {
-			// Node reads header bytes as Latin-1: turn its text back into the bytes.
-			name = cgiName(name)
+		switch rep.Backend {
+		case "node", "express", "python", "java":
+			// Read as Latin-1 (Node, WSGI, the servlet API): the text back into the bytes.
 			b := make([]byte, 0, len(s))
 			for _, r := range s {
 				b = append(b, byte(r))
 			}
 			s = string(b)
+		}
+		if rep.Backend != "php" && rep.Backend != "ruby" { // CGI's names already
+			name = cgiName(name)
 		}
 		headers[name] = s
 	}
@@ -205,15 +215,20 @@ func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bo
 		if fields == nil {
 			continue
 		}
-		for spelling, header := range namedHeader {
+		for spelling, field := range namedField {
 			v, ok := fields[spelling]
 			if !ok {
 				continue
 			}
 			read++
-			announced, ok := headers[header]
-			if !ok {
-				t.Errorf("%s: %s reads %s=%v; the middleware announced none (%s)", label, reading, spelling, v, header)
+			announced, header := "", ""
+			for _, h := range fieldHeaders[field] {
+				if a, ok := headers[h]; ok {
+					announced, header = a, h
+				}
+			}
+			if header == "" {
+				t.Errorf("%s: %s reads %s=%v; the middleware announced no %s", label, reading, spelling, v, field)
 				continue
 			}
 			if !sameValue(v, announced) {
@@ -221,7 +236,9 @@ func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bo
 			}
 		}
 	}
-	if read == 0 {
+	// PHP and Node read every kind of body (JSON, forms, URL-encoded JSON): one of their
+	// readings must find the named fields, or the row proves nothing.
+	if read == 0 && (rep.Backend == "php" || rep.Backend == "node") {
 		t.Errorf("%s: no reading of the backend found a named field: %v", label, rep.Readings)
 	}
 	// Every X-Zego-* header the backend sees is one a top-level field of the body gives,
@@ -232,9 +249,16 @@ func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bo
 		for h, values := range conformance.ExpectedHeaders(fields) {
 			allowed[cgiName(h)] = strings.Join(values, ", ")
 		}
+		// An array's header lines, joined with a comma as most backends join them (Werkzeug
+		// without a space), must split back into its elements.
+		elements := map[string]int{}
 		for name, raw := range fields {
 			if raw[0] == '[' {
-				allowed[cgiName(conformance.ExpectedHeaderName(name))] = "*"
+				header := cgiName(conformance.ExpectedHeaderName(name))
+				allowed[header] = "*"
+				var elems []json.RawMessage
+				_ = json.Unmarshal(raw, &elems)
+				elements[header] = len(elems)
 			}
 		}
 		for name, v := range headers {
@@ -244,6 +268,18 @@ func checkReport(t *testing.T, label string, rep report, sent []byte, genuine bo
 				t.Errorf("%s: the backend sees %s=%q, which no field of the body gives", label, name, v)
 			case want != "*" && want != v:
 				t.Errorf("%s: the backend sees %s=%q, the body's field says %q", label, name, v, want)
+			case want == "*" && len(strings.Split(v, ",")) != elements[name]:
+				t.Errorf("%s: the backend sees %s=%q, which splits at its commas into other than the array's %d strings", label, name, v, elements[name])
+			}
+		}
+	}
+	// The signature each reading finds is the one the middleware checked: the body's.
+	if signed := sentSignature(sent); signed != "" {
+		for reading, fields := range rep.Readings {
+			for _, spelling := range []string{"signature", "Signature"} {
+				if v, ok := fields[spelling]; ok && v != signed {
+					t.Errorf("%s: %s reads %s=%v; the middleware checked %q", label, reading, spelling, v, signed)
+				}
 			}
 		}
 	}
@@ -281,4 +317,71 @@ func sameValue(v any, header string) bool {
 		return strconv.FormatBool(v) == header
 	}
 	return false
+}
+
+// sentSignature is the signature the middleware checked in a forwarded body: its JSON's
+// or its form's, under either spelling.
+func sentSignature(sent []byte) string {
+	var fields map[string]any
+	if json.Unmarshal(sent, &fields) == nil {
+		for _, spelling := range []string{"signature", "Signature"} {
+			if v, ok := fields[spelling].(string); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if form, err := url.ParseQuery(string(sent)); err == nil {
+		for _, spelling := range []string{"signature", "Signature"} {
+			if v := form.Get(spelling); v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// startReaders starts every backend: PHP and Node as they are, the Go reader built from
+// its module, the Java reader compiled against Debian's Jetty and Jackson.
+func startReaders(t *testing.T) []backendProc {
+	t.Helper()
+	dir := filepath.Join(pluginload.RepoRoot(), "test", "backends")
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "goreader"), ".")
+	build.Dir = filepath.Join(dir, "goreader")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the Go reader: %v\n%s", err, out)
+	}
+	classpath := strings.Join(append(javaJars(t), bin), ":")
+	javac := exec.Command("javac", "-d", bin, "-cp", classpath, filepath.Join(dir, "Reader.java"))
+	if out, err := javac.CombinedOutput(); err != nil {
+		t.Fatalf("compiling the Java reader (scripts/install-backends installs javac, Jetty and Jackson): %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "express")); err != nil {
+		t.Fatalf("express is not installed in test/backends (scripts/install-backends runs npm ci there): %v", err)
+	}
+	return []backendProc{
+		startBackend(t, "php", "php", "-d", "max_input_vars=1000", "-S", "127.0.0.1:{port}", "reader.php"),
+		startBackend(t, "node", "node", "reader.js", "{port}"),
+		startBackend(t, "express", "node", "express-reader.js", "{port}"),
+		startBackend(t, "go", filepath.Join(bin, "goreader"), "{port}"),
+		startBackend(t, "python", "/usr/bin/python3", "reader.py", "{port}"),
+		startBackend(t, "ruby", "ruby", "reader.rb", "{port}"),
+		startBackend(t, "java", "java", "-cp", classpath, "Reader", "{port}"),
+	}
+}
+
+// javaJars are the jars the Java reader needs, as Debian installs them.
+func javaJars(t *testing.T) []string {
+	t.Helper()
+	var jars []string
+	for _, pattern := range []string{"jetty9-server.jar", "jetty9-servlet.jar", "jetty9-http.jar", "jetty9-io.jar", "jetty9-util.jar",
+		"jetty9-security.jar", "servlet-api.jar", "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar"} {
+		jar := filepath.Join("/usr/share/java", pattern)
+		if _, err := os.Stat(jar); err != nil {
+			t.Fatalf("%s is missing (scripts/install-backends installs Debian's libjetty9-java and libjackson2-databind-java): %v", jar, err)
+		}
+		jars = append(jars, jar)
+	}
+	return jars
 }
