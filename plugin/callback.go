@@ -307,7 +307,22 @@ func checkURLDecoded(cb *callback, body []byte) error {
 		// A '%' that starts no escape: PHP and Node keep it as it is.
 		text = urlDecoder.Replace(string(body))
 	}
-	decoded := []byte(text)
+	if err := checkDecoded(cb, []byte(text)); err != nil {
+		return err
+	}
+	// decodeURIComponent, Python's unquote and Go's PathUnescape keep '+': a number's
+	// exponent (1e+0) keeps the document JSON for them where '+' read as a space would not.
+	if bytes.IndexByte(body, '+') >= 0 {
+		if kept, err := url.PathUnescape(string(body)); err == nil {
+			return checkDecoded(cb, []byte(kept))
+		}
+	}
+	return nil
+}
+
+// checkDecoded is checkURLDecoded for one decoding of the body: a JSON object there must
+// give the named fields cb read, and hold no key a Go struct reads as one (foldsApart).
+func checkDecoded(cb *callback, decoded []byte) error {
 	if rest := bytes.TrimLeft(decoded, " \t\r\n"); len(rest) == 0 || rest[0] != '{' {
 		return nil
 	}
@@ -318,6 +333,9 @@ func checkURLDecoded(cb *callback, body []byte) error {
 	}
 	if readNamed(other) != nil || other.spelling[fieldEvent] != cb.spelling[fieldEvent] || other.spelling[fieldAppID] != cb.spelling[fieldAppID] || other.texts[fieldSignature] != cb.texts[fieldSignature] || other.texts[fieldTimestamp] != cb.texts[fieldTimestamp] ||
 		other.texts[fieldNonce] != cb.texts[fieldNonce] || other.texts[fieldEvent] != cb.texts[fieldEvent] || other.texts[fieldAppID] != cb.texts[fieldAppID] {
+		return errURLDecodedDiffers
+	}
+	if foldAlias(decoded) && foldsApart(cb, decoded) != nil {
 		return errURLDecodedDiffers
 	}
 	return nil

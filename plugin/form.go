@@ -74,11 +74,12 @@ var spaceRuns = [...]string{strings.Repeat(" ", 256), strings.Repeat(" ", 16), "
 // reads as a named field: after '&' (or ';', where Rack's parse_query splits too) and
 // leading spaces, one of the spellings in any letter case with any of ' ', '.', '_' or
 // '[' where a word ends, followed by the end of the name ('=', '&', '[', a NUL, or the
-// end of the body); or, as qs and Rack read it, one of them after brackets and before
-// closing ones (qs's [event], Rack's ]event, [event]] and [[appid). Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
+// end of the body); or, as qs and Rack read it, one of them after brackets, and before a
+// closing one and anything up to the name's end (qs's [event] and [event]x, Rack's
+// ]event, [event]], [[appid and event]x). Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
 // literal '&' lets the matcher skip from one '&' to the next, so that a long value costs
 // a byte search, not a step of the matcher per byte.
-var namedInForm = regexp.MustCompile(`&( *)([\[\]]*(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))\]*)([=&\[\x00]|$)`)
+var namedInForm = regexp.MustCompile(`&( *)([\[\]]*(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))(?:\][^=&]*)?)([=&\[\x00]|$)`)
 
 // formAlias reports whether a form's names hold a named field that a backend reads under
 // another name than the middleware: any name that reads as one, when exactAllowed is

@@ -113,6 +113,9 @@ func bodyHeaders(h http.Header) (bool, error) {
 	if len(types) == 1 && types[0] == "application/json" {
 		return false, nil
 	}
+	if len(types) == 0 {
+		return true, nil // Rack reads a POST without a Content-Type as a form
+	}
 	// Anywhere in the value, whatever surrounds it: readers trim different characters
 	// (Node's trim drops a no-break space that Go's keeps).
 	form := false
@@ -124,7 +127,7 @@ func bodyHeaders(h http.Header) (bool, error) {
 		if !charsetUTF8(v) {
 			return false, errCharset
 		}
-		if strings.Contains(v, "x-www-form-urlencoded") {
+		if strings.Contains(v, "x-www-form-urlencoded") || emptyMediaType(v) {
 			form = true
 		}
 	}
@@ -154,4 +157,13 @@ func charsetUTF8(v string) bool {
 		v = v[end:]
 	}
 	return true
+}
+
+// emptyMediaType reports whether a Content-Type value names no media type (";", " ,x"):
+// Rack reads the body of a POST without one as a form, as it does one without the header.
+func emptyMediaType(v string) bool {
+	if i := strings.IndexAny(v, ";,"); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v) == ""
 }

@@ -236,7 +236,7 @@ func Post(ctx context.Context, client *http.Client, url string, req Request) (Re
 	for k, vs := range req.Header {
 		hr.Header[k] = vs // as given, not canonicalised: odd cases reach the server
 	}
-	if hr.Header.Get("Content-Type") == "" && req.Body != nil {
+	if _, given := req.Header["Content-Type"]; !given && req.Body != nil { // given empty: none sent
 		hr.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := client.Do(hr)
