@@ -381,14 +381,15 @@ func readNamed(cb *callback) error {
 	return readNamedTexts(cb)
 }
 
-// namedTexts matches the named fields' texts joined by \x01 that readNamed accepts: the
-// signature, the timestamp (digits) and the nonce present, the event and the app id
-// present or empty, each printable ASCII without a space at either end.
-var namedTexts = regexp.MustCompile(`^` + namedText + `\x01[0-9]+\x01` + namedText + `\x01(?:` + namedText + `)?\x01(?:` + namedText + `)?$`)
+// namedTextsSeparator joins the named fields' texts for readNamedTexts' checks; no text
+// it accepts holds it.
+const namedTextsSeparator = "\x01"
 
-// namedText is one text of namedTexts: no space at either end, so each space is
-// followed by a printable character other than space.
-const namedText = `[!-~](?: *[!-~])*`
+// namedTextBytes is what the joined texts may hold: printable ASCII and the separator.
+const namedTextBytes = printableASCII + namedTextsSeparator
+
+// digits are what a timestamp's text holds.
+const digits = "0123456789"
 
 // namedTextError says which named field's text readNamed refuses: built only then.
 func namedTextError(texts []string) error {
@@ -434,7 +435,7 @@ func namedJSONText(raw json.RawMessage, field int) (string, error) {
 		return text, nil
 	case kind != kindNumber:
 		return "", fieldError(field, "is not a string or a number")
-	case strings.Trim(text, "0123456789") != "" || field >= fieldEvent && len(text) > 15:
+	case strings.Trim(text, digits) != "" || field >= fieldEvent && len(text) > 15:
 		return "", fieldError(field, "is a number that is not a plain integer")
 	}
 	return text, nil

@@ -187,7 +187,7 @@ func unreadPlain(cb *callback, b *headerBuilder) {
 // keeps them; it reports false for any other value, which the general reading refuses.
 func plainNamedNumber(cb *callback, sep string, i int) bool {
 	text := plainScalar(sep)
-	if text == "" || strings.Trim(text, "0123456789") != "" || i >= fieldEvent && len(text) > 15 {
+	if text == "" || strings.Trim(text, digits) != "" || i >= fieldEvent && len(text) > 15 {
 		return false
 	}
 	cb.texts[i] = text
@@ -211,7 +211,16 @@ func plainScalar(sep string) string {
 // general reading does: the signed ones present, each printable ASCII without a space at
 // either end, the timestamp a whole number.
 func readNamedTexts(cb *callback) error {
-	if !namedTexts.MatchString(strings.Join(cb.texts[:], "\x01")) {
+	// Each pass runs compiled over the joined texts, whatever their length: the signed
+	// texts present, printable ASCII, no space beside a separator or at either end, the
+	// timestamp's digits.
+	joined := strings.Join(cb.texts[:], namedTextsSeparator)
+	stamp := cb.texts[fieldTimestamp]
+	if cb.texts[fieldSignature] == "" || cb.texts[fieldNonce] == "" || stamp == "" ||
+		strings.Trim(stamp, digits) != "" || strings.Trim(joined, namedTextBytes) != "" ||
+		strings.Count(joined, namedTextsSeparator) != namedCount-1 ||
+		joined[0] == ' ' || joined[len(joined)-1] == ' ' ||
+		strings.Contains(joined, " "+namedTextsSeparator) || strings.Contains(joined, namedTextsSeparator+" ") {
 		return namedTextError(cb.texts[:])
 	}
 	cb.timestamp, _ = strconv.ParseUint(cb.texts[fieldTimestamp], 10, 64)
