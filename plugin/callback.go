@@ -56,6 +56,9 @@ type callback struct {
 	entry      *memoryEntry // the memory store's entry claimed
 	claim      string
 	storeErr   error // why the store could not answer (unavailable)
+	// remembered is the answer a delivered callback's entry keeps (rememberedAnswer),
+	// when the claim found it delivered.
+	remembered string
 	// body is the request's body as received (nil until it was read whole), parsed says
 	// the fields above hold what it says. Its signature held when key is set.
 	body   []byte
@@ -78,14 +81,15 @@ const (
 // namedSpellings are the names ZEGO's products give the named fields: lower snake case
 // in RTC and ZIM callbacks, PascalCase in AI Agent, ASR and moderation ones, EventType
 // (a number) in digital human and cloud player ones, event_type and app_id in cloud
-// recording ones. A body holds each named field under one spelling at most.
+// recording ones; mini-game ones name the nonce SignatureNonce. A body holds each named
+// field under one spelling at most.
 var namedSpellings = [...]struct {
 	name  string
 	field int
 }{
 	{"signature", fieldSignature}, {"Signature", fieldSignature},
 	{"timestamp", fieldTimestamp}, {"Timestamp", fieldTimestamp},
-	{"nonce", fieldNonce}, {"Nonce", fieldNonce},
+	{"nonce", fieldNonce}, {"Nonce", fieldNonce}, {"SignatureNonce", fieldNonce},
 	{"event", fieldEvent}, {"Event", fieldEvent}, {"EventType", fieldEvent}, {"event_type", fieldEvent},
 	{"appid", fieldAppID}, {"AppId", fieldAppID}, {"Appid", fieldAppID}, {"AppID", fieldAppID}, {"app_id", fieldAppID},
 }
@@ -96,6 +100,7 @@ var (
 	errEmptyBody         = fmt.Errorf("%w: empty body", errMalformedBody)
 	errBOM               = fmt.Errorf("%w: a byte order mark before the body", errMalformedBody)
 	errNUL               = fmt.Errorf("%w: a NUL byte (UTF-16 or UTF-32?)", errMalformedBody)
+	errComment           = fmt.Errorf("%w: starts with '/', a comment to some JSON readers", errMalformedBody)
 	errNotUTF8           = fmt.Errorf("%w: not valid UTF-8", errMalformedBody)
 	errNotObject         = fmt.Errorf("%w: not a JSON object", errMalformedBody)
 	errKeyTwice          = fmt.Errorf("%w: a key appears twice", errMalformedBody)
@@ -172,6 +177,9 @@ func parseOtherBody(cb *callback, body []byte) error {
 		return errNUL
 	case len(rest) > 0 && rest[0] == '{':
 		return decodeJSON(cb, body)
+	case len(rest) > 0 && rest[0] == '/':
+		// A comment, which Ruby's JSON.parse skips before the JSON that follows it.
+		return errComment
 	case len(rest) >= 3 && rest[0] == '%' && rest[1] == '7' && (rest[2] == 'B' || rest[2] == 'b'):
 		doc, err := url.QueryUnescape(string(body))
 		if err != nil {
@@ -310,12 +318,12 @@ func checkURLDecoded(cb *callback, body []byte) error {
 	if err := checkDecoded(cb, []byte(text)); err != nil {
 		return err
 	}
-	// decodeURIComponent, Python's unquote and Go's PathUnescape keep '+': a number's
-	// exponent (1e+0) keeps the document JSON for them where '+' read as a space would not.
+	// decodeURIComponent, Python's unquote, PHP's rawurldecode and Go's PathUnescape keep
+	// '+': a number's exponent (1e+0) keeps the document JSON for them where '+' read as a
+	// space would not. Decoded leniently, as unquote and rawurldecode do: a '%' that
+	// starts no escape stays as it is.
 	if bytes.IndexByte(body, '+') >= 0 {
-		if kept, err := url.PathUnescape(string(body)); err == nil {
-			return checkDecoded(cb, []byte(kept))
-		}
+		return checkDecoded(cb, []byte(plusDecoder.Replace(string(body))))
 	}
 	return nil
 }
@@ -328,7 +336,12 @@ func checkDecoded(cb *callback, decoded []byte) error {
 	}
 	// Read as encoding/json, JavaScript and Python do: invalid UTF-8 read as U+FFFD.
 	other := &callback{}
-	if json.Unmarshal(decoded, &other.Fields) != nil || other.Fields == nil {
+	if err := json.Unmarshal(decoded, &other.Fields); err != nil || other.Fields == nil {
+		if err != nil && strings.Contains(err.Error(), "max depth") {
+			// Nested deeper than encoding/json goes: JavaScript's JSON.parse has no
+			// such limit, and would read what is there.
+			return errURLDecodedDiffers
+		}
 		return nil // no JSON to read there: a backend reads nothing, not something else
 	}
 	if readNamed(other) != nil || other.spelling[fieldEvent] != cb.spelling[fieldEvent] || other.spelling[fieldAppID] != cb.spelling[fieldAppID] || other.texts[fieldSignature] != cb.texts[fieldSignature] || other.texts[fieldTimestamp] != cb.texts[fieldTimestamp] ||

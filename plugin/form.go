@@ -79,7 +79,7 @@ var spaceRuns = [...]string{strings.Repeat(" ", 256), strings.Repeat(" ", 16), "
 // ]event, [event]], [[appid and event]x). Group 1 is the leading spaces, 2 the name, 3 what ends it. Its
 // literal '&' lets the matcher skip from one '&' to the next, so that a long value costs
 // a byte search, not a step of the matcher per byte.
-var namedInForm = regexp.MustCompile(`&( *)([\[\]]*(?i:signature|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))(?:\][^=&]*)?)([=&\[\x00]|$)`)
+var namedInForm = regexp.MustCompile(`&( *)([\[\]]*(?i:signature(?:[ ._\[]?nonce)?|timestamp|nonce|event(?:[ ._\[]?type)?|app(?:[ ._\[]?id))(?:\][^=&]*)?)([=&\[\x00]|$)`)
 
 // formAlias reports whether a form's names hold a named field that a backend reads under
 // another name than the middleware: any name that reads as one, when exactAllowed is
@@ -144,15 +144,20 @@ var spellingOf = func() map[string]bool {
 // urlDecoder decodes as PHP's urldecode and Node's querystring.unescape do: '+' is a
 // space, %XX a byte (either case), and a '%' that starts no escape stays as it is. One
 // compiled pass, whatever the body. formNameDecoder is the same but keeps %26 ('&'),
-// since a form is split at its raw '&' before its names are decoded.
+// since a form is split at its raw '&' before its names are decoded; plusDecoder keeps
+// '+', as PHP's rawurldecode and Python's unquote do.
 var (
-	urlDecoder      = newURLDecoder(true)
-	formNameDecoder = newURLDecoder(false)
+	urlDecoder      = newURLDecoder(true, true)
+	formNameDecoder = newURLDecoder(false, true)
+	plusDecoder     = newURLDecoder(true, false)
 )
 
-func newURLDecoder(ampersand bool) *strings.Replacer {
+func newURLDecoder(ampersand, plus bool) *strings.Replacer {
 	const hexDigits = "0123456789abcdefABCDEF"
-	pairs := []string{"+", " "}
+	var pairs []string
+	if plus {
+		pairs = append(pairs, "+", " ")
+	}
 	for i := 0; i < len(hexDigits); i++ {
 		for j := 0; j < len(hexDigits); j++ {
 			hi := hexDigits[i]

@@ -32,6 +32,8 @@ type namedFolds struct {
 	Event_Type json.RawMessage `json:"event_type"` //nolint:revive,stylecheck // the spelling's own
 	AppID      json.RawMessage `json:"appid"`
 	App_ID     json.RawMessage `json:"app_id"` //nolint:revive,stylecheck // the spelling's own
+	// SignatureNonce is mini-game's nonce.
+	SignatureNonce json.RawMessage `json:"signaturenonce"`
 }
 
 // foldGroup is, for each named field's spelling, the place of its group in namedFolds'
@@ -39,7 +41,7 @@ type namedFolds struct {
 var foldGroup = map[string]int{
 	"signature": 0, "Signature": 0, "timestamp": 1, "Timestamp": 1, "nonce": 2, "Nonce": 2,
 	"event": 3, "Event": 3, "EventType": 4, "event_type": 5,
-	"appid": 6, "AppId": 6, "Appid": 6, "AppID": 6, "app_id": 7,
+	"appid": 6, "AppId": 6, "Appid": 6, "AppID": 6, "app_id": 7, "SignatureNonce": 8,
 }
 
 // foldedNamed holds the named fields' spellings in capitals: the keys of a plain body
@@ -57,7 +59,7 @@ var foldedNamed = func() map[string]bool {
 // namedKeyFolds finds a key that folds as a named field's spelling, in a document without
 // an escape: group 1 is its text. (?i) matches as encoding/json folds (ſ for s, the
 // Kelvin sign for k).
-var namedKeyFolds = regexp.MustCompile(`"((?i)signature|timestamp|nonce|event(?:_?type)?|app_?id)"[ \t\r\n]*:`)
+var namedKeyFolds = regexp.MustCompile(`"((?i)signature(?:nonce)?|timestamp|nonce|event(?:_?type)?|app_?id)"[ \t\r\n]*:`)
 
 // foldAlias reports whether a JSON document may hold a key that encoding/json reads as a
 // named field's without being a spelling the middleware reads (so that foldsApart has to
@@ -83,8 +85,8 @@ func foldsApart(cb *callback, doc []byte) error {
 	if json.Unmarshal(doc, &f) != nil {
 		return nil // read whole already: this does not fail
 	}
-	groups := [...]json.RawMessage{f.Signature, f.Timestamp, f.Nonce, f.Event, f.EventType, f.Event_Type, f.AppID, f.App_ID}
-	fields := [...]int{fieldSignature, fieldTimestamp, fieldNonce, fieldEvent, fieldEvent, fieldEvent, fieldAppID, fieldAppID}
+	groups := [...]json.RawMessage{f.Signature, f.Timestamp, f.Nonce, f.Event, f.EventType, f.Event_Type, f.AppID, f.App_ID, f.SignatureNonce}
+	fields := [...]int{fieldSignature, fieldTimestamp, fieldNonce, fieldEvent, fieldEvent, fieldEvent, fieldAppID, fieldAppID, fieldNonce}
 	spelling, text := "", ""
 	for g := 0; g < len(groups); g++ {
 		if groups[g] == nil {

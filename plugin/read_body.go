@@ -124,14 +124,36 @@ func bodyHeaders(h http.Header) (bool, error) {
 		if strings.Contains(v, "multipart/") {
 			return false, errUnsupportedMedia
 		}
+		if otherMediaType(v) {
+			return false, errOtherMedia
+		}
 		if !charsetUTF8(v) {
 			return false, errCharset
 		}
-		if strings.Contains(v, "x-www-form-urlencoded") || emptyMediaType(v) {
+		if strings.Contains(v, "x-www-form-urlencoded") || strings.Contains(v, "x-url-encoded") || emptyMediaType(v) {
 			form = true
 		}
 	}
 	return form, nil
+}
+
+// errOtherMedia is a body sent as a type a common backend decodes as neither JSON nor a
+// form: gin's ShouldBind and echo's Bind pick their decoder by the Content-Type, and
+// would read the event of a YAML, TOML or XML document that the middleware read as a
+// form holding another one.
+var errOtherMedia = fmt.Errorf("%w: a Content-Type that backends decode as XML, YAML, TOML, MessagePack, Protocol Buffers or CBOR; ZEGO sends JSON or a form", errUnsupportedMediaType)
+
+// otherMediaTypes are the parts of a Content-Type value (in lower case) that name such a
+// type, wherever they stand (application/yaml, text/xml, application/vnd.x+xml).
+var otherMediaTypes = []string{"xml", "yaml", "toml", "msgpack", "protobuf", "cbor"}
+
+func otherMediaType(v string) bool {
+	for _, t := range otherMediaTypes {
+		if strings.Contains(v, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // charsetUTF8 reports whether every charset a Content-Type value (in lower case) names is

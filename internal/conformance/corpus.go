@@ -71,8 +71,9 @@ func corpus() []CorpusEntry {
 // also sends each as the form ZEGO's form mode would make of it.
 var formProducts = map[string]bool{"rtc_stream": true, "rtc_room": true, "stream_mixing": true, "cdn": true}
 
-// signedNames are the names of the signed fields, in the corpus's two spellings.
-var signedNames = [3][2]string{{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce"}}
+// signedNames are the names of the signed fields, in the corpus's spellings (mini-game's
+// nonce is SignatureNonce).
+var signedNames = [3][]string{{"signature", "Signature"}, {"timestamp", "Timestamp"}, {"nonce", "Nonce", "SignatureNonce"}}
 
 // Resign returns the entry's body with a fresh timestamp (in its own unit and JSON type),
 // a fresh nonce of the same shape and their signature with secret, everything else as

@@ -234,6 +234,26 @@ func ReadingCases(now time.Time) []Case {
 		read("JSON sent as a form whose string holds ;event=room_login;: 400", jsonWith(";event=room_login;"), ct(form), 400, "malformed_body"),
 		read("JSON sent as a form whose string holds ]event=: 400", jsonWith("&]event=room_login&"), ct(form), 400, "malformed_body"),
 
+		// The second reader's shapes against the reading rules' final state, each forwarded
+		// before and read as room_login or app 999999 by one of the readers named.
+		read("a form whose first name opens a /* comment, JSON after it (Ruby's JSON.parse reads that JSON): 400",
+			signed(`/*&appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}&x=*/{"appid":"999999","event":"room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), ct(form), 400, "malformed_body"),
+		read("a // comment before JSON, sent as JSON: 400",
+			signed("// &appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}\n"+`{"appid":"999999","event":"room_login"}`, sec), ct("application/json"), 400, "malformed_body"),
+		read("YAML holding a form in a comment, as application/yaml (gin's ShouldBind reads the YAML): 415",
+			signed("event: room_login\nappid: 999999\nx: 1 #&appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", sec), ct("application/yaml"), 415, "unsupported_media_type"),
+		read("TOML holding a form in a comment, as application/toml: 415",
+			signed("event = \"room_login\"\nappid = \"999999\"\n#&appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}", sec), ct("application/toml"), 415, "unsupported_media_type"),
+		read("XML holding a form in a comment, as text/xml (gin's and echo's XML binding): 415",
+			signed("<r><!--&appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}&x=--><Event>room_login</Event><AppID>999999</AppID></r>", sec), ct("text/xml"), 415, "unsupported_media_type"),
+		read("JSON holding &event= sent as application/x-url-encoded (Werkzeug 2 reads a form): 400",
+			jsonWith("&event=room_login&appid=999999&"), ct("application/x-url-encoded"), 400, "malformed_body"),
+		read("a form that URL-decodes to JSON nested past encoding/json's 10000 levels (JSON.parse reads it): 400",
+			signed("+"+url.QueryEscape(`{"event":"room_login","appid":"999999","x":"`)+"=1&appid=111111&event=mix_start&timestamp={{timestamp}}&nonce={{nonce}}&signature={{signature}}&y="+
+				url.QueryEscape(`","d":`+strings.Repeat("[", 10001)+strings.Repeat("]", 10001)+`,"d":1}`), sec), ct(form), 400, "malformed_body"),
+		read("raw JSON with 1e+0 and a stray %zz, whose string, URL-decoded leniently keeping '+', adds event: 400",
+			signed(`{"appid":"111111","event":"mix_start","n":1e+0,"bad":"%zz","x":"%22,%22event%22:%22room_login","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec), ct("application/json"), 400, "malformed_body"),
+
 		// Arrays as header lines, which most backends join with ", ".
 		{Desc: `an array ["a, b","c"]: no header (joined, it would read as three)`, Config: allow,
 			Steps: []Step{{Req: Request{Body: signed(`{"appid":"111111","event":"mix_start","rtmp_urls":["rtmp://a, b","rtmp://c"],"timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`, sec)},
