@@ -40,6 +40,17 @@ type Config struct {
 	// "acknowledge" (200 with X-Zego-Duplicate: true, not forwarded) or "reject" (409).
 	// Default "acknowledge".
 	Duplicates string
+	// RememberAnswerBytes is the longest answer body of the backend's, in bytes, that the
+	// replay store keeps with a delivered callback, with its status and Content-Type: a
+	// duplicate of it gets that answer back (ZIM's before_send_msg carries its result
+	// in it). 0 keeps none. At most 4096. Default 256.
+	RememberAnswerBytes int
+	// RetryOn is how the products behind the route retry: "non2xx" (RTC, ZIM, AI Agent
+	// and most: any answer but a 2xx) or "noAnswer" (cloud player, cloud recording,
+	// super board: only a callback that got no answer at all). With "noAnswer", what
+	// asks ZEGO to try again (the store unavailable, the same callback in flight, a
+	// backend's 5xx) closes the connection without an answer. Default "non2xx".
+	RetryOn string
 	// NonceCapacity is the most callbacks the in-memory replay store remembers at once;
 	// when it is full, new callbacks get 503 until entries expire. Default 1000000.
 	NonceCapacity int
@@ -83,6 +94,8 @@ func CreateConfig() *Config {
 		MaxBodyBytes:        1 << 20,
 		HeaderPrefix:        "X-Zego-",
 		Duplicates:          "acknowledge",
+		RememberAnswerBytes: 256,
+		RetryOn:             "non2xx",
 		NonceCapacity:       1000000,
 		ReplayKey:           "signature",
 		InFlightTimeout:     "20s",
@@ -105,6 +118,9 @@ const (
 	maxTolerance = time.Hour
 	// maxCapacity bounds nonceCapacity: a remembered callback takes about 130 bytes.
 	maxCapacity = 100000000
+	// maxAnswerLimit bounds rememberAnswerBytes: what ZEGO reads of an answer is a few
+	// fields, and each remembered callback holds its answer for the store's lifetime.
+	maxAnswerLimit = 4096
 	// maxHeaderFieldsLimit and maxHeaderValueLimit bound maxHeaderFields and
 	// maxHeaderValueBytes: a form holds at most maxFormFields fields, and servers
 	// refuse requests whose headers pass a few tens of kilobytes.
@@ -129,6 +145,8 @@ type settings struct {
 	eventList      string          // the events option, for the log
 	maxBodyBytes   int64
 	ackDuplicates  bool
+	answerBytes    int  // rememberAnswerBytes
+	noAnswer       bool // retryOn noAnswer
 	capacity       int
 	reportOnly     bool
 	headers        *headerBuilder
@@ -196,6 +214,19 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 	default:
 		return nil, fmt.Errorf("duplicates: %q is neither acknowledge nor reject", c.Duplicates)
 	}
+
+	switch c.RetryOn {
+	case "non2xx":
+	case "noAnswer":
+		s.noAnswer = true
+	default:
+		return nil, fmt.Errorf("retryOn: %q is neither non2xx nor noAnswer (cloud player, cloud recording and super board retry only when they get no answer)", c.RetryOn)
+	}
+
+	if c.RememberAnswerBytes < 0 || c.RememberAnswerBytes > maxAnswerLimit {
+		return nil, fmt.Errorf("rememberAnswerBytes: %d is not a number from 0 to %d", c.RememberAnswerBytes, maxAnswerLimit)
+	}
+	s.answerBytes = c.RememberAnswerBytes
 
 	for _, n := range []struct {
 		key        string

@@ -14,7 +14,7 @@ import (
 var (
 	configKeys = []string{
 		"secrets", "secretsFile", "timestampTolerance", "timestampUnit", "events", "maxBodyBytes",
-		"headerPrefix", "duplicates", "nonceCapacity", "replayKey", "inFlightTimeout", "fields",
+		"headerPrefix", "duplicates", "rememberAnswerBytes", "retryOn", "nonceCapacity", "replayKey", "inFlightTimeout", "fields",
 		"maxHeaderFields", "maxHeaderValueBytes", "reportOnly", "nonceStore", "redis",
 	}
 	redisKeys = []string{

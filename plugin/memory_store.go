@@ -1,7 +1,7 @@
 package zegocallback
 
 import (
-	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"math"
 	"sync"
@@ -33,12 +33,15 @@ const (
 // not copy, and an entry is changed in place; its functions are plain functions, not
 // methods (see DESIGN.md).
 type memoryStore struct {
-	mu       sync.Mutex
-	capacity int
-	ttlMs    int64
-	entries  map[string]*memoryEntry
-	order    []*memoryEntry
-	head     int
+	mu sync.Mutex
+	// held and capacity are, by owner (the number of the middleware name that claimed
+	// an entry first, see storeRegistry), how many entries it holds and may hold: its
+	// nonceCapacity. One route's callbacks cannot fill another's room.
+	held, capacity []int
+	ttlMs          int64
+	entries        map[string]*memoryEntry
+	order          []*memoryEntry
+	head           int
 	// nextSweep is when the head of the queue expires, so that a claim tells with one
 	// comparison whether to sweep (math.MaxInt64 while the queue is empty).
 	nextSweep int64
@@ -46,13 +49,24 @@ type memoryStore struct {
 
 type memoryEntry struct {
 	key      string
-	queuedMs int64             // when it took its place in the queue
-	v        int64             // claimed<<entryStateBits | state
-	digest   [sha256.Size]byte // the body's digest
+	owner    int    // its place in held
+	queuedMs int64  // when it took its place in the queue
+	v        int64  // claimed<<entryStateBits | state
+	sum      uint64 // the body's digest's first 8 bytes (bodySum)
+	// answer is the backend's answer to a delivery (rememberedAnswer), "" until then.
+	answer string
 }
 
+// bodySum is what an entry keeps of a body's digest, as the Redis store does: its first
+// 8 bytes. Another body with the same 8 bytes would pass for a replay of the first and
+// be answered as a duplicate, never forwarded.
+func bodySum(cb *callback) uint64 {
+	return binary.BigEndian.Uint64(cb.digest[:8])
+}
+
+// newMemoryStore makes a store with one owner, 0, who may hold capacity entries.
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
-	return &memoryStore{capacity: capacity, ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
+	return &memoryStore{held: []int{0}, capacity: []int{capacity}, ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
 }
 
 // claimMemory marks cb's key in flight from cb.receivedMs with the body's digest, unless
@@ -60,7 +74,7 @@ func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
 // the entry lasts: another body is reused, whatever the entry's state. The same body
 // finds it delivered, or in flight for less than inFlightMs (then nothing changes); a
 // failed or lapsed claim is claimed anew.
-func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) claimResult {
+func claimMemory(s *memoryStore, cb *callback, owner int, inFlightMs int64) claimResult {
 	now := cb.receivedMs
 	s.mu.Lock()
 	if now >= s.nextSweep {
@@ -69,10 +83,11 @@ func claimMemory(s *memoryStore, cb *callback, inFlightMs int64) claimResult {
 	// A new key, the usual case, is all this function does: a known one, or a full
 	// store, is claimKnown's (see ServeHTTP on why).
 	e := s.entries[cb.key]
-	if e != nil || len(s.entries) >= s.capacity {
+	if e != nil || s.held[owner] >= s.capacity[owner] {
 		return claimKnown(s, e, cb, inFlightMs)
 	}
-	e = &memoryEntry{key: cb.key, queuedMs: now, v: now<<entryStateBits | entryInFlight, digest: cb.digest}
+	s.held[owner]++
+	e = &memoryEntry{key: cb.key, owner: owner, queuedMs: now, v: now<<entryStateBits | entryInFlight, sum: bodySum(cb)}
 	cb.entry = e
 	s.entries[cb.key] = e
 	s.order = append(s.order, e)
@@ -95,9 +110,10 @@ func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) 
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
 	if at+s.ttlMs > now {
 		switch {
-		case e.digest != cb.digest:
+		case e.sum != bodySum(cb):
 			return reused
 		case state == entryDelivered:
+			cb.remembered = e.answer
 			return delivered
 		case state == entryInFlight && at+inFlightMs > now:
 			return inFlight
@@ -106,13 +122,15 @@ func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) 
 	// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the queue;
 	// the sweep moves it to the tail when it finds the entry claimed later than its place.
 	e.v = now<<entryStateBits | entryInFlight
-	e.digest = cb.digest
+	e.sum = bodySum(cb)
+	e.answer = ""
 	cb.entry = e
 	return claimed
 }
 
 // settleMemory settles cb's claim on the backend's answer. Delivered (a 2xx), its
-// entry (cb.entry, which holds the digest of the body claimed) is marked so, whatever
+// entry (cb.entry, which holds the digest of the body claimed) is marked so, with the
+// answer to give its duplicates (rememberedAnswer), whatever
 // became of the claim meanwhile; it stays remembered from its claim: what the store must
 // cover is the time the callback can stay fresh, from its first arrival. Otherwise the
 // claim is forgotten, so that ZEGO's retry gets through.
@@ -122,8 +140,10 @@ func settleMemory(m *middleware, cb *callback) {
 		forgetMemory(m.mem, cb.key, cb.receivedMs)
 		return
 	}
+	answer := rememberedAnswer(cb.answer, m.answerBytes)
 	m.mem.mu.Lock()
 	cb.entry.v = cb.entry.v&^entryStateMask | entryDelivered
+	cb.entry.answer = answer
 	m.mem.mu.Unlock()
 }
 
@@ -155,6 +175,7 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 			continue
 		}
 		delete(s.entries, e.key)
+		s.held[e.owner]--
 	}
 	s.nextSweep = math.MaxInt64
 	if s.head < len(s.order) {
@@ -171,13 +192,17 @@ func sweepMemory(s *memoryStore, nowMs int64) {
 	}
 }
 
-// setLimits applies a reloaded configuration: nonceCapacity as it is (entries beyond a
-// lowered capacity stay until they expire; new claims wait for room), and the time to
-// remember only if it grew. Lowering timestampTolerance keeps the longer memory (it is
-// safe, and keeps the queue in order) until Traefik restarts.
-func (s *memoryStore) setLimits(capacity int, ttlMs int64) {
+// setLimits applies a reloaded configuration of owner's: nonceCapacity as it is (entries
+// beyond a lowered capacity stay until they expire; new claims wait for room), and the
+// time to remember only if it grew. Lowering timestampTolerance keeps the longer memory
+// (it is safe, and keeps the queue in order) until Traefik restarts.
+func (s *memoryStore) setLimits(owner, capacity int, ttlMs int64) {
 	s.mu.Lock()
-	s.capacity = capacity
+	for len(s.capacity) <= owner {
+		s.held = append(s.held, 0)
+		s.capacity = append(s.capacity, 0)
+	}
+	s.capacity[owner] = capacity
 	if ttlMs > s.ttlMs {
 		s.ttlMs = ttlMs
 		if s.head < len(s.order) {
@@ -190,30 +215,37 @@ func (s *memoryStore) setLimits(capacity int, ttlMs int64) {
 // memoryStores is the package's one piece of mutable state, on purpose: Traefik calls New
 // again for every router on every reload of its dynamic configuration, with no teardown,
 // and a fresh store each time would let every recent callback be replayed after a
-// reload. So each middleware name (zego@file) has one store for the life of the process,
-// shared by its routers and its reloads. The registry only grows by configured names.
+// reload. So the process has one memory store for its whole life, shared by every
+// middleware that uses memory, their routers and their reloads: a callback delivered
+// through one middleware is a duplicate through every other (the key is the signature,
+// which holds the secret). Each middleware name is an owner of its own, whose
+// nonceCapacity bounds the entries it claimed; the store remembers each entry for the
+// longest time any of them asks. The registry only grows by configured names.
 var memoryStores = newStoreRegistry()
 
 type storeRegistry struct {
 	mu     sync.Mutex
-	byName map[string]*memoryStore
+	store  *memoryStore
+	owners map[string]int // the owner's number of each middleware name
 }
 
 func newStoreRegistry() *storeRegistry {
-	return &storeRegistry{byName: make(map[string]*memoryStore)}
+	return &storeRegistry{owners: make(map[string]int)}
 }
 
-// get returns the store of the middleware called name, made on first use.
-func (r *storeRegistry) get(name string, capacity int, ttlMs int64) *memoryStore {
+// get returns the process's store, made on first use, and the owner's number of the
+// middleware called name, with its limits applied.
+func (r *storeRegistry) get(name string, capacity int, ttlMs int64) (*memoryStore, int) {
 	r.mu.Lock()
-	s, ok := r.byName[name]
+	defer r.mu.Unlock()
+	if r.store == nil {
+		r.store = &memoryStore{ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
+	}
+	owner, ok := r.owners[name]
 	if !ok {
-		s = newMemoryStore(capacity, ttlMs)
-		r.byName[name] = s
+		owner = len(r.owners)
+		r.owners[name] = owner
 	}
-	r.mu.Unlock()
-	if ok {
-		s.setLimits(capacity, ttlMs)
-	}
-	return s
+	r.store.setLimits(owner, capacity, ttlMs)
+	return r.store, owner
 }

@@ -89,7 +89,7 @@ func TestMemoryStoreclaimedAgainMovesInTheQueue(t *testing.T) {
 // there: they stay fresh longer, so they could otherwise be replayed.
 func TestMemoryStoreLongerTTLOnReloadCoversWhatIsThere(t *testing.T) {
 	r := newStoreRegistry()
-	s := r.get("zego@file", 10, (10 * time.Second).Milliseconds())
+	s, _ := r.get("zego@file", 10, (10 * time.Second).Milliseconds())
 	t0 := time.Unix(1700000000, 0)
 	_, _ = claimAt(s, "k", 1, ms(t0), testInFlight)
 	confirmAt(s, "k", 1)
@@ -112,7 +112,7 @@ func TestMemoryStoreFull(t *testing.T) {
 	forgetMemory(s, "a", t0)
 	wantClaim(t, s, "a", 1, t0, testInFlight, claimed, "a forgotten entry's slot")
 	wantClaim(t, s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight, claimed, "after expiry")
-	s.setLimits(1, 0)
+	s.setLimits(0, 1, 0)
 	if _, err := claimAt(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
 		t.Errorf("lowered capacity: %v, want errStoreFull", err)
 	}
@@ -149,17 +149,36 @@ func TestMemoryStoreConcurrentClaims(t *testing.T) {
 	}
 }
 
+// One store for the process: a callback delivered through one middleware is a duplicate
+// through another, whatever their names. Each name is an owner, whose nonceCapacity
+// bounds what it claimed, at its latest value; the store remembers for the longest time
+// asked.
 func TestStoreRegistry(t *testing.T) {
 	r := newStoreRegistry()
-	a := r.get("a@file", 10, 1000)
-	if r.get("a@file", 20, 2000) != a {
-		t.Error("a second get made a second store")
+	s, a := r.get("a@file", 1, 1000)
+	if again, owner := r.get("a@file", 2, 2000); again != s || owner != a {
+		t.Error("a second get made a second store or owner")
 	}
-	if a.capacity != 20 || a.ttlMs != 2000 {
-		t.Errorf("capacity %d, ttl %d; want the reloaded 20 and 2000", a.capacity, a.ttlMs)
+	if s.capacity[a] != 2 || s.ttlMs != 2000 {
+		t.Errorf("capacity %d, ttl %d; want the reloaded 2 and 2000", s.capacity[a], s.ttlMs)
 	}
-	if r.get("b@file", 10, 1000) == a {
-		t.Error("two names share a store")
+	other, b := r.get("b@file", 1, 1000)
+	if other != s || b == a {
+		t.Fatalf("b: store shared %v, owner %d beside a's %d", other == s, b, a)
+	}
+	if s.ttlMs != 2000 {
+		t.Errorf("ttl %d after b's shorter one; want the longer 2000", s.ttlMs)
+	}
+	now := ms(time.Unix(1700000000, 0))
+	for i, step := range []struct {
+		key   string
+		owner int
+		want  claimResult
+	}{{"1", a, claimed}, {"2", a, claimed}, {"3", a, unavailable}, {"3", b, claimed}, {"1", b, inFlight}, {"4", b, unavailable}} {
+		cb := &callback{key: step.key, digest: digestOf(1), receivedMs: now}
+		if got := claimMemory(s, cb, step.owner, testInFlight); got != step.want {
+			t.Errorf("claim %d (%s by owner %d): %v, want %v", i, step.key, step.owner, got, step.want)
+		}
 	}
 }
 
@@ -212,7 +231,7 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 // claimAt is claimMemory for a callback of key and digest verified at nowMs.
 func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
 	cb := &callback{key: key, digest: digestOf(digest), receivedMs: nowMs}
-	r := claimMemory(s, cb, inFlightMs)
+	r := claimMemory(s, cb, 0, inFlightMs)
 	if r == unavailable {
 		return claimed, cb.storeErr
 	}

@@ -36,16 +36,19 @@ type middleware struct {
 	bodyInKey      bool
 	inFlightMs     int64
 	mem            *memoryStore // the replay store: in memory,
+	owner          int          // (this middleware's number among its owners)
 	redis          *redisPool   // or in Redis, when nonceStore is redis
 	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
+	answerBytes    int          // rememberAnswerBytes
+	noAnswer       bool         // retryOn noAnswer
 	now            func() time.Time
 }
 
 // New builds the middleware from a configuration Traefik has decoded. It fails, so that
 // Traefik serves nothing through a misconfigured middleware, with an error that names the
 // key at fault. It starts no goroutine or timer: Traefik calls it for every router and on
-// every reload, without teardown. The replay store is shared by every instance with the
-// same name (see memoryStores).
+// every reload, without teardown. Every middleware that keeps its replay store in memory
+// shares the process's one (see memoryStores).
 func New(ctx context.Context, next http.Handler, config *Config, name string) (handler http.Handler, err error) {
 	// A panic here would stop Traefik from applying any of the new configuration.
 	defer func() {
@@ -83,8 +86,10 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// the end of that second for a timestamp in whole seconds: its first copy may
 		// arrive at the start of that window and a replay at its end. Replicas sharing
 		// Redis may also differ in their clocks: 5 s more covers both.
-		ttlMs: 2*s.toleranceMs + 5000,
-		now:   now,
+		ttlMs:       2*s.toleranceMs + 5000,
+		answerBytes: s.answerBytes,
+		noAnswer:    s.noAnswer,
+		now:         now,
 	}
 	if m.readLimit > readChunk {
 		m.readLimit = readChunk
@@ -97,7 +102,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// password shows on each request (503 and a log line), not as a failed New.
 		m.redis = sharedRedisPool(ctx, s.redis)
 	} else {
-		m.mem = memoryStores.get(name, s.capacity, m.ttlMs)
+		m.mem, m.owner = memoryStores.get(name, s.capacity, m.ttlMs)
 	}
 	return m, nil
 }
@@ -146,12 +151,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if cb.recheck && !rechecked(m, rw, req, cb) {
 		return
 	}
-	// The store's key, and the body's digest, which tells a replay from another body
-	// under the same signature.
+	// The body's digest, which tells a replay from another body under the same
+	// signature.
 	cb.digest = sha256.Sum256(cb.body)
-	if m.bodyInKey {
-		cb.key = bodyPlaceKey(cb.key, cb.digest)
-	}
 	// 7. Fresh: the timestamp within timestampTolerance of now, in the past or the
 	// future, in the configured unit; in seconds, against now truncated to the second as
 	// ZEGO's is. One unsigned comparison holds both bounds: how far the timestamp lies
@@ -167,12 +169,11 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 9. Replays: the replay store's claim, in memory or in Redis.
 	claim := claimed
 	if m.mem != nil {
-		claim = claimMemory(m.mem, cb, m.inFlightMs)
+		claim = claimMemory(m.mem, cb, m.owner, m.inFlightMs)
 	} else {
 		claim = claimInRedis(m, cb)
 	}
-	if claim != claimed {
-		refuseSeen(m, rw, req, cb, claim)
+	if claim != claimed && !claimPlace(m, rw, req, cb, claim) {
 		return
 	}
 	// 10. Forward, with the fields as headers (the plain reading wrote them already, unless
@@ -208,17 +209,20 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// A backend that wrote no status gets net/http's 200: delivered, as a 2xx is, even if
 	// the chain panics after it. The answer to the client: the recorded status and body
 	// (the headers are in place). A backend whose informational answer (103 Early Hints)
-	// took the recorder's place gets 502, its claim forgotten (noteUndelivered). Trailers
-	// are not relayed: a callback's answer has none.
+	// took the recorder's place gets 502, its claim forgotten (noteUndelivered); with
+	// retryOn noAnswer, that and a 5xx close the connection instead (undelivered).
+	// Trailers are not relayed: a callback's answer has none.
 	status := answer.Code
 	if status == 0 {
 		status = http.StatusOK
 		answer.Code = status
-	} else if status < 200 {
-		status = http.StatusBadGateway
+	} else if status < 200 || status >= 500 && m.noAnswer {
+		if status = undelivered(m, rw, req, status); status == 0 {
+			return
+		}
 	}
 	rw.WriteHeader(status)
-	_, _ = answer.Body.WriteTo(rw)
+	_, _ = rw.Write(answer.Body.Bytes()) // kept for the settlement, which remembers it
 }
 
 // verifiedTrue is the value of the prefix's Verified header on a verified callback: one

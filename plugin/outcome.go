@@ -105,6 +105,8 @@ const (
 	actionRejected     = "rejected"
 	actionWouldReject  = "would reject (reportOnly)"
 	actionAcknowledged = "acknowledged"
+	// retryOn noAnswer: what asks ZEGO to try again closes the connection instead.
+	actionClosed = "closed without an answer (retryOn: noAnswer)"
 	// redis.failOpen: Redis could not answer and the callback went on unchecked.
 	actionForwardedUnchecked = "forwarded without replay check (redis.failOpen)"
 )
@@ -214,7 +216,44 @@ func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 		refuse(m, rw, req, cb, errSignatureReusedDetail)
 		return
 	}
-	answerDuplicate(m, rw, req, cb, claim == delivered && m.s.ackDuplicates)
+	answerDuplicate(m, rw, req, cb, claim)
+}
+
+// claimPlace is step 9 for a claim the store did not grant. Under replayKey
+// signatureAndBody, a body whose triple the store holds with another body is claimed in
+// its own place (bodyPlaceKey): the triple's key comes first, so that a callback is known
+// by the same key through every middleware, whatever its replayKey. Else, or when that
+// place is taken too, refuseSeen answers. It reports whether the callback goes on, claimed.
+func claimPlace(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) bool {
+	if claim == reused && m.bodyInKey {
+		cb.key = bodyPlaceKey(cb.key, cb.digest)
+		if m.mem != nil {
+			claim = claimMemory(m.mem, cb, m.owner, m.inFlightMs)
+		} else {
+			claim = claimInRedis(m, cb)
+		}
+		if claim == claimed {
+			return true
+		}
+	}
+	refuseSeen(m, rw, req, cb, claim)
+	return false
+}
+
+// undelivered answers a delivery the backend did not acknowledge with what ZEGO takes for
+// "try again": 502 for an informational answer that hid the backend's own; with retryOn
+// noAnswer, no answer at all, for that and for a 5xx (a backend that failed, or that
+// Traefik could not reach), since those products would take any status for a delivery.
+// It returns the status to write, 0 when it closed the connection. The claim is
+// forgotten either way (settleMemory, settleRedis).
+func undelivered(m *middleware, rw http.ResponseWriter, req *http.Request, status int) int {
+	if !m.noAnswer {
+		return http.StatusBadGateway
+	}
+	m.s.log.printf(levelError, "backend_unanswered", "%s code=backend_%d remote=%s reason=%q",
+		actionClosed, status, req.RemoteAddr, "the backend did not acknowledge the callback; ZEGO retries one that gets no answer")
+	closeWithoutAnswer(rw, req, status)
+	return 0
 }
 
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
@@ -232,18 +271,42 @@ func eventAllowed(m *middleware, rw http.ResponseWriter, req *http.Request, cb *
 	return false
 }
 
-// answerDuplicate answers a verified callback that was seen before: 200 without
-// forwarding when ack is set (the callback was delivered), else 409. reportOnly forwards
-// it, marked, and leaves the store as it was.
-func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, ack bool) {
+// answerDuplicate answers a verified callback that was seen before, not forwarded. One
+// delivered gets the answer the backend gave it, when the store remembers it (whatever
+// duplicates says: ZIM's before_send_msg reads its result from it); else, with duplicates
+// acknowledge, 200 and the middleware's own body, or 409. One in flight gets 409, or with
+// retryOn noAnswer no answer. reportOnly forwards it, marked, and leaves the store as it was.
+func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) {
 	if m.s.reportOnly {
 		req.Header[m.s.headers.duplicate] = []string{"true"}
 		wouldReject(m, rw, req, cb, errDuplicate)
 		return
 	}
-	if !ack {
+	if claim == delivered && cb.remembered != "" && cb.remembered != answerTooLong {
+		if cb.pieces != nil {
+			stripWritten(m.s.headers, cb)
+		}
+		if writeRemembered(m, rw, cb.remembered) {
+			logRejection(m, actionAcknowledged, "duplicate", req, cb, errAnsweredAsBefore)
+			return
+		}
+	}
+	if claim != delivered || !m.s.ackDuplicates {
+		if claim == inFlight && m.noAnswer {
+			// The products that retry only without an answer would take 409 for one: the
+			// copy in flight may yet fail.
+			if cb.pieces != nil {
+				stripWritten(m.s.headers, cb)
+			}
+			logRejection(m, actionClosed, "duplicate", req, cb, errDuplicate)
+			closeWithoutAnswer(rw, req, http.StatusConflict)
+			return
+		}
 		reject(m, rw, req, cb, errDuplicate)
 		return
+	}
+	if cb.remembered == answerTooLong {
+		m.s.log.printf(levelError, "answer_not_remembered", "a duplicate got the middleware's acknowledgement: the backend's answer to its delivery was longer than rememberAnswerBytes (%d); raise it if ZEGO reads that answer", m.answerBytes)
 	}
 	logRejection(m, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
 	if cb.pieces != nil {
@@ -259,6 +322,9 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 // errAcknowledged is what the log line of an acknowledged duplicate says.
 var errAcknowledged = errors.New("already delivered; answered 200, not forwarded")
 
+// errAnsweredAsBefore is the log line's of a duplicate that got its delivery's answer.
+var errAnsweredAsBefore = errors.New("already delivered; answered what the backend answered, not forwarded")
+
 // reject answers the client with failure's status and logs one line. The headers the
 // plain reading wrote are taken out of the request: they came from a body refused, and an
 // access log that records request headers would show them.
@@ -267,6 +333,12 @@ func reject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callba
 		stripWritten(m.s.headers, cb)
 	}
 	r := rejectionFor(failure)
+	if m.noAnswer && r.err == errStoreUnavailable {
+		// The products that retry only without an answer would take 503 for one.
+		logRejection(m, actionClosed, r.code, req, cb, failure)
+		closeWithoutAnswer(rw, req, r.status)
+		return
+	}
 	logRejection(m, actionRejected, r.code, req, cb, failure)
 	writeRejection(m, rw, r)
 }

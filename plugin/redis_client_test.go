@@ -90,7 +90,7 @@ func TestRedisRestart(t *testing.T) {
 			if d := time.Since(start); d > timeout+timingSlack {
 				t.Fatalf("claim while Redis is down took %v", d)
 			}
-			if err := confirmRedis(p, k, testDigest, 60000); err == nil {
+			if err := confirmRedis(p, k, testDigest, "", 60000); err == nil {
 				t.Fatal("confirm while Redis is down: no error")
 			}
 			if err := forgetRedis(p, k, lastClaim(k)); err == nil {

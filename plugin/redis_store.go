@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,7 +18,7 @@ import (
 // the body's digest before it writes:
 //
 //	claim:   EVAL redisClaimScript 1 <key> i:<claim>:<digest> <digest> <inFlightTimeout> <ttl>
-//	deliver: SET <key> d:<digest> PX <ttl>
+//	deliver: SET <key> d:<digest>[:<answer>] PX <ttl>
 //	fail:    EVAL redisForgetScript 1 <key> i:<claim>:<digest>
 //
 // The key is the configured prefix then the hex of the callback's key (its signature).
@@ -33,7 +34,8 @@ import (
 // redisClaimScript claims KEYS[1] for the value ARGV[1] (i:<claim>:<digest>) with the
 // digest ARGV[2], a claim lasting ARGV[3] ms in a key lasting ARGV[4] ms. It answers
 // claimed, inflight, delivered or reused. A value of another shape (another version's)
-// counts as in flight, or delivered when it says so.
+// counts as in flight, or delivered when it says so. A delivered key's value holds the
+// backend's answer after the digest (rememberedAnswer), which the reply carries.
 const redisClaimScript = `local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call("GET", KEYS[1])
@@ -41,9 +43,9 @@ if not v then
   redis.call("SET", KEYS[1], ARGV[1] .. ":" .. now, "PX", ARGV[4])
   return "claimed"
 end
-local digest = string.match(v, "^d:(.*)$")
+local digest, answer = string.match(v, "^d:([^:]*):?(.*)$")
 if digest then
-  if digest == ARGV[2] then return "delivered" end
+  if digest == ARGV[2] then return "delivered:" .. answer end
   return "reused"
 end
 local state, claim, at = string.match(v, "^([if]):([^:]*):[^:]*:(%d+)$")
@@ -79,6 +81,9 @@ func claimInRedis(m *middleware, cb *callback) claimResult {
 	if err != nil {
 		cb.storeErr = err
 		return unavailable
+	}
+	if claim == delivered {
+		cb.remembered = token
 	}
 	return claim
 }
@@ -119,14 +124,22 @@ func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (clai
 		case "reused":
 			return reused, "", nil
 		}
+		if strings.HasPrefix(found, "delivered:") {
+			return delivered, found[len("delivered:"):], nil // the token is the answer
+		}
 	}
 	return claimed, "", fmt.Errorf("redis %s: EVAL: an answer the claim does not give (%q)", p.s.address, kind)
 }
 
-// confirmRedis marks key delivered with the body's digest for ttlMs from now, whatever
-// became of the claim (lapsed, or taken over by a retry through another replica).
-func confirmRedis(p *redisPool, key, digest string, ttlMs int64) error {
-	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), "d:"+digest, strconv.FormatInt(ttlMs, 10))
+// confirmRedis marks key delivered with the body's digest and the backend's answer
+// (rememberedAnswer, "" for none) for ttlMs from now, whatever became of the claim
+// (lapsed, or taken over by a retry through another replica).
+func confirmRedis(p *redisPool, key, digest, answer string, ttlMs int64) error {
+	value := "d:" + digest
+	if answer != "" {
+		value += ":" + answer
+	}
+	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), value, strconv.FormatInt(ttlMs, 10))
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
 		return err
@@ -224,7 +237,7 @@ func settleRedis(m *middleware, cb *callback) {
 	var err error
 	delivered := cb.answer.Code/100 == 2
 	if delivered {
-		err = confirmRedis(m.redis, cb.key, redisDigest(cb), m.ttlMs)
+		err = confirmRedis(m.redis, cb.key, redisDigest(cb), rememberedAnswer(cb.answer, m.answerBytes), m.ttlMs)
 	} else {
 		noteUndelivered(m, cb)
 		err = forgetRedis(m.redis, cb.key, cb.claim)

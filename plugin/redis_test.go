@@ -90,7 +90,7 @@ func mustClaimRedisFor(t *testing.T, p *redisPool, key string, inFlightMs, ttlMs
 // mustConfirmRedis records key's delivery of the body with digest, remembered for ttlMs.
 func mustConfirmRedis(t *testing.T, p *redisPool, key, digest string, ttlMs int64) {
 	t.Helper()
-	if err := confirmRedis(p, key, digest, ttlMs); err != nil {
+	if err := confirmRedis(p, key, digest, "", ttlMs); err != nil {
 		t.Fatalf("confirmRedis: %v", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestRedisAuth(t *testing.T) {
 			}))
 			for _, err := range []error{
 				func() error { _, _, err := claimRedis(p, k, testDigest, 60000, 600000); return err }(),
-				confirmRedis(p, k, testDigest, 60000),
+				confirmRedis(p, k, testDigest, "", 60000),
 				forgetRedis(p, k, lastClaim(k)),
 			} {
 				if err == nil {

@@ -1,6 +1,7 @@
 package zegocallback
 
 import (
+	"crypto/md5"
 	"crypto/sha1" //nolint:gosec // ZEGO's callback signature is defined as SHA-1.
 	"crypto/subtle"
 	"encoding/hex"
@@ -83,11 +84,20 @@ func signatureError(cb *callback) error {
 	if cb.texts[fieldSignature] == "" {
 		return fieldError(fieldSignature, "is missing or empty") // as readNamedTexts says it
 	}
-	if got, err := hex.DecodeString(cb.texts[fieldSignature]); err != nil || len(got) != sha1.Size {
+	got, err := hex.DecodeString(cb.texts[fieldSignature])
+	if err == nil && len(got) == md5.Size && cb.spelling[fieldNonce] == "SignatureNonce" {
+		return errMiniGameMD5
+	}
+	if err != nil || len(got) != sha1.Size {
 		return errSignatureNotHex
 	}
 	return errInvalidSignature
 }
+
+// errMiniGameMD5 is a mini-game callback whose signature is an MD5: mini-game's "Making
+// API Requests" page describes MD5(AppId+SignatureNonce+CallbackSecret+Timestamp) for its
+// callbacks, which the middleware does not check (the README's ZEGO's products).
+var errMiniGameMD5 = fmt.Errorf("%w: a mini-game callback signed with MD5 (AppId+SignatureNonce+CallbackSecret+Timestamp, as mini-game's API page describes), which this middleware does not check: only ZEGO's SHA-1 callback signature is; see the README's ZEGO's products", errInvalidSignature)
 
 // timestampLimits returns a timestamp's unit in milliseconds and the largest timestamp
 // accepted, more than a hundred thousand years away: past it, the skew could overflow.

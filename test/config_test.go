@@ -22,6 +22,8 @@ const wantEveryOption = `{
 	"MaxBodyBytes": 65536,
 	"HeaderPrefix": "X-Zego-",
 	"Duplicates": "reject",
+	"RememberAnswerBytes": 512,
+	"RetryOn": "noAnswer",
 	"NonceCapacity": 200000,
 	"ReplayKey": "signatureAndBody",
 	"InFlightTimeout": "30s",

@@ -26,6 +26,13 @@ type Step struct {
 	Got        map[string][]string // headers the backend must get, exactly
 	NotGot     []string            // headers the backend must not get
 	RespHeader map[string]string   // headers the client must get
+	// BackendBody and BackendType are the backend's answer's body and Content-Type for
+	// this request (its own when BackendBody is ""); RespBody, when set, is the body the
+	// client must get.
+	BackendBody, BackendType, RespBody string
+	// NoAnswer: the client must get no answer at all, the connection closed (retryOn
+	// noAnswer); Status and Code are not looked at.
+	NoAnswer bool
 }
 
 // requestSteps are the steps of a request as README.md's "Each request, in order" and
@@ -62,6 +69,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 		stepFreshnessCases(now),
 		stepEventCases(now),
 		stepReplayCases(now),
+		stepAnswerCases(now),
 		stepForwardCases(now),
 		headerOptionCases(now),
 		reportOnlyCases(now),

@@ -14,24 +14,28 @@ import (
 // its signed triple, and a full store.
 func stepReplayCases(now time.Time) []Case {
 	sec := zegotest.Seconds(now)
-	replayed, rejectedCopy, kept := mixNow(now), mixNow(now), mixNow(now)
-	shifted := digitShift(now)
+	replayed, rejectedCopy, kept, notRemembered := mixNow(now), mixNow(now), mixNow(now), mixNow(now)
+	lettered := letteredNow(now)
 	reused, reusedRejected, apart := reusePair(sec), reusePair(sec), reusePairApart(sec)
 	return []Case{
 		// Acknowledged with 200 and X-Zego-Duplicate, not forwarded.
 		{Desc: "9 replay after delivery: acknowledged",
 			Store: true,
 			Steps: []Step{Delivered(replayed), Acked(replayed), Acked(replayed)}},
-		{Desc: "9 replay after delivery, duplicates reject: 409",
+		// The backend's answer is remembered: a replay gets it, whatever duplicates says.
+		{Desc: "9 replay after delivery, duplicates reject: the remembered answer",
 			Store:  true,
 			Config: map[string]any{"duplicates": "reject"},
-			Steps:  []Step{Delivered(rejectedCopy), {Req: Request{Body: rejectedCopy}, Status: 409, Code: "duplicate"}}},
-		// A replay with an upper-case copy of the signature is another body (digitShift
-		// gives a signature with a letter): 409 signature_reused.
-		{Desc: "9 upper-case copy of a delivered signature: 409 signature_reused",
+			Steps:  []Step{Delivered(rejectedCopy), Acked(rejectedCopy)}},
+		{Desc: "9 replay after delivery, duplicates reject, no answer remembered: 409",
 			Store:  true,
-			Steps:  []Step{Delivered(shifted.original), {Req: Request{Body: upperCopy(shifted.original)}, Status: 409, Code: "signature_reused"}},
-			Config: map[string]any{"secrets": []string{zegotest.OtherSecret}}},
+			Config: map[string]any{"duplicates": "reject", "rememberAnswerBytes": 0},
+			Steps:  []Step{Delivered(notRemembered), {Req: Request{Body: notRemembered}, Status: 409, Code: "duplicate"}}},
+		// A replay with an upper-case copy of the signature is another body: 409
+		// signature_reused.
+		{Desc: "9 upper-case copy of a delivered signature: 409 signature_reused",
+			Store: true,
+			Steps: []Step{Delivered(lettered), {Req: Request{Body: upperCopy(lettered)}, Status: 409, Code: "signature_reused"}}},
 		// The same signed triple with another body, once delivered: 409
 		// signature_reused, not forwarded.
 		{Desc: "9 another body under a delivered triple: 409 signature_reused",
@@ -43,7 +47,7 @@ func stepReplayCases(now time.Time) []Case {
 			}},
 		{Desc: "9 another body, duplicates reject: still signature_reused",
 			Store:  true,
-			Config: map[string]any{"duplicates": "reject"},
+			Config: map[string]any{"duplicates": "reject", "rememberAnswerBytes": 0},
 			Steps: []Step{
 				Delivered(reusedRejected.first),
 				{Req: Request{Body: reusedRejected.other}, Status: 409, Code: "signature_reused"},
@@ -58,9 +62,9 @@ func stepReplayCases(now time.Time) []Case {
 				Acked(apart.first),
 				Acked(apart.other),
 			}},
-		// A captured triple carries 16 bodies at most, one per place (the body's
-		// SHA-256, its first 8 bytes, modulo 16).
-		{Desc: "9 replayKey signatureAndBody: 16 bodies under a triple at most",
+		// A captured triple carries 17 bodies at most: the first under the triple's own
+		// key, then one per place (the body's SHA-256, its first 8 bytes, modulo 16).
+		{Desc: "9 replayKey signatureAndBody: 17 bodies under a triple at most",
 			Store:  true,
 			Config: map[string]any{"replayKey": "signatureAndBody"},
 			Steps:  manyBodies(sec, 40)},
@@ -71,6 +75,16 @@ func stepReplayCases(now time.Time) []Case {
 				withBody(rejected(503, "nonce_store_unavailable"), mixNow(now)),
 				Acked(kept),
 			}},
+	}
+}
+
+// letteredNow is a fresh callback whose signature holds a letter, so that its upper-case
+// copy (upperCopy) is another body.
+func letteredNow(now time.Time) []byte {
+	for {
+		if body := zegotest.New("mix_stop.json", zegotest.Secret, zegotest.Seconds(now)).Body; string(upperCopy(body)) != string(body) {
+			return body
+		}
 	}
 }
 
@@ -117,7 +131,11 @@ func manyBodies(sec string, n int) []Step {
 	taken := map[uint64]bool{}
 	for i := 0; i < n; i++ {
 		body := bodyWithField(first, "channel_id", "room-"+strconv.Itoa(i))
-		if p := bodyPlace(body); taken[p] {
+		if i == 0 {
+			// The first body takes the triple's own key, whatever its place.
+			steps = append(steps, Delivered(body))
+			replays = append(replays, Acked(body))
+		} else if p := bodyPlace(body); taken[p] {
 			steps = append(steps, Step{Req: Request{Body: body}, Status: 409, Code: "signature_reused"})
 		} else {
 			taken[p] = true

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
@@ -26,7 +27,9 @@ import (
 // the two must give the same answer (status, headers, body), forward or not alike, and
 // forward the same headers (all but Content-Type) and the same body. The two
 // middlewares have stores of their own and see the same requests in the same order, so
-// that duplicates and reused signatures answer alike too.
+// that duplicates and reused signatures answer alike too: each in a real Redis, under a
+// key prefix of its own (every middleware of a process that keeps its store in memory
+// shares one, and the pairs see the same bodies).
 
 // DiffConfigs are the configurations Differential runs, each laid on Config().
 var DiffConfigs = []map[string]any{
@@ -85,11 +88,13 @@ func Differential(t *testing.T, build Builder, n int, seed int64) {
 // DiffPairs builds the two middlewares of each configuration of DiffConfigs.
 func DiffPairs(t testing.TB, build Builder) []*diffPair {
 	var pairs []*diffPair
+	redis := RedisStore(redistest.Start(t, redistest.Options{Password: RedisPassword}).Addr, RedisPassword)
 	for _, over := range DiffConfigs {
 		p := &diffPair{config: Config(over), millis: over["timestampUnit"] == "milliseconds"}
 		for k := range p.handlers {
 			p.backends[k] = &diffBackend{status: http.StatusOK}
-			h, err := build(t, p.config, p.backends[k], UniqueName("differential"))
+			name := UniqueName("differential")
+			h, err := build(t, Config(p.config, redis(name)), p.backends[k], name)
 			if err != nil {
 				t.Fatalf("configuration %v: %v", p.config, err)
 			}

@@ -8,6 +8,8 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,9 +37,12 @@ type Received struct {
 
 // Backend records what reaches it and answers with Status (200 when zero).
 type Backend struct {
-	mu      sync.Mutex
-	got     []Received
-	Status  int
+	mu     sync.Mutex
+	got    []Received
+	Status int
+	// Body and Type, when Body is set, are the answer's body and Content-Type
+	// ("backend answered\n", text/plain otherwise).
+	Body, Type string
 	Hold    chan struct{} // when set, each request waits for it to close or yield
 	Entered chan struct{} // when set, receives once per request on arrival
 	// Plan, when set, answers the n-th request (from 0) with Plan[n]: its status, and
@@ -62,7 +68,7 @@ func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		Method: req.Method, Header: req.Header.Clone(), Body: body,
 		ContentLength: req.ContentLength, TransferEncoding: req.TransferEncoding,
 	})
-	status, hold := b.Status, b.Hold != nil
+	status, hold, answer, contentType := b.Status, b.Hold != nil, b.Body, b.Type
 	if b.Plan != nil {
 		hold = false
 		if n < len(b.Plan) {
@@ -79,9 +85,23 @@ func (b *Backend) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	rw.Header().Set("Content-Type", "text/plain")
+	if answer == "" {
+		answer, contentType = "backend answered\n", "text/plain"
+	}
+	// No Content-Type: net/http's server sniffs one, as a backend's would.
+	if contentType != "" {
+		rw.Header().Set("Content-Type", contentType)
+	}
 	rw.WriteHeader(status)
-	_, _ = io.WriteString(rw, "backend answered\n")
+	_, _ = io.WriteString(rw, answer)
+}
+
+// SetAnswer sets the body and Content-Type the backend answers from now on (its own when
+// body is "").
+func (b *Backend) SetAnswer(body, contentType string) {
+	b.mu.Lock()
+	b.Body, b.Type = body, contentType
+	b.mu.Unlock()
 }
 
 // WaitEntered waits, at most 10 s, for a request to reach a backend that has Entered.
@@ -121,6 +141,9 @@ type Server struct {
 	// request headers would show. Local servers only (nil for Remote).
 	left   map[string][]string
 	prefix string // the middleware's headerPrefix, lower case
+	// crashes are the panics other than http.ErrAbortHandler the middleware raised, not
+	// yet reported (Crashes).
+	crashes []string
 }
 
 // leftHeader numbers a request Do sends to a local server, so that the server can tell
@@ -145,6 +168,18 @@ func StartWith(t testing.TB, build Builder, config map[string]any, name string, 
 		h := s.h
 		s.mu.Unlock()
 		id := req.Header.Get(leftHeader)
+		defer func() {
+			// A panic closes the connection as http.ErrAbortHandler does (retryOn
+			// noAnswer): only that one is meant; CheckStep fails on any other.
+			if r := recover(); r != nil {
+				if r != http.ErrAbortHandler {
+					s.mu.Lock()
+					s.crashes = append(s.crashes, fmt.Sprintf("%T %v", r, r))
+					s.mu.Unlock()
+				}
+				panic(r)
+			}
+		}()
 		h.ServeHTTP(rw, req)
 		if id == "" {
 			return
@@ -162,6 +197,16 @@ func StartWith(t testing.TB, build Builder, config map[string]any, name string, 
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// Crashes returns the panics other than http.ErrAbortHandler the middleware raised since
+// the last call.
+func (s *Server) Crashes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.crashes
+	s.crashes = nil
+	return c
 }
 
 // rebuild builds the middleware again, as Traefik does on a reload, and serves it.
@@ -193,6 +238,8 @@ type Response struct {
 	Header http.Header
 	Body   []byte
 	Code   string // the "error" of a JSON rejection
+	// NoAnswer says the connection was closed without an answer (retryOn noAnswer).
+	NoAnswer bool
 	// Left are the headers with the prefix the request still held once the middleware
 	// returned (Server.Do to a local server only).
 	Left []string
@@ -241,6 +288,9 @@ func Post(ctx context.Context, client *http.Client, url string, req Request) (Re
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return Response{NoAnswer: true}, nil // closed before a status line came
+		}
 		return Response{}, err
 	}
 	defer resp.Body.Close()

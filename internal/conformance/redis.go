@@ -40,11 +40,12 @@ func RedisRows(addr, password, slow string) []Row {
 		return map[string]any{"nonceStore": "redis", "redis": settings}
 	}
 	return []Row{
-		{Desc: "Redis stopped, then started again: failing closed 503, failing open forwarded, then both pass without a new New; a wrong password 503",
+		{Desc: "Redis stopped, then started again: failing closed 503, failing open forwarded, retryOn noAnswer no answer, then all pass without a new New; a wrong password 503",
 			Shared: true, Run: runOutage, Mws: []Mw{
 				{Config: redis(addr, "outage-closed", password, false, "300ms")},
 				{Config: redis(addr, "outage-open", password, true, "300ms")},
 				{Config: redis(addr, "outage-wrong", password+"-wrong", false, "300ms")},
+				{Config: Config(redis(addr, "outage-no-answer", password, false, "300ms"), map[string]any{"retryOn": "noAnswer"})},
 			}},
 		// Failing open, with a timeout that a new connection's handshake and a claim, one
 		// delayed reply each, keep within with room for a loaded machine and the
@@ -59,10 +60,13 @@ func RedisRows(addr, password, slow string) []Row {
 // one failing open (forwarded), then starts it again: the next callbacks pass, and
 // replicas share the store again.
 func runOutage(t *testing.T, e *Env) {
-	closed, open, wrong := e.Srv[0], e.Srv[1], e.Srv[2]
+	closed, open, wrong, noAnswer := e.Srv[0], e.Srv[1], e.Srv[2], e.Srv[3]
 	unavailable := Step{Status: http.StatusServiceUnavailable, Code: "nonce_store_unavailable"}
 	CheckStep(t, "Redis up", closed, Delivered(Fresh()))
+	retried := Fresh() // a cloud recording callback: retried only when it gets no answer
 	e.Redis.Stop()
+	CheckStep(t, "Redis down, retryOn noAnswer: no answer", noAnswer, Step{Req: Request{Body: retried}, NoAnswer: true})
+	CheckStep(t, "Redis down, retryOn noAnswer: ZEGO's retry, no answer", noAnswer, Step{Req: Request{Body: retried}, NoAnswer: true})
 	CheckStep(t, "Redis down, failing closed", closed, withBody(unavailable, Fresh()))
 	CheckStep(t, "Redis down, failing closed, the other replica", e.Replica[0], withBody(unavailable, Fresh()))
 	CheckStep(t, "Redis down, failing open", open, Step{Req: Request{Body: Fresh()}, Status: http.StatusOK, Forwarded: true,
@@ -76,6 +80,8 @@ func runOutage(t *testing.T, e *Env) {
 	e.Redis.Restart()
 	CheckStep(t, "Redis back, failing closed", closed, Delivered(Fresh()))
 	CheckStep(t, "Redis back, failing open", open, Delivered(Fresh()))
+	CheckStep(t, "Redis back, retryOn noAnswer: ZEGO's retry delivered", noAnswer, Delivered(retried))
+	CheckStep(t, "Redis back, retryOn noAnswer: a copy after its delivery", noAnswer, Acked(retried))
 	replayed := Fresh()
 	CheckStep(t, "Redis back: a delivery", closed, Delivered(replayed))
 	CheckStep(t, "Redis back: its replay", closed, Acked(replayed))

@@ -61,6 +61,9 @@ type Env struct {
 	// so the same store, under a name of its own. With Row.Shared only.
 	Replica []*Server
 	Redis   *redistest.Server // the Redis store's server, for the rows that stop it
+	// Memory says the row runs with the memory store, which every middleware of the
+	// process shares.
+	Memory bool
 	// Reload gives middleware i the configuration over over the base (the store's
 	// settings kept), as a change of Traefik's dynamic configuration does: New again,
 	// for each of its routers.
@@ -146,7 +149,7 @@ func RunRows(t *testing.T, build Builder, rows []Row, store StoreConfig, redis *
 			continue
 		}
 		t.Run(r.Desc, func(t *testing.T) {
-			e := &Env{Redis: redis}
+			e := &Env{Redis: redis, Memory: store == nil}
 			var names []string
 			for _, mw := range r.Middlewares() {
 				name := UniqueName("row")
@@ -198,15 +201,25 @@ func SecretsFile(t testing.TB) string {
 func CheckStep(t *testing.T, label string, srv *Server, st Step) {
 	t.Helper()
 	srv.Backend.SetStatus(st.Backend)
+	srv.Backend.SetAnswer(st.BackendBody, st.BackendType)
 	before := len(srv.Backend.Calls())
 	resp := srv.Do(t, st.Req)
 	calls := srv.Backend.Calls()
 	forwarded := len(calls) > before
 
-	if resp.Status != st.Status {
+	for _, c := range srv.Crashes() {
+		t.Errorf("%s: the middleware panicked with %s (only http.ErrAbortHandler closes a connection on purpose)", label, c)
+	}
+	if resp.NoAnswer != st.NoAnswer {
+		t.Errorf("%s: no answer = %v, want %v (status %d)", label, resp.NoAnswer, st.NoAnswer, resp.Status)
+	}
+	if st.RespBody != "" && string(resp.Body) != st.RespBody {
+		t.Errorf("%s: answer body %q, want %q", label, resp.Body, st.RespBody)
+	}
+	if !st.NoAnswer && resp.Status != st.Status {
 		t.Errorf("%s: status %d, want %d (body %s)", label, resp.Status, st.Status, resp.Body)
 	}
-	if resp.Code != st.Code {
+	if !st.NoAnswer && resp.Code != st.Code {
 		t.Errorf("%s: error code %q, want %q", label, resp.Code, st.Code)
 	}
 	if st.Code != "" {

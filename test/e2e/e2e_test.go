@@ -57,7 +57,7 @@ func runRows(t *testing.T, rows []conformance.Row, store conformance.StoreConfig
 	}
 	reloads := 0
 	for i, r := range rows {
-		e := &conformance.Env{Redis: redis}
+		e := &conformance.Env{Redis: redis, Memory: redis == nil}
 		for _, m := range mws[i] {
 			name := routes[m.route].Name
 			e.Srv = append(e.Srv, conformance.Remote(instances[0].URL+"/"+name, m.backend))
