@@ -43,8 +43,8 @@ type Backend struct {
 	// Body and Type, when Body is set, are the answer's body and Content-Type
 	// ("backend answered\n", text/plain otherwise).
 	Body, Type string
-	Hold    chan struct{} // when set, each request waits for it to close or yield
-	Entered chan struct{} // when set, receives once per request on arrival
+	Hold       chan struct{} // when set, each request waits for it to close or yield
+	Entered    chan struct{} // when set, receives once per request on arrival
 	// Plan, when set, answers the n-th request (from 0) with Plan[n]: its status, and
 	// whether it waits for Hold. Requests past the plan get Status without waiting.
 	Plan     []Answer
