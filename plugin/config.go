@@ -116,7 +116,8 @@ const (
 	// maxTolerance bounds timestampTolerance, and so how long the store remembers a
 	// callback (twice it): ZEGO retries a callback for about a minute.
 	maxTolerance = time.Hour
-	// maxCapacity bounds nonceCapacity: a remembered callback takes about 130 bytes.
+	// maxCapacity bounds nonceCapacity: a remembered callback takes about 180 bytes with a
+	// 20-byte answer.
 	maxCapacity = 100000000
 	// maxAnswerLimit bounds rememberAnswerBytes: what ZEGO reads of an answer is a few
 	// fields, and each remembered callback holds its answer for the store's lifetime.

@@ -50,8 +50,10 @@ type headerBuilder struct {
 	rejection  string
 	event      string // the event's header, whatever the event's spelling
 	eventType  string // the header of EventType and event_type
-	timestamp  string
-	nonce      string
+	// signatureNonce is the header of SignatureNonce.
+	signatureNonce string
+	timestamp      string
+	nonce          string
 	// withTimestamp and the like say which named fields the fields option selects.
 	withTimestamp, withNonce, withEvent, withAppID bool
 	maxFields                                      int
@@ -70,19 +72,20 @@ type headerBuilder struct {
 
 func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes int) *headerBuilder {
 	b := &headerBuilder{
-		prefix:        prefix,
-		verified:      http.CanonicalHeaderKey(prefix + headerVerified),
-		duplicate:     http.CanonicalHeaderKey(prefix + headerDuplicate),
-		rejection:     http.CanonicalHeaderKey(prefix + headerRejection),
-		event:         http.CanonicalHeaderKey(prefix + "Event"),
-		eventType:     http.CanonicalHeaderKey(prefix + "Event-Type"),
-		timestamp:     http.CanonicalHeaderKey(prefix + "Timestamp"),
-		nonce:         http.CanonicalHeaderKey(prefix + "Nonce"),
-		maxFields:     maxFields,
-		plainKeys:     maxFields,
-		maxValueBytes: maxValueBytes,
-		reserved:      make(map[string]bool),
-		spellingName:  make(map[string]string),
+		prefix:         prefix,
+		verified:       http.CanonicalHeaderKey(prefix + headerVerified),
+		duplicate:      http.CanonicalHeaderKey(prefix + headerDuplicate),
+		rejection:      http.CanonicalHeaderKey(prefix + headerRejection),
+		event:          http.CanonicalHeaderKey(prefix + "Event"),
+		eventType:      http.CanonicalHeaderKey(prefix + "Event-Type"),
+		signatureNonce: http.CanonicalHeaderKey(prefix + "Signature-Nonce"),
+		timestamp:      http.CanonicalHeaderKey(prefix + "Timestamp"),
+		nonce:          http.CanonicalHeaderKey(prefix + "Nonce"),
+		maxFields:      maxFields,
+		plainKeys:      maxFields,
+		maxValueBytes:  maxValueBytes,
+		reserved:       make(map[string]bool),
+		spellingName:   make(map[string]string),
 	}
 	if b.plainKeys > maxPlainKeys {
 		b.plainKeys = maxPlainKeys
@@ -113,7 +116,7 @@ func newHeaderBuilder(prefix string, fields []string, maxFields, maxValueBytes i
 		if sp.field == fieldSignature {
 			header = ""
 		}
-		names[sp.name] = &fieldName{header: header, id: len(names), named: sp.field, alias: sp.field == fieldEvent && len(sp.name) > len("event")}
+		names[sp.name] = &fieldName{header: header, id: len(names), named: sp.field, alias: sp.field == fieldEvent && len(sp.name) > len("event") || sp.field == fieldNonce && len(sp.name) > len("nonce")}
 	}
 	all := len(fields) == 0
 	b.withTimestamp, b.withNonce, b.withEvent, b.withAppID = all, all, all, all
@@ -251,7 +254,7 @@ func annotate(b *headerBuilder, h http.Header, cb *callback) {
 			placeholders++
 		}
 	}
-	if len(h)-before != written || placeholders != 0 || len(cb.spelling[fieldEvent]) > len("event") {
+	if len(h)-before != written || placeholders != 0 || len(cb.spelling[fieldEvent]) > len("event") || len(cb.spelling[fieldNonce]) > len("nonce") {
 		annotateEnd(b, h, cb, fields, len(h)-before != written)
 	}
 }
@@ -270,7 +273,7 @@ func annotatedFields(b *headerBuilder, cb *callback) map[string]json.RawMessage 
 
 // annotateEnd finishes annotate when its loop could not do all: two fields wrote one
 // header (collided), fields whose values add nothing left placeholders, or the event's
-// spelling (EventType, event_type) also gives the prefix's Event.
+// spelling (EventType, event_type) also gives the prefix's Event, SignatureNonce its Nonce.
 func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[string]json.RawMessage, collided bool) {
 	if collided {
 		// The names learned in this call are in the cache now.
@@ -279,9 +282,21 @@ func annotateEnd(b *headerBuilder, h http.Header, cb *callback, fields map[strin
 	} else {
 		dropPlaceholders(h)
 	}
+	writeAliases(b, h, cb)
+}
+
+// writeAliases writes the prefix's Event for a body whose event is EventType or
+// event_type, and its Nonce for one whose nonce is SignatureNonce (mini-game's), from the
+// header the loop over the fields wrote under that spelling's name.
+func writeAliases(b *headerBuilder, h http.Header, cb *callback) {
 	if len(cb.spelling[fieldEvent]) > len("event") {
 		if event, ok := h[b.eventType]; ok {
 			h[b.event] = event
+		}
+	}
+	if len(cb.spelling[fieldNonce]) > len("nonce") {
+		if nonce, ok := h[b.signatureNonce]; ok {
+			h[b.nonce] = nonce
 		}
 	}
 }
@@ -491,7 +506,7 @@ type fieldName struct {
 	id         int
 	named      int
 	considered bool
-	alias      bool // EventType or event_type, which also writes the prefix's Event
+	alias      bool // EventType or event_type, which also writes the prefix's Event; SignatureNonce its Nonce
 	// shared says another name in the cache writes the same header (task_id and TaskId):
 	// the plain reading leaves a body holding it to plainKeys, which tells whether the
 	// body holds both.

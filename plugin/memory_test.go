@@ -1,16 +1,24 @@
 package zegocallback
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
 )
 
 // BenchmarkMemoryStore reports the heap each remembered callback holds in the memory
-// store: its 20-byte key, its map entry and its place in the expiry queue, at 100 000 and
-// 1 000 000 entries (the default nonceCapacity).
+// store: its 20-byte key, its map entry, its place in the expiry queue and the backend's
+// answer to its delivery (a 20-byte JSON body), at 100 000 and 1 000 000 entries (the
+// default nonceCapacity).
 func BenchmarkMemoryStore(b *testing.B) {
 	for _, n := range []int{100000, 1000000} {
 		n := n
@@ -36,9 +44,14 @@ func bytesPerEntry(n int) float64 {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	s := newMemoryStore(n, 605000)
+	m := &middleware{mem: s, answerBytes: 256}
 	now := time.Now().UnixMilli()
+	header := http.Header{"Content-Type": {"application/json"}}
 	for i, k := range keys {
-		_, _ = claimAt(s, k, uint64(i), now+int64(i/1000), 20000)
+		cb := &callback{key: k, digest: digestOf(uint64(i)), receivedMs: now + int64(i/1000)}
+		claimMemory(s, cb, 0, 20000)
+		cb.answer = &httptest.ResponseRecorder{Code: http.StatusOK, HeaderMap: header, Body: bytes.NewBufferString(`{"code":0,"msg":"o"}`)}
+		settleMemory(m, cb)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -55,4 +68,29 @@ func fmtCount(n int) string {
 		return "1M"
 	}
 	return "100k"
+}
+
+// BenchmarkRedisKeyBytes reports what a remembered callback takes in a real Redis: the
+// MEMORY USAGE of its key once delivered, with the backend's answer (a 20-byte JSON body)
+// kept in its value, as settleRedis writes it.
+func BenchmarkRedisKeyBytes(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	p := testRedisPool(b, testRedisSettings(b, srv.Addr, nil))
+	answer := &httptest.ResponseRecorder{Code: http.StatusOK, HeaderMap: http.Header{"Content-Type": {"application/json"}},
+		Body: bytes.NewBufferString(`{"code":0,"msg":"o"}`)}
+	for i := 0; i < b.N; i++ {
+		key := redisTestKey("bytes" + strconv.Itoa(i))
+		if _, _, err := claimRedis(p, key, testDigest, 20000, 605000); err != nil {
+			b.Fatal(err)
+		}
+		if err := confirmRedis(p, key, testDigest, rememberedAnswer(answer, 256), 605000); err != nil {
+			b.Fatal(err)
+		}
+		n, err := srv.Do("MEMORY", "USAGE", p.s.keyPrefix+hex.EncodeToString([]byte(key)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		used, _ := n.(int64)
+		b.ReportMetric(float64(used), "bytes/key")
+	}
 }

@@ -112,7 +112,7 @@ func readPlain(cb *callback, b *headerBuilder, body []byte) (
 			}
 			cb.spelling[j] = p[i]
 			if n.alias {
-				cb.recheck = true // EventType or event_type, which also writes the prefix's Event
+				cb.recheck = true // EventType, event_type or SignatureNonce, which also write the prefix's Event or Nonce
 			}
 			if text {
 				cb.texts[j] = p[i+2]
@@ -352,12 +352,8 @@ func annotatePlain(b *headerBuilder, h http.Header, cb *callback) {
 	if placeholders != 0 {
 		dropPlaceholders(h)
 	}
-	if len(cb.spelling[fieldEvent]) > len("event") {
-		// EventType or event_type: the event's header too.
-		if event, ok := h[b.eventType]; ok {
-			h[b.event] = event
-		}
-	}
+	// EventType or event_type: the event's header too; SignatureNonce: the nonce's.
+	writeAliases(b, h, cb)
 }
 
 // plainOtherValue writes the value of the k-th top-level key as annotate writes a value

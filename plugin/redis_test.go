@@ -19,7 +19,7 @@ import (
 // mock; a machine without one fails them.
 
 // testRedisSettings compiles the defaults with addr, a 2 s timeout and edit's changes.
-func testRedisSettings(t *testing.T, addr string, edit func(*RedisConfig)) *redisSettings {
+func testRedisSettings(t testing.TB, addr string, edit func(*RedisConfig)) *redisSettings {
 	t.Helper()
 	c := defaultRedisConfig()
 	c.Address = addr
@@ -35,7 +35,7 @@ func testRedisSettings(t *testing.T, addr string, edit func(*RedisConfig)) *redi
 }
 
 // testRedisPool returns the shared pool for s, with a user context that ends with the test.
-func testRedisPool(t *testing.T, s *redisSettings) *redisPool {
+func testRedisPool(t testing.TB, s *redisSettings) *redisPool {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -216,6 +216,9 @@ func ExpectedHeaders(fields map[string]json.RawMessage) map[string][]string {
 		if name == "EventType" || name == "event_type" {
 			out["X-Zego-Event"] = texts
 		}
+		if name == "SignatureNonce" {
+			out["X-Zego-Nonce"] = texts
+		}
 	}
 	for h, n := range count {
 		if n > 1 {

@@ -20,7 +20,7 @@ import org.eclipse.jetty.servlet.ServletHolder;
 public class Reader extends HttpServlet {
   static final ObjectMapper MAPPER = new ObjectMapper();
   static final String[] SPELLINGS = {"event", "Event", "EventType", "event_type", "appid", "Appid", "AppId", "AppID",
-      "app_id", "timestamp", "Timestamp", "nonce", "Nonce", "signature", "Signature"};
+      "app_id", "timestamp", "Timestamp", "nonce", "Nonce", "SignatureNonce", "signature", "Signature"};
 
   @Override
   protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {

@@ -13,6 +13,9 @@
 function zegoCheckSignature($params, $secret) {
     if (isset($params["Signature"], $params["Timestamp"], $params["Nonce"])) {
         $params = array("signature" => $params["Signature"], "timestamp" => $params["Timestamp"], "nonce" => $params["Nonce"]);
+    } elseif (isset($params["Signature"], $params["Timestamp"], $params["SignatureNonce"])) {
+        // Mini-game's callbacks name the nonce SignatureNonce.
+        $params = array("signature" => $params["Signature"], "timestamp" => $params["Timestamp"], "nonce" => $params["SignatureNonce"]);
     }
     if (!isset($params["signature"], $params["timestamp"], $params["nonce"])) {
         return null;

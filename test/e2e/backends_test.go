@@ -163,7 +163,7 @@ var (
 	namedField = map[string]string{
 		"event": "event", "Event": "event", "EventType": "event", "event_type": "event",
 		"timestamp": "timestamp", "Timestamp": "timestamp",
-		"nonce": "nonce", "Nonce": "nonce",
+		"nonce": "nonce", "Nonce": "nonce", "SignatureNonce": "nonce",
 		"appid": "appid", "Appid": "appid", "AppId": "appid", "AppID": "appid", "app_id": "appid",
 	}
 	fieldHeaders = map[string][]string{

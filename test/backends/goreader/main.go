@@ -38,6 +38,8 @@ type agentCallback struct {
 	Timestamp any `json:"Timestamp" form:"Timestamp"`
 	Nonce     any `json:"Nonce" form:"Nonce"`
 	Signature any `json:"Signature" form:"Signature"`
+	// SignatureNonce is mini-game's nonce.
+	SignatureNonce any `json:"SignatureNonce" form:"SignatureNonce"`
 }
 
 func (c rtcCallback) fields() map[string]any {
@@ -45,7 +47,7 @@ func (c rtcCallback) fields() map[string]any {
 }
 
 func (c agentCallback) fields() map[string]any {
-	return present(map[string]any{"EventType": c.EventType, "AppId": c.AppID, "Timestamp": c.Timestamp, "Nonce": c.Nonce, "Signature": c.Signature})
+	return present(map[string]any{"EventType": c.EventType, "AppId": c.AppID, "Timestamp": c.Timestamp, "Nonce": c.Nonce, "Signature": c.Signature, "SignatureNonce": c.SignatureNonce})
 }
 
 // present drops the fields a reading did not find.
@@ -63,7 +65,7 @@ func present(m map[string]any) map[string]any {
 
 // spellings are the named fields' spellings a backend might ask a form for.
 var spellings = []string{"event", "Event", "EventType", "event_type", "appid", "Appid", "AppId", "AppID", "app_id",
-	"timestamp", "Timestamp", "nonce", "Nonce", "signature", "Signature"}
+	"timestamp", "Timestamp", "nonce", "Nonce", "SignatureNonce", "signature", "Signature"}
 
 func decodeInto(body []byte, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
