@@ -66,6 +66,8 @@ type callback struct {
 	// answer is the backend's answer to the forwarded callback: a 2xx is a delivery (see
 	// ServeHTTP's step 10).
 	answer *httptest.ResponseRecorder
+	// answered says the backend's answer came to its end: the chain returned.
+	answered bool
 }
 
 // The named fields: the three signed ones, required, then the event and the app id.

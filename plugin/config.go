@@ -21,6 +21,13 @@ type Config struct {
 	// secret mounts, so that secrets stay out of the dynamic configuration and Traefik's
 	// debug log. Default "".
 	SecretsFile string
+	// AppSecrets binds secrets to app ids: a callback is checked against the secrets of
+	// the app id its body names (and against Secrets, accepted for every app). Keys are
+	// app ids, quoted in YAML. Default none.
+	AppSecrets map[string][]string
+	// AppSecretsFile names a file with one "appid secret" pair per line, added to
+	// AppSecrets and read again when it changes. Default "".
+	AppSecretsFile string
 	// TimestampTolerance is how far a callback's timestamp may be from this proxy's
 	// clock, in the past or in the future, as a Go duration. Default "5m".
 	TimestampTolerance string
@@ -131,8 +138,12 @@ const (
 
 // settings is a Config checked and turned into what requests need.
 type settings struct {
-	secrets        []string     // every secret, as New read them
-	secretsFile    *watchedFile // nil without secretsFile; else secrets as it holds them now
+	secrets     []string     // every secret, as New read them
+	secretsFile *watchedFile // nil without secretsFile; else secrets as it holds them now
+	// appSecrets is each app id's secrets (appSecrets and appSecretsFile), nil without
+	// either; appSecretsFile is the file, watched.
+	appSecrets     map[string][]string
+	appSecretsFile *watchedFile
 	log            *lineLimiter
 	toleranceMs    int64
 	millis         bool            // timestamps are in milliseconds, not seconds
@@ -167,6 +178,12 @@ func compile(c *Config, name string, nowMs int64) (*settings, error) {
 
 	if err := compileSecrets(s, c, nowMs); err != nil {
 		return nil, err
+	}
+	if err := compileAppSecrets(s, c, nowMs); err != nil {
+		return nil, err
+	}
+	if len(s.secrets) == 0 && s.appSecrets == nil {
+		return nil, errors.New("secrets: no CallbackSecret configured; set secretsFile (or secrets), or appSecretsFile (or appSecrets) for a secret per app id")
 	}
 
 	// ZEGO's timestamps are whole seconds: under a second would refuse most callbacks.
@@ -319,9 +336,6 @@ func compileSecrets(s *settings, c *Config, nowMs int64) error {
 		}
 		s.secretsFile = w
 		s.secrets = watchedValue(w, nowMs)
-	}
-	if len(s.secrets) == 0 {
-		return errors.New("secrets: no CallbackSecret configured; set secretsFile (or secrets)")
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 // TestConfigKeys holds these lists against Config.
 var (
 	configKeys = []string{
-		"secrets", "secretsFile", "timestampTolerance", "timestampUnit", "events", "maxBodyBytes",
+		"secrets", "secretsFile", "appSecrets", "appSecretsFile", "timestampTolerance", "timestampUnit", "events", "maxBodyBytes",
 		"headerPrefix", "duplicates", "rememberAnswerBytes", "retryOn", "nonceCapacity", "replayKey", "inFlightTimeout", "fields",
 		"maxHeaderFields", "maxHeaderValueBytes", "reportOnly", "nonceStore", "redis",
 	}

@@ -23,36 +23,40 @@ const (
 // memoryStore remembers verified callbacks, by key (their signature), in this process.
 // Each key has one entry: the Unix millisecond of its current claim shifted left by
 // entryStateBits and ORed with its state, and the digest of the body claimed; and one
-// place in order, the queue of entries by the time they were queued. The claim's
-// millisecond is also its token: a delivery that fails forgets its own claim only, not
-// one made after it lapsed. An entry expires ttlMs after its claim. ttlMs only ever
-// grows (see setLimits), so the queue stays in order, and raising timestampTolerance on
-// a reload lengthens the memory of what is already there. A claim first sweeps expired
-// entries from the head of the queue, so the store needs no goroutine or timer and each
-// operation costs O(1) amortised. The map holds pointers, which a lookup under Yaegi does
-// not copy, and an entry is changed in place; its functions are plain functions, not
-// methods (see DESIGN.md).
+// place in its room's queue, by the time it was queued. A room is a middleware's (its
+// name's): the entries it claimed first, at most its nonceCapacity, each remembered for
+// its own time, ttlMs after the entry's claim. The claim's millisecond is also its token:
+// a delivery that fails forgets its own claim only, not one made after it lapsed. A
+// room's ttlMs only ever grows (see setLimits), so its queue stays in order, and raising
+// timestampTolerance on a reload lengthens the memory of what is already there. A claim
+// first sweeps expired entries from the heads of the queues, so the store needs no
+// goroutine or timer and each operation costs O(1) amortised. The map holds pointers,
+// which a lookup under Yaegi does not copy, and an entry is changed in place; its
+// functions are plain functions, not methods (see DESIGN.md).
 type memoryStore struct {
-	mu sync.Mutex
-	// held and capacity are, by owner (the number of the middleware name that claimed
-	// an entry first, see storeRegistry), how many entries it holds and may hold: its
-	// nonceCapacity. One route's callbacks cannot fill another's room.
-	held, capacity []int
+	mu      sync.Mutex
+	entries map[string]*memoryEntry
+	rooms   []*storeRoom
+	// nextSweep is when the first head of a queue expires, so that a claim tells with one
+	// comparison whether to sweep (math.MaxInt64 while every queue is empty).
+	nextSweep int64
+}
+
+// storeRoom is a middleware's part of the store: the entries it claimed first.
+type storeRoom struct {
+	held, capacity int // how many entries it holds, and may hold (nonceCapacity)
 	ttlMs          int64
-	entries        map[string]*memoryEntry
 	order          []*memoryEntry
 	head           int
-	// nextSweep is when the head of the queue expires, so that a claim tells with one
-	// comparison whether to sweep (math.MaxInt64 while the queue is empty).
-	nextSweep int64
+	nextSweep      int64 // when the head of its queue expires (math.MaxInt64: empty)
 }
 
 type memoryEntry struct {
 	key      string
-	owner    int    // its place in held
-	queuedMs int64  // when it took its place in the queue
-	v        int64  // claimed<<entryStateBits | state
-	sum      uint64 // the body's digest's first 8 bytes (bodySum)
+	room     *storeRoom // the room of the middleware that claimed it first
+	queuedMs int64      // when it took its place in its room's queue
+	v        int64      // claimed<<entryStateBits | state
+	sum      uint64     // the body's digest's first 8 bytes (bodySum)
 	// answer is the backend's answer to a delivery (rememberedAnswer), "" until then.
 	answer string
 }
@@ -64,38 +68,59 @@ func bodySum(cb *callback) uint64 {
 	return binary.BigEndian.Uint64(cb.digest[:8])
 }
 
-// newMemoryStore makes a store with one owner, 0, who may hold capacity entries.
+// newMemoryStore makes a store with one room, which may hold capacity entries for ttlMs
+// each.
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
-	return &memoryStore{held: []int{0}, capacity: []int{capacity}, ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
+	s := &memoryStore{entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
+	s.setLimits(s.room(), capacity, ttlMs)
+	return s
+}
+
+// room adds a room to s.
+func (s *memoryStore) room() *storeRoom {
+	s.mu.Lock()
+	r := &storeRoom{nextSweep: math.MaxInt64}
+	s.rooms = append(s.rooms, r)
+	s.mu.Unlock()
+	return r
 }
 
 // claimMemory marks cb's key in flight from cb.receivedMs with the body's digest, unless
-// an unexpired entry holds it. The first body claimed under a key owns it for as long as
-// the entry lasts: another body is reused, whatever the entry's state. The same body
-// finds it delivered, or in flight for less than inFlightMs (then nothing changes); a
-// failed or lapsed claim is claimed anew.
-func claimMemory(s *memoryStore, cb *callback, owner int, inFlightMs int64) claimResult {
+// an unexpired entry holds it; a new entry takes its place in room. The first body
+// claimed under a key owns it for as long as the entry lasts: another body is reused,
+// whatever the entry's state. The same body finds it delivered, or in flight for less
+// than inFlightMs (then nothing changes); a failed or lapsed claim is claimed anew.
+func claimMemory(s *memoryStore, cb *callback, room *storeRoom, inFlightMs int64) claimResult {
 	now := cb.receivedMs
 	s.mu.Lock()
 	if now >= s.nextSweep {
 		sweepMemory(s, now)
 	}
 	// A new key, the usual case, is all this function does: a known one, or a full
-	// store, is claimKnown's (see ServeHTTP on why).
+	// room, is claimKnown's (see ServeHTTP on why).
 	e := s.entries[cb.key]
-	if e != nil || s.held[owner] >= s.capacity[owner] {
+	if e != nil || room.held >= room.capacity {
 		return claimKnown(s, e, cb, inFlightMs)
 	}
-	s.held[owner]++
-	e = &memoryEntry{key: cb.key, owner: owner, queuedMs: now, v: now<<entryStateBits | entryInFlight, sum: bodySum(cb)}
+	room.held++
+	e = &memoryEntry{key: cb.key, room: room, queuedMs: now, v: now<<entryStateBits | entryInFlight, sum: binary.BigEndian.Uint64(cb.digest[:8])}
 	cb.entry = e
 	s.entries[cb.key] = e
-	s.order = append(s.order, e)
-	if s.nextSweep == math.MaxInt64 { // the queue was empty
-		s.nextSweep = now + s.ttlMs
+	room.order = append(room.order, e)
+	if room.nextSweep == math.MaxInt64 { // its queue was empty
+		queued(s, room, now)
 	}
 	s.mu.Unlock()
 	return claimed
+}
+
+// queued notes that room's queue, empty before, expires from nowMs on. It is called with
+// s.mu held.
+func queued(s *memoryStore, room *storeRoom, nowMs int64) {
+	room.nextSweep = nowMs + room.ttlMs
+	if room.nextSweep < s.nextSweep {
+		s.nextSweep = room.nextSweep
+	}
 }
 
 // claimKnown is claimMemory for a key the store holds (e), or when it is full (e nil); it
@@ -108,7 +133,7 @@ func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) 
 	}
 	now := cb.receivedMs
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
-	if at+s.ttlMs > now {
+	if at+e.room.ttlMs > now {
 		switch {
 		case e.sum != bodySum(cb):
 			return reused
@@ -140,7 +165,7 @@ func settleMemory(m *middleware, cb *callback) {
 		forgetMemory(m.mem, cb.key, cb.receivedMs)
 		return
 	}
-	answer := rememberedAnswer(cb.answer, m.answerBytes)
+	answer := rememberedAnswer(cb.answer, m.answerBytes, cb.answered)
 	m.mem.mu.Lock()
 	cb.entry.v = cb.entry.v&^entryStateMask | entryDelivered
 	cb.entry.answer = answer
@@ -158,55 +183,65 @@ func forgetMemory(s *memoryStore, key string, claimedMs int64) {
 	s.mu.Unlock()
 }
 
-// sweepMemory drops the entries whose time has passed, from the head of the queue. It
-// is called with s.mu held.
+// sweepMemory drops the entries whose time has passed, from the heads of the rooms'
+// queues. It is called with s.mu held.
 func sweepMemory(s *memoryStore, nowMs int64) {
-	for s.head < len(s.order) {
-		e := s.order[s.head]
-		if e.queuedMs+s.ttlMs > nowMs {
-			break
-		}
-		s.order[s.head] = nil
-		s.head++
-		if at := e.v >> entryStateBits; at > e.queuedMs {
-			// Claimed again (after a failed delivery) since it was queued: queue it anew.
-			e.queuedMs = at
-			s.order = append(s.order, e)
-			continue
-		}
-		delete(s.entries, e.key)
-		s.held[e.owner]--
-	}
 	s.nextSweep = math.MaxInt64
-	if s.head < len(s.order) {
-		s.nextSweep = s.order[s.head].queuedMs + s.ttlMs
-	}
-	// Reuse the queue's array once most of it lies before the head.
-	if s.head > 64 && s.head*2 >= len(s.order) {
-		n := copy(s.order, s.order[s.head:])
-		for i := n; i < len(s.order); i++ {
-			s.order[i] = nil
+	for _, room := range s.rooms {
+		if room.nextSweep <= nowMs {
+			sweepRoom(s, room, nowMs)
 		}
-		s.order = s.order[:n]
-		s.head = 0
+		if room.nextSweep < s.nextSweep {
+			s.nextSweep = room.nextSweep
+		}
 	}
 }
 
-// setLimits applies a reloaded configuration of owner's: nonceCapacity as it is (entries
-// beyond a lowered capacity stay until they expire; new claims wait for room), and the
-// time to remember only if it grew. Lowering timestampTolerance keeps the longer memory
-// (it is safe, and keeps the queue in order) until Traefik restarts.
-func (s *memoryStore) setLimits(owner, capacity int, ttlMs int64) {
-	s.mu.Lock()
-	for len(s.capacity) <= owner {
-		s.held = append(s.held, 0)
-		s.capacity = append(s.capacity, 0)
+// sweepRoom is sweepMemory for one room.
+func sweepRoom(s *memoryStore, room *storeRoom, nowMs int64) {
+	for room.head < len(room.order) {
+		e := room.order[room.head]
+		if e.queuedMs+room.ttlMs > nowMs {
+			break
+		}
+		room.order[room.head] = nil
+		room.head++
+		if at := e.v >> entryStateBits; at > e.queuedMs {
+			// Claimed again (after a failed delivery) since it was queued: queue it anew.
+			e.queuedMs = at
+			room.order = append(room.order, e)
+			continue
+		}
+		delete(s.entries, e.key)
+		room.held--
 	}
-	s.capacity[owner] = capacity
-	if ttlMs > s.ttlMs {
-		s.ttlMs = ttlMs
-		if s.head < len(s.order) {
-			s.nextSweep = s.order[s.head].queuedMs + s.ttlMs
+	room.nextSweep = math.MaxInt64
+	if room.head < len(room.order) {
+		room.nextSweep = room.order[room.head].queuedMs + room.ttlMs
+	}
+	// Reuse the queue's array once most of it lies before the head.
+	if room.head > 64 && room.head*2 >= len(room.order) {
+		n := copy(room.order, room.order[room.head:])
+		for i := n; i < len(room.order); i++ {
+			room.order[i] = nil
+		}
+		room.order = room.order[:n]
+		room.head = 0
+	}
+}
+
+// setLimits applies a configuration of room's middleware, at New and at each reload:
+// nonceCapacity as it is (entries beyond a lowered capacity stay until they expire; new
+// claims wait for room), and the time to remember only if it grew. Lowering
+// timestampTolerance keeps the longer memory (it is safe, and keeps the queue in order)
+// until Traefik restarts.
+func (s *memoryStore) setLimits(room *storeRoom, capacity int, ttlMs int64) {
+	s.mu.Lock()
+	room.capacity = capacity
+	if ttlMs > room.ttlMs {
+		room.ttlMs = ttlMs
+		if room.head < len(room.order) {
+			room.nextSweep = room.order[room.head].queuedMs + room.ttlMs
 		}
 	}
 	s.mu.Unlock()
@@ -218,34 +253,34 @@ func (s *memoryStore) setLimits(owner, capacity int, ttlMs int64) {
 // reload. So the process has one memory store for its whole life, shared by every
 // middleware that uses memory, their routers and their reloads: a callback delivered
 // through one middleware is a duplicate through every other (the key is the signature,
-// which holds the secret). Each middleware name is an owner of its own, whose
-// nonceCapacity bounds the entries it claimed; the store remembers each entry for the
-// longest time any of them asks. The registry only grows by configured names.
+// which holds the secret). Each middleware name has a room of its own, whose
+// nonceCapacity and time to remember are its own. The registry only grows by configured
+// names.
 var memoryStores = newStoreRegistry()
 
 type storeRegistry struct {
-	mu     sync.Mutex
-	store  *memoryStore
-	owners map[string]int // the owner's number of each middleware name
+	mu    sync.Mutex
+	store *memoryStore
+	rooms map[string]*storeRoom // by middleware name
 }
 
 func newStoreRegistry() *storeRegistry {
-	return &storeRegistry{owners: make(map[string]int)}
+	return &storeRegistry{rooms: make(map[string]*storeRoom)}
 }
 
-// get returns the process's store, made on first use, and the owner's number of the
-// middleware called name, with its limits applied.
-func (r *storeRegistry) get(name string, capacity int, ttlMs int64) (*memoryStore, int) {
+// get returns the process's store, made on first use, and the room of the middleware
+// called name, with its limits applied.
+func (r *storeRegistry) get(name string, capacity int, ttlMs int64) (*memoryStore, *storeRoom) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.store == nil {
-		r.store = &memoryStore{ttlMs: ttlMs, entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
+		r.store = &memoryStore{entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
 	}
-	owner, ok := r.owners[name]
+	room, ok := r.rooms[name]
 	if !ok {
-		owner = len(r.owners)
-		r.owners[name] = owner
+		room = r.store.room()
+		r.rooms[name] = room
 	}
-	r.store.setLimits(owner, capacity, ttlMs)
-	return r.store, owner
+	r.store.setLimits(room, capacity, ttlMs)
+	return r.store, room
 }

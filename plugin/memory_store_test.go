@@ -60,13 +60,13 @@ func TestMemoryStoreExpiresFromTheQueueHead(t *testing.T) {
 	if n := len(s.entries); n != 401 {
 		t.Errorf("entries = %d, want 401", n)
 	}
-	if len(s.order)-s.head != len(s.entries) {
-		t.Errorf("queue holds %d keys, the map %d", len(s.order)-s.head, len(s.entries))
+	if len(s.rooms[0].order)-s.rooms[0].head != len(s.entries) {
+		t.Errorf("queue holds %d keys, the map %d", len(s.rooms[0].order)-s.rooms[0].head, len(s.entries))
 	}
 	// Everything expired: a claim leaves only itself, and the queue's array is reused.
 	wantClaim(t, s, "later", 1, ms(t0.Add(time.Hour)), testInFlight, claimed, "a new key")
-	if n := len(s.entries); n != 1 || s.head != 0 || len(s.order) != 1 {
-		t.Errorf("entries %d, head %d, queue %d; want 1, 0, 1", n, s.head, len(s.order))
+	if n := len(s.entries); n != 1 || s.rooms[0].head != 0 || len(s.rooms[0].order) != 1 {
+		t.Errorf("entries %d, head %d, queue %d; want 1, 0, 1", n, s.rooms[0].head, len(s.rooms[0].order))
 	}
 }
 
@@ -79,8 +79,8 @@ func TestMemoryStoreclaimedAgainMovesInTheQueue(t *testing.T) {
 	_, _ = claimAt(s, "a", 1, ms(t0.Add(30*time.Second)), testInFlight) // the retry: remembered until +90 s
 	_, _ = claimAt(s, "b", 1, ms(t0.Add(61*time.Second)), testInFlight)
 	wantClaim(t, s, "a", 1, ms(t0.Add(62*time.Second)), testInFlight, inFlight, "an entry claimed again was swept at its first claim's expiry")
-	if len(s.order)-s.head != len(s.entries) {
-		t.Errorf("queue holds %d keys, the map %d", len(s.order)-s.head, len(s.entries))
+	if len(s.rooms[0].order)-s.rooms[0].head != len(s.entries) {
+		t.Errorf("queue holds %d keys, the map %d", len(s.rooms[0].order)-s.rooms[0].head, len(s.entries))
 	}
 	wantClaim(t, s, "a", 1, ms(t0.Add(91*time.Second)), testInFlight, claimed, "at +91 s")
 }
@@ -112,7 +112,7 @@ func TestMemoryStoreFull(t *testing.T) {
 	forgetMemory(s, "a", t0)
 	wantClaim(t, s, "a", 1, t0, testInFlight, claimed, "a forgotten entry's slot")
 	wantClaim(t, s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight, claimed, "after expiry")
-	s.setLimits(0, 1, 0)
+	s.setLimits(s.rooms[0], 1, 0)
 	if _, err := claimAt(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
 		t.Errorf("lowered capacity: %v, want errStoreFull", err)
 	}
@@ -150,36 +150,39 @@ func TestMemoryStoreConcurrentClaims(t *testing.T) {
 }
 
 // One store for the process: a callback delivered through one middleware is a duplicate
-// through another, whatever their names. Each name is an owner, whose nonceCapacity
-// bounds what it claimed, at its latest value; the store remembers for the longest time
-// asked.
+// through another, whatever their names. Each name has a room, whose nonceCapacity bounds
+// what it claimed and whose time to remember is its own, at its latest values.
 func TestStoreRegistry(t *testing.T) {
 	r := newStoreRegistry()
 	s, a := r.get("a@file", 1, 1000)
-	if again, owner := r.get("a@file", 2, 2000); again != s || owner != a {
-		t.Error("a second get made a second store or owner")
+	if again, room := r.get("a@file", 2, 2000); again != s || room != a {
+		t.Error("a second get made a second store or room")
 	}
-	if s.capacity[a] != 2 || s.ttlMs != 2000 {
-		t.Errorf("capacity %d, ttl %d; want the reloaded 2 and 2000", s.capacity[a], s.ttlMs)
+	if a.capacity != 2 || a.ttlMs != 2000 {
+		t.Errorf("capacity %d, ttl %d; want the reloaded 2 and 2000", a.capacity, a.ttlMs)
 	}
 	other, b := r.get("b@file", 1, 1000)
 	if other != s || b == a {
-		t.Fatalf("b: store shared %v, owner %d beside a's %d", other == s, b, a)
-	}
-	if s.ttlMs != 2000 {
-		t.Errorf("ttl %d after b's shorter one; want the longer 2000", s.ttlMs)
+		t.Fatalf("b: store shared %v, room its own %v", other == s, b != a)
 	}
 	now := ms(time.Unix(1700000000, 0))
-	for i, step := range []struct {
-		key   string
-		owner int
-		want  claimResult
-	}{{"1", a, claimed}, {"2", a, claimed}, {"3", a, unavailable}, {"3", b, claimed}, {"1", b, inFlight}, {"4", b, unavailable}} {
-		cb := &callback{key: step.key, digest: digestOf(1), receivedMs: now}
-		if got := claimMemory(s, cb, step.owner, testInFlight); got != step.want {
-			t.Errorf("claim %d (%s by owner %d): %v, want %v", i, step.key, step.owner, got, step.want)
+	claim := func(key string, room *storeRoom, at int64, want claimResult, what string) {
+		t.Helper()
+		cb := &callback{key: key, digest: digestOf(1), receivedMs: at}
+		if got := claimMemory(s, cb, room, testInFlight); got != want {
+			t.Errorf("%s: %v, want %v", what, got, want)
 		}
 	}
+	claim("1", a, now, claimed, "a's first")
+	claim("2", a, now, claimed, "a's second")
+	claim("3", a, now, unavailable, "a's third, past its room")
+	claim("3", b, now, claimed, "b's first, in its own room")
+	claim("1", b, now, inFlight, "a's callback through b")
+	claim("4", b, now, unavailable, "b's second, past its room")
+	// b remembers for its own time (1 s), not a's (2 s): its room is free again.
+	claim("4", b, now+1000, claimed, "b's after its own time")
+	claim("5", a, now+1000, unavailable, "a's room still full after 1 s")
+	claim("5", a, now+2000, claimed, "a's after its own time")
 }
 
 func TestMemoryStoreTellsAnotherBody(t *testing.T) {
@@ -231,7 +234,7 @@ func TestMemoryStoreClaimsLapse(t *testing.T) {
 // claimAt is claimMemory for a callback of key and digest verified at nowMs.
 func claimAt(s *memoryStore, key string, digest uint64, nowMs, inFlightMs int64) (claimResult, error) {
 	cb := &callback{key: key, digest: digestOf(digest), receivedMs: nowMs}
-	r := claimMemory(s, cb, 0, inFlightMs)
+	r := claimMemory(s, cb, s.rooms[0], inFlightMs)
 	if r == unavailable {
 		return claimed, cb.storeErr
 	}

@@ -49,8 +49,9 @@ func bytesPerEntry(n int) float64 {
 	header := http.Header{"Content-Type": {"application/json"}}
 	for i, k := range keys {
 		cb := &callback{key: k, digest: digestOf(uint64(i)), receivedMs: now + int64(i/1000)}
-		claimMemory(s, cb, 0, 20000)
+		claimMemory(s, cb, s.rooms[0], 20000)
 		cb.answer = &httptest.ResponseRecorder{Code: http.StatusOK, HeaderMap: header, Body: bytes.NewBufferString(`{"code":0,"msg":"o"}`)}
+		cb.answered = true
 		settleMemory(m, cb)
 	}
 	runtime.GC()
@@ -83,7 +84,7 @@ func BenchmarkRedisKeyBytes(b *testing.B) {
 		if _, _, err := claimRedis(p, key, testDigest, 20000, 605000); err != nil {
 			b.Fatal(err)
 		}
-		if err := confirmRedis(p, key, testDigest, rememberedAnswer(answer, 256), 605000); err != nil {
+		if err := confirmRedis(p, key, testDigest, rememberedAnswer(answer, 256, true), 605000); err != nil {
 			b.Fatal(err)
 		}
 		n, err := srv.Do("MEMORY", "USAGE", p.s.keyPrefix+hex.EncodeToString([]byte(key)))

@@ -29,6 +29,12 @@ type middleware struct {
 	// What a genuine callback's steps read of s.
 	secrets        []string
 	secretsFile    *watchedFile
+	appSecrets     map[string][]string // nil without appSecrets: then secrets are every app's
+	appSecretsFile *watchedFile
+	// everyAppFile is secretsFile with appSecrets (secretsFile is then nil: appSecretsOf
+	// adds what it holds to the app's secrets).
+	everyAppFile   *watchedFile
+	appFiles       bool // appSecretsFile or everyAppFile: appSecretsOf reads them
 	unitMs         int64
 	toleranceUnits int64
 	windowUnits    uint64
@@ -36,7 +42,7 @@ type middleware struct {
 	bodyInKey      bool
 	inFlightMs     int64
 	mem            *memoryStore // the replay store: in memory,
-	owner          int          // (this middleware's number among its owners)
+	room           *storeRoom   // (this middleware's room in it)
 	redis          *redisPool   // or in Redis, when nonceStore is redis
 	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
 	answerBytes    int          // rememberAnswerBytes
@@ -76,6 +82,8 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		readLimit:      uint64(s.maxBodyBytes),
 		secrets:        s.secrets,
 		secretsFile:    s.secretsFile,
+		appSecrets:     s.appSecrets,
+		appSecretsFile: s.appSecretsFile,
 		unitMs:         s.unitMs,
 		toleranceUnits: s.toleranceUnits,
 		windowUnits:    s.windowUnits,
@@ -91,6 +99,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		noAnswer:    s.noAnswer,
 		now:         now,
 	}
+	if m.appSecrets != nil {
+		m.everyAppFile = s.secretsFile
+		m.secretsFile = nil // a pair with nil would not run under Yaegi
+		m.appFiles = m.appSecretsFile != nil || m.everyAppFile != nil
+	}
 	if m.readLimit > readChunk {
 		m.readLimit = readChunk
 	}
@@ -102,7 +115,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// password shows on each request (503 and a log line), not as a failed New.
 		m.redis = sharedRedisPool(ctx, s.redis)
 	} else {
-		m.mem, m.owner = memoryStores.get(name, s.capacity, m.ttlMs)
+		m.mem, m.room = memoryStores.get(name, s.capacity, m.ttlMs)
 	}
 	return m, nil
 }
@@ -140,10 +153,18 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	// 6. The signature (signature.go), against the secrets in force (secretsFile read
 	// again when it changed): a forged body goes no further.
+	// With appSecrets, the secrets of the app id the body names, then (on a failure) the
+	// secrets option's, accepted for every app (app_secrets.go).
 	cb.receivedMs = m.now().UnixMilli()
-	verifySignature(m.secrets, m.secretsFile, cb)
+	secrets := m.secrets
+	if m.appSecrets != nil {
+		if secrets = m.appSecrets[cb.texts[fieldAppID]]; secrets == nil || m.appFiles {
+			secrets = appSecretsOf(m, cb)
+		}
+	}
+	verifySignature(secrets, m.secretsFile, cb)
 	if cb.key == "" {
-		refuse(m, rw, req, cb, signatureError(cb))
+		refuse(m, rw, req, cb, unsigned(m, cb))
 		return
 	}
 	// What the reading left to check once the signature holds, when there is any: for a
@@ -169,7 +190,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// 9. Replays: the replay store's claim, in memory or in Redis.
 	claim := claimed
 	if m.mem != nil {
-		claim = claimMemory(m.mem, cb, m.owner, m.inFlightMs)
+		claim = claimMemory(m.mem, cb, m.room, m.inFlightMs)
 	} else {
 		claim = claimInRedis(m, cb)
 	}
@@ -206,6 +227,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		defer settleRedis(m, cb)
 	}
 	m.next.ServeHTTP(answer, req)
+	cb.answered = true // not after a panic: a body cut short is not remembered
 	// A backend that wrote no status gets net/http's 200: delivered, as a 2xx is, even if
 	// the chain panics after it. The answer to the client: the recorded status and body
 	// (the headers are in place). A backend whose informational answer (103 Early Hints)
@@ -217,7 +239,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		status = http.StatusOK
 		answer.Code = status
 	} else if status < 200 || status >= 500 && m.noAnswer {
-		if status = undelivered(m, rw, req, status); status == 0 {
+		if status = undelivered(m, rw, req, cb, status); status == 0 {
 			return
 		}
 	}

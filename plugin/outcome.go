@@ -228,7 +228,7 @@ func claimPlace(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 	if claim == reused && m.bodyInKey {
 		cb.key = bodyPlaceKey(cb.key, cb.digest)
 		if m.mem != nil {
-			claim = claimMemory(m.mem, cb, m.owner, m.inFlightMs)
+			claim = claimMemory(m.mem, cb, m.room, m.inFlightMs)
 		} else {
 			claim = claimInRedis(m, cb)
 		}
@@ -245,19 +245,39 @@ func claimPlace(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 // noAnswer, no answer at all, for that and for a 5xx (a backend that failed, or that
 // Traefik could not reach), since those products would take any status for a delivery.
 // It returns the status to write, 0 when it closed the connection. The claim is
-// forgotten either way (settleMemory, settleRedis).
-func undelivered(m *middleware, rw http.ResponseWriter, req *http.Request, status int) int {
+// forgotten either way (settleMemory, settleRedis), before the connection closes.
+func undelivered(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, status int) int {
 	if !m.noAnswer {
 		return http.StatusBadGateway
 	}
+	// Settled before the connection closes, so that ZEGO's retry, which comes at once,
+	// finds the claim forgotten; the deferred settlement then has none to settle.
+	if m.mem != nil {
+		settleMemory(m, cb)
+	} else {
+		settleRedis(m, cb)
+	}
+	cb.key = ""
+	cb.claim = ""
 	m.s.log.printf(levelError, "backend_unanswered", "%s code=backend_%d remote=%s reason=%q",
 		actionClosed, status, req.RemoteAddr, "the backend did not acknowledge the callback; ZEGO retries one that gets no answer")
+	if status < 200 {
+		status = http.StatusBadGateway // the proxy would send an informational status at once
+	}
 	closeWithoutAnswer(rw, req, status)
 	return 0
 }
 
 // errSignatureReusedDetail is what the log says of a signature reused with another body.
 var errSignatureReusedDetail = fmt.Errorf("%w: the signed timestamp and nonce came before with another body: a nonce collision (set replayKey: signatureAndBody if ZEGO's nonces are short) or a captured signature reused", errSignatureReused)
+
+// unsigned is why no secret in force yields a callback's signature.
+func unsigned(m *middleware, cb *callback) error {
+	if m.appSecrets != nil {
+		return appSignatureError(m, cb)
+	}
+	return signatureError(cb)
+}
 
 // eventAllowed is step 8 when the events option lists events: it refuses a callback
 // whose event it does not list, naming the list in the log, where a misspelt event would
@@ -306,7 +326,7 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 		return
 	}
 	if cb.remembered == answerTooLong {
-		m.s.log.printf(levelError, "answer_not_remembered", "a duplicate got the middleware's acknowledgement: the backend's answer to its delivery was longer than rememberAnswerBytes (%d); raise it if ZEGO reads that answer", m.answerBytes)
+		m.s.log.printf(levelError, "answer_not_remembered", "a duplicate got the middleware's acknowledgement: the backend's answer to its delivery was longer than rememberAnswerBytes (%d), encoded (Content-Encoding), or cut short; raise it if ZEGO reads that answer", m.answerBytes)
 	}
 	logRejection(m, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
 	if cb.pieces != nil {

@@ -48,7 +48,7 @@ func TestREADMEOptionsTable(t *testing.T) {
 
 // configDefaults writes each field of a configuration value, as a key under prefix, with
 // its value as the README's table writes it: a string quoted, a number or a boolean as
-// it is, an empty list "empty".
+// it is, an empty list or map "empty".
 func configDefaults(v reflect.Value, prefix string, out map[string]string) {
 	for i := 0; i < v.NumField(); i++ {
 		if v.Type().Field(i).Tag.Get("mapstructure") == ",remain" {
@@ -61,7 +61,7 @@ func configDefaults(v reflect.Value, prefix string, out map[string]string) {
 			configDefaults(f, name+".", out)
 		case reflect.String:
 			out[name] = fmt.Sprintf("`%q`", f.String())
-		case reflect.Slice:
+		case reflect.Slice, reflect.Map:
 			out[name] = "empty"
 			if f.Len() > 0 {
 				out[name] = fmt.Sprint(f.Interface())

@@ -93,7 +93,7 @@ func TestRedisRestart(t *testing.T) {
 			if err := confirmRedis(p, k, testDigest, "", 60000); err == nil {
 				t.Fatal("confirm while Redis is down: no error")
 			}
-			if err := forgetRedis(p, k, lastClaim(k)); err == nil {
+			if err := forgetRedis(p, k, "i:a-claim-of-before:"+testDigest); err == nil {
 				t.Fatal("forget while Redis is down: no error")
 			}
 		}

@@ -151,6 +151,9 @@ func confirmRedis(p *redisPool, key, digest, answer string, ttlMs int64) error {
 
 // forgetRedis lets key be claimed again by the same body, if it still holds our claim.
 func forgetRedis(p *redisPool, key, claim string) error {
+	if claim == "" {
+		return nil // settled already (undelivered), or never claimed
+	}
 	cmd := redisEvalCommand(redisForgetScript, p.s.keyPrefix+hex.EncodeToString([]byte(key)), claim)
 	var op redisOp
 	if err := beginRedis(p, &op); err != nil {
@@ -237,7 +240,7 @@ func settleRedis(m *middleware, cb *callback) {
 	var err error
 	delivered := cb.answer.Code/100 == 2
 	if delivered {
-		err = confirmRedis(m.redis, cb.key, redisDigest(cb), rememberedAnswer(cb.answer, m.answerBytes), m.ttlMs)
+		err = confirmRedis(m.redis, cb.key, redisDigest(cb), rememberedAnswer(cb.answer, m.answerBytes, cb.answered), m.ttlMs)
 	} else {
 		noteUndelivered(m, cb)
 		err = forgetRedis(m.redis, cb.key, cb.claim)

@@ -23,8 +23,8 @@ import (
 // is remembered as answerTooLong; with rememberAnswerBytes 0, as "" (none).
 
 // answerTooLong is what a delivered entry keeps when the backend's answer was longer than
-// rememberAnswerBytes: a duplicate then gets the middleware's own acknowledgement, and a
-// log line says why.
+// rememberAnswerBytes, encoded, or cut short: a duplicate then gets the middleware's own
+// acknowledgement, and a log line says why.
 const answerTooLong = "!"
 
 // answerTypes are the Content-Types a remembered answer names by one byte: those the usual
@@ -46,24 +46,36 @@ var answerTypeCodes = func() map[string]string {
 }()
 
 // rememberedAnswer is what the store keeps of a delivery's answer (a 2xx), within limit
-// bytes of body.
-func rememberedAnswer(answer *httptest.ResponseRecorder, limit int) string {
+// bytes of body and Content-Type; whole says the backend's answer came to its end (the
+// chain did not panic after the status). One that did not, one longer than limit, and one
+// encoded (its Content-Encoding would be lost) are remembered as answerTooLong: their
+// duplicates get the middleware's acknowledgement.
+func rememberedAnswer(answer *httptest.ResponseRecorder, limit int, whole bool) string {
 	if limit == 0 {
 		return ""
 	}
-	if answer.Body.Len() > limit {
+	h := answer.HeaderMap
+	if !whole || answer.Body.Len() > limit || len(h["Content-Encoding"]) != 0 && h.Get("Content-Encoding") != "identity" {
 		return answerTooLong
 	}
-	contentType := ""
-	if v := answer.HeaderMap["Content-Type"]; len(v) > 0 {
-		contentType = v[0]
-	}
-	code, known := answerTypeCodes[contentType]
+	code, known := answerTypeCodes[h.Get("Content-Type")]
 	if !known {
-		code = "~" + contentType + "\n"
+		if answer.Body.Len()+len(h.Get("Content-Type")) > limit {
+			return answerTooLong
+		}
+		code = "~" + h.Get("Content-Type") + "\n"
 	}
-	return strconv.Itoa(answer.Code) + code + answer.Body.String()
+	return answerStatus[answer.Code-200] + code + answer.Body.String()
 }
+
+// answerStatus is each 2xx status as a remembered answer starts with it: made once.
+var answerStatus = func() []string {
+	out := make([]string, 100)
+	for i := range out {
+		out[i] = strconv.Itoa(200 + i)
+	}
+	return out
+}()
 
 // parseAnswer reads a remembered answer back; ok is false for none, one too long, and one
 // of another shape (a value another version wrote in Redis).
@@ -110,8 +122,9 @@ func writeRemembered(m *middleware, rw http.ResponseWriter, remembered string) b
 
 // closeWithoutAnswer leaves the client without an answer, for retryOn noAnswer: the
 // products that retry only a callback that got none (cloud player, cloud recording, super
-// board) would take any status for a delivery. net/http closes the connection (HTTP/2
-// resets the stream) when a handler panics with http.ErrAbortHandler after its status,
+// board) would take any status for a delivery. Over HTTP/1 it closes the connection it
+// takes from the server. Else net/http resets the stream (HTTP/2) when a handler panics
+// with http.ErrAbortHandler after its status,
 // which it has not sent yet; Traefik's recovery lets that through without an answer. The
 // panic must come from compiled code: one raised under Yaegi carries a reflect.Value, which
 // neither net/http nor Traefik knows for ErrAbortHandler (each would log a stack and
@@ -119,6 +132,12 @@ func writeRemembered(m *middleware, rw http.ResponseWriter, remembered string) b
 // relays fails; abortTransport gives it one that fails at once. Under a server that is not
 // net/http's (a test's recorder), the proxy does not panic: the status it wrote stands.
 func closeWithoutAnswer(rw http.ResponseWriter, req *http.Request, status int) {
+	// HTTP/1: the connection taken from the server and closed, whatever wraps rw (Traefik's
+	// buffering middleware before this one would turn the panic below into a 500).
+	if conn, _, err := http.NewResponseController(rw).Hijack(); err == nil {
+		_ = conn.Close()
+		return
+	}
 	// Under Yaegi, an interpreted type reaches a compiled interface field through a
 	// variable of the interface's type (a composite literal would not convert it).
 	var transport http.RoundTripper = abortTransport{status: status}

@@ -33,8 +33,11 @@ type watchedFile struct {
 	key   string // the setting that names it, for the log: "secretsFile"
 	path  string
 	parse func(data []byte) ([]string, error) // what the setting reads from the file's bytes
-	log   *lineLimiter                        // where a change that could not be taken is told
-	mu    sync.Mutex                          // held by the one caller that looks at the file
+	// parseTable, set instead of parse, reads a table (appSecretsFile: each app id's
+	// secrets).
+	parseTable func(data []byte) (map[string][]string, error)
+	log        *lineLimiter // where a change that could not be taken is told
+	mu         sync.Mutex   // held by the one caller that looks at the file
 	// current is a *fileContent, replaced whole (never changed) at each look.
 	current atomic.Value
 }
@@ -42,9 +45,10 @@ type watchedFile struct {
 // fileContent is what a watched file held when it was last taken, and when to look again.
 type fileContent struct {
 	value     []string
-	data      []byte // the bytes last handled: value's, or a change that did not parse
-	pending   []byte // a change seen at the last look, written a moment before it
-	failed    string // why the last look could not read the file, told once
+	table     map[string][]string // parseTable's
+	data      []byte              // the bytes last handled: value's, or a change that did not parse
+	pending   []byte              // a change seen at the last look, written a moment before it
+	failed    string              // why the last look could not read the file, told once
 	checkAtMs int64
 }
 
@@ -62,6 +66,30 @@ func watchFile(key, path string, parse func([]byte) ([]string, error), log *line
 	}
 	w.current.Store(&fileContent{value: value, data: data, checkAtMs: nowMs + fileCheckMs})
 	return w, nil
+}
+
+// watchTable is watchFile for a file that holds a table.
+func watchTable(key, path string, parse func([]byte) (map[string][]string, error), log *lineLimiter, nowMs int64) (*watchedFile, error) {
+	w := &watchedFile{key: key, path: path, parseTable: parse, log: log}
+	data, _, err := readWatched(path)
+	if err != nil {
+		return nil, err
+	}
+	table, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	w.current.Store(&fileContent{table: table, data: data, checkAtMs: nowMs + fileCheckMs})
+	return w, nil
+}
+
+// watchedTable is watchedValue for a file that holds a table.
+func watchedTable(w *watchedFile, nowMs int64) map[string][]string {
+	c, _ := w.current.Load().(*fileContent)
+	if nowMs >= c.checkAtMs || c.checkAtMs-nowMs > fileCheckMs {
+		c = lookAgain(w, c, nowMs)
+	}
+	return c.table
 }
 
 // watchedValue is what the file holds now, as far as a look at most a second old tells.
@@ -87,7 +115,7 @@ func lookAgain(w *watchedFile, c *fileContent, nowMs int64) *fileContent {
 	if nowMs < c.checkAtMs && c.checkAtMs-nowMs <= fileCheckMs {
 		return c
 	}
-	next := &fileContent{value: c.value, data: c.data, checkAtMs: nowMs + fileCheckMs}
+	next := &fileContent{value: c.value, table: c.table, data: c.data, checkAtMs: nowMs + fileCheckMs}
 	data, writtenMs, err := readWatched(w.path)
 	switch {
 	case err != nil:
@@ -101,13 +129,19 @@ func lookAgain(w *watchedFile, c *fileContent, nowMs int64) *fileContent {
 		// Written a moment ago, perhaps half: taken at the next look if it stays so.
 		next.pending = data
 	default:
-		value, err := w.parse(data)
+		var value []string
+		var table map[string][]string
+		if w.parseTable != nil {
+			table, err = w.parseTable(data)
+		} else {
+			value, err = w.parse(data)
+		}
 		next.data = data // parsed again only once it changes again
 		if err != nil {
 			w.log.printf(levelError, "file_invalid", "%s changed, but %v; what was read before stays in use", w.key, err)
 			break
 		}
-		next.value = value
+		next.value, next.table = value, table
 		w.log.printf(levelDebug, "file_changed", "%s changed: read again", w.key)
 	}
 	w.current.Store(next)

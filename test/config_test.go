@@ -16,6 +16,8 @@ import (
 const wantEveryOption = `{
 	"Secrets": ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"],
 	"SecretsFile": "",
+	"AppSecrets": {"1234567": ["abcdef0123456789abcdef0123456789"], "7654321": ["bcdef0123456789abcdef0123456789a", "cdef0123456789abcdef0123456789ab"]},
+	"AppSecretsFile": "/run/secrets/zego_app_secrets",
 	"TimestampTolerance": "2m",
 	"TimestampUnit": "seconds",
 	"Events": ["mix_start", "mix_stop"],
@@ -114,7 +116,8 @@ func TestEveryOptionDecodesAlike(t *testing.T) {
 			if n := cfg.Elem().FieldByName("Unknown").Len(); n != 0 {
 				t.Errorf("%d keys were not taken: %v", n, cfg.Elem().FieldByName("Unknown").Interface())
 			}
-			// New reads passwordFile; the fixture names a Docker secret's path. It sets
+			// New reads passwordFile and appSecretsFile; the fixture names Docker secrets'
+			// paths. It sets
 			// nonceCapacity, which a Redis store does not use and New refuses, to check
 			// that it decodes.
 			passwordFile := filepath.Join(t.TempDir(), "redis_password")
@@ -122,6 +125,11 @@ func TestEveryOptionDecodesAlike(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Elem().FieldByName("Redis").FieldByName("PasswordFile").SetString(passwordFile)
+			appSecretsFile := filepath.Join(t.TempDir(), "zego_app_secrets")
+			if err := os.WriteFile(appSecretsFile, []byte("2222222 def0123456789abcdef0123456789abc\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Elem().FieldByName("AppSecretsFile").SetString(appSecretsFile)
 			cfg.Elem().FieldByName("NonceCapacity").SetInt(1000000)
 			if _, err := p.NewHandler(context.Background(), http.NotFoundHandler(), cfg, "zego-callback@every-option"); err != nil {
 				t.Errorf("New: %v", err)
@@ -251,4 +259,91 @@ func configAsMap(t *testing.T, cfg any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestAppSecretsUnderEveryDecoder: appSecrets, a map from app id to secrets, reaches the
+// plugin alike from a YAML and a TOML file, Docker labels (a comma-separated list) and a
+// Kubernetes Middleware, and the middleware builds from it; an app id written as an
+// unquoted YAML number, which Traefik's decoder turns into the text "<int Value>", is
+// refused with a message that says to quote it.
+func TestAppSecretsUnderEveryDecoder(t *testing.T) {
+	p, err := pluginload.Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const a1, a2, b1 = "0123456789abcdef0123456789abcdea", "0123456789abcdef0123456789abcdeb", "0123456789abcdef0123456789abcdec"
+	write("dynamic.yml", `http:
+  middlewares:
+    zego-callback:
+      plugin:
+        zegocallback:
+          appSecrets:
+            "1234567": [`+a1+`, `+a2+`]
+            "7654321":
+              - `+b1+`
+`)
+	write("dynamic.toml", `[http.middlewares.zego-callback.plugin.zegocallback.appSecrets]
+  "1234567" = ["`+a1+`", "`+a2+`"]
+  "7654321" = ["`+b1+`"]
+`)
+	write("compose.yml", `services:
+  callback-backend:
+    labels:
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.appSecrets.1234567=`+a1+`,`+a2+`
+      - traefik.http.middlewares.zego-callback.plugin.zegocallback.appSecrets.7654321=`+b1+`
+`)
+	write("kubernetes.yml", `apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: zego-callback
+spec:
+  plugin:
+    zegocallback:
+      appSecrets:
+        "1234567":
+          - `+a1+`
+          - `+a2+`
+        "7654321": [`+b1+`]
+`)
+	want := `{"1234567":["` + a1 + `","` + a2 + `"],"7654321":["` + b1 + `"]}`
+	for _, d := range decoders(dir, "dynamic.yml", "dynamic.toml", "compose.yml", "kubernetes.yml") {
+		raw, err := d.load()
+		if err != nil {
+			t.Fatalf("%s: provider decoding: %v", d.desc, err)
+		}
+		cfg, err := p.CreateConfig(raw)
+		if err != nil {
+			t.Fatalf("%s: Traefik's plugin decoding: %v", d.desc, err)
+		}
+		got, _ := json.Marshal(configAsMap(t, cfg.Interface())["AppSecrets"])
+		if string(got) != want {
+			t.Errorf("%s: appSecrets = %s, want %s", d.desc, got, want)
+		}
+		if _, err := p.Build(context.Background(), raw, http.NotFoundHandler(), "zego-callback@apps"); err != nil {
+			t.Errorf("%s: New: %v", d.desc, err)
+		}
+	}
+
+	write("unquoted.yml", `http:
+  middlewares:
+    zego-callback:
+      plugin:
+        zegocallback:
+          appSecrets:
+            1234567: [`+a1+`]
+`)
+	raw, err := pluginload.PluginConfFromFile(filepath.Join(dir, "unquoted.yml"), "zego-callback", "zegocallback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Build(context.Background(), raw, http.NotFoundHandler(), "zego-callback@unquoted")
+	if err == nil || !strings.Contains(err.Error(), `reaches the plugin as "<int Value>": quote it`) {
+		t.Errorf("an unquoted app id: New: %v, want the advice to quote it", err)
+	}
 }

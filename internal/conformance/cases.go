@@ -66,6 +66,7 @@ func Cases(now time.Time, secretsFile string) []Case {
 		stepNamedFieldCases(now),
 		stepMalformedCases(now),
 		stepSignatureCases(now, secretsFile),
+		stepAppSecretCases(now),
 		stepFreshnessCases(now),
 		stepEventCases(now),
 		stepReplayCases(now),

@@ -22,6 +22,8 @@ func ConfigCases(t testing.TB) []ConfigCase {
 	missing := filepath.Join(t.TempDir(), "no-such-file")
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, empty, "# nothing but a comment\n\n")
+	threeWords := filepath.Join(t.TempDir(), "three-words")
+	writeFile(t, threeWords, "# app id, secret\n1234567 "+zegotest.Secret+" "+zegotest.OtherSecret+"\n")
 	twoOnALine := filepath.Join(t.TempDir(), "two-on-a-line")
 	writeFile(t, twoOnALine, "# ok\n"+zegotest.Secret+"\n"+zegotest.Secret+","+zegotest.OtherSecret+"\n")
 	redis := func(over map[string]any) map[string]any {
@@ -45,6 +47,15 @@ func ConfigCases(t testing.TB) []ConfigCase {
 		{Desc: "tolerance zero", Config: Config(map[string]any{"timestampTolerance": "0s"}), WantErr: "timestampTolerance"},
 		{Desc: "tolerance negative", Config: Config(map[string]any{"timestampTolerance": "-5m"}), WantErr: "timestampTolerance"},
 		{Desc: "tolerance empty", Config: Config(map[string]any{"timestampTolerance": ""}), WantErr: "timestampTolerance"},
+		{Desc: "appSecrets alone", Config: map[string]any{"appSecrets": map[string]any{"1234567": []string{zegotest.Secret}}}},
+		{Desc: "appSecrets with an app id that is not digits", Config: map[string]any{"appSecrets": map[string]any{"my-app": []string{zegotest.Secret}}}, WantErr: "appSecrets"},
+		{Desc: "appSecrets keyed by an unquoted YAML number", Config: map[string]any{"appSecrets": map[string]any{"<int Value>": []string{zegotest.Secret}}}, WantErr: "appSecrets: an app id written as a number in YAML reaches the plugin as \"<int Value>\": quote it"},
+		{Desc: "appSecrets with an app without a secret", Config: map[string]any{"appSecrets": map[string]any{"1234567": []string{}}}, WantErr: "appSecrets"},
+		{Desc: "appSecrets with a secret holding a comma", Config: map[string]any{"appSecrets": map[string]any{"1234567": []string{zegotest.Secret + "," + zegotest.OtherSecret}}}, WantErr: "appSecrets: app 1234567, item 0"},
+		{Desc: "appSecrets listing a secret of secrets", Config: Config(map[string]any{"appSecrets": map[string]any{"1234567": []string{zegotest.Secret}}}), WantErr: "appSecrets: a secret of app 1234567 is also in secrets"},
+		{Desc: "appSecrets giving two apps one secret", Config: map[string]any{"appSecrets": map[string]any{"1234567": []string{zegotest.Secret}, "7654321": []string{zegotest.Secret}}}, WantErr: "appSecrets: a secret is listed for app 1234567 and for app 7654321; each app has its own"},
+		{Desc: "unreadable appSecretsFile", Config: map[string]any{"appSecretsFile": missing}, WantErr: "appSecretsFile"},
+		{Desc: "appSecretsFile with a line of three words", Config: map[string]any{"appSecretsFile": threeWords}, WantErr: "appSecretsFile: line 2"},
 		{Desc: "unknown duplicates", Config: Config(map[string]any{"duplicates": "ignore"}), WantErr: "duplicates"},
 		{Desc: "unknown retryOn", Config: Config(map[string]any{"retryOn": "never"}), WantErr: "retryOn"},
 		{Desc: "rememberAnswerBytes negative", Config: Config(map[string]any{"rememberAnswerBytes": -1}), WantErr: "rememberAnswerBytes"},

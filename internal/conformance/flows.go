@@ -30,6 +30,8 @@ func FlowRows() []Row {
 					Plan: []Answer{{Status: http.StatusInternalServerError, Hold: true}, {Status: http.StatusOK}}}
 			}}},
 			Run: runLapse},
+		{Desc: "appSecretsFile rotates: a new secret for app A passes, then the old one is refused",
+			Run: runAppSecretsFile},
 		{Desc: "the replay store outlives New: another router, a reload, a reload that changes the middleware's settings; another middleware knows it in memory, not under another Redis keyPrefix",
 			Store: true, Twins: true, Mws: []Mw{{}, {}}, Run: runReload},
 	}

@@ -101,14 +101,18 @@ var summaryPaths = []struct {
 	name   string
 	what   string
 	target int
+	// over, when set, makes target a number of allocations over that path's (issue
+	// #22's "a handful" over a genuine callback's).
+	over string
 }{
-	{"new", "genuine, every field annotated", 600},
-	{"new-3-fields", "genuine, `fields: [event, appid, task_id]`", 560},
-	{"duplicate", "duplicate (already delivered)", 812},
-	{"forged", "forged (another secret)", 706},
-	{"form", "genuine, sent as a form", 0},
-	{"report-only", "genuine, `reportOnly: true`", 0},
-	{"redis", "genuine, `nonceStore: redis`", 0},
+	{"new", "genuine, every field annotated", 600, ""},
+	{"new-3-fields", "genuine, `fields: [event, appid, task_id]`", 560, ""},
+	{"duplicate", "duplicate (already delivered)", 812, ""},
+	{"forged", "forged (another secret)", 706, ""},
+	{"form", "genuine, sent as a form", 0, ""},
+	{"report-only", "genuine, `reportOnly: true`", 0, ""},
+	{"redis", "genuine, `nonceStore: redis`", 0, ""},
+	{"app-secrets", "genuine, `appSecrets` (three apps)", 10, "new"},
 }
 
 // The targets through Traefik, at targetConc connections.
@@ -162,7 +166,10 @@ func summary(w io.Writer, interpreted []result, budget, load, baseline string) {
 		ns, nsOK := metric("BenchmarkInterpretedServeHTTP/"+p.name, "ns/op")
 		baseNs, baseNsOK := metric("BenchmarkInterpretedBaseline/"+p.name, "ns/op")
 		target, limit, limitOK := "≤ baseline", baseAllocs, baseOK
-		if p.target > 0 {
+		if p.target > 0 && p.over != "" {
+			over, overOK := metric("BenchmarkInterpretedServeHTTP/"+p.over, "allocs/op")
+			target, limit, limitOK = fmt.Sprintf("≤ %s + %d", p.over, p.target), over+float64(p.target), overOK
+		} else if p.target > 0 {
 			target, limit, limitOK = "≤ "+strconv.Itoa(p.target), float64(p.target), true
 		}
 		met := "?"
