@@ -42,6 +42,10 @@ func compileAppSecrets(s *settings, c *Config, nowMs int64) error {
 			if err != nil {
 				return nil, err
 			}
+			// Checked at each reading, as at load: a rewrite may list a secret of secrets.
+			if err := secretsOfOneKind(merged, s.secrets); err != nil {
+				return nil, err
+			}
 			return extendApps(merged, everyApp), nil
 		}
 		w, err := watchTable("appSecretsFile", c.AppSecretsFile, parse, s.log, nowMs)
@@ -51,13 +55,15 @@ func compileAppSecrets(s *settings, c *Config, nowMs int64) error {
 		s.appSecretsFile = w
 		s.appSecrets = watchedTable(w, nowMs)
 	}
-	if s.appSecretsFile != nil {
-		fromFile, _ := appSecretLines(s.appSecretsFile.current.Load().(*fileContent).data)
-		if err := secretsOfOneKind(fromFile, s.secrets); err != nil {
-			return fmt.Errorf("appSecretsFile: %w", err)
-		}
-	}
 	return nil
+}
+
+// appTableNow is the table of each app's secrets in force (nil without appSecrets).
+func appTableNow(s *settings, nowMs int64) map[string][]string {
+	if s.appSecretsFile != nil {
+		return watchedTable(s.appSecretsFile, nowMs)
+	}
+	return s.appSecrets
 }
 
 // secretsOfOneKind refuses a secret of an app's that the secrets option also lists: it
@@ -116,13 +122,16 @@ func appSecretsTable(in map[string][]string) (map[string][]string, error) {
 	return merged, nil
 }
 
-// checkAppID accepts a ZEGO AppID: digits, as the console shows it.
+// checkAppID accepts a ZEGO AppID as the console shows it: up to 10 digits (a 32-bit
+// number), no leading 0, so that every backend reads the text looked up as the same
+// number. Its error never shows what it refuses: a line written secret first would put
+// the secret in the log.
 func checkAppID(id string) error {
-	if strings.HasPrefix(id, "<") && strings.HasSuffix(id, " Value>") {
-		return fmt.Errorf("an app id written as a number in YAML reaches the plugin as %q: quote it (\"1234567\": [secret])", boundedKey(id))
+	if strings.HasPrefix(id, "<") && strings.HasSuffix(id, " Value>") && len(id) < 32 {
+		return fmt.Errorf("an app id written as a number in YAML reaches the plugin as %q: quote it (\"1234567\": [secret])", id)
 	}
-	if id == "" || strings.Trim(id, digits) != "" || len(id) > 20 {
-		return fmt.Errorf("app id %q is not a ZEGO AppID (its digits, as the console shows them)", boundedKey(id))
+	if id == "" || strings.Trim(id, digits) != "" || len(id) > 10 || id[0] == '0' {
+		return errors.New("an app id is not a ZEGO AppID: its digits as the console shows them, up to 10, no leading 0 (the value is not shown: it could be a secret)")
 	}
 	return nil
 }

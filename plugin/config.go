@@ -136,6 +136,9 @@ const (
 	maxHeaderValueLimit  = 65536
 )
 
+// minSecretLen is the shortest secret accepted: ZEGO's have 32 characters.
+const minSecretLen = 16
+
 // settings is a Config checked and turned into what requests need.
 type settings struct {
 	secrets     []string     // every secret, as New read them
@@ -328,6 +331,11 @@ func compileSecrets(s *settings, c *Config, nowMs int64) error {
 			if err != nil {
 				return nil, err
 			}
+			// A rewrite may list an app's secret (appSecrets), which would sign every
+			// app's callbacks (none at load: the apps are read after).
+			if err := secretsOfOneKind(appTableNow(s, time.Now().UnixMilli()), secrets); err != nil {
+				return nil, err
+			}
 			return append(append(make([]string, 0, len(inline)+len(secrets)), inline...), secrets...), nil
 		}
 		w, err := watchFile("secretsFile", c.SecretsFile, parse, s.log, nowMs)
@@ -360,12 +368,16 @@ func secretLines(data []byte) ([]string, error) {
 	return secrets, nil
 }
 
-// checkSecret refuses a secret no ZEGO project has: empty, or holding white space, a
-// comma or a byte that is not printable ASCII, which is two secrets run together or a
-// pasting slip (ZEGO's CallbackSecrets are 32 hex digits).
+// checkSecret refuses a secret no ZEGO project has: empty, shorter than 16 characters (a
+// file read half written, a placeholder: one that could be guessed), or holding white
+// space, a comma or a byte that is not printable ASCII, which is two secrets run together
+// or a pasting slip (ZEGO's CallbackSecrets are 32 hex digits).
 func checkSecret(secret string) error {
 	if secret == "" {
 		return errors.New("empty")
+	}
+	if len(secret) < minSecretLen {
+		return fmt.Errorf("shorter than %d characters (ZEGO's CallbackSecrets have 32)", minSecretLen)
 	}
 	for i := 0; i < len(secret); i++ {
 		if c := secret[i]; c <= ' ' || c >= 0x7f || c == ',' {

@@ -1,6 +1,7 @@
 package zegocallback
 
 import (
+	"crypto/sha1" //nolint:gosec // the size of ZEGO's signature, the store's key
 	"encoding/binary"
 	"errors"
 	"math"
@@ -44,7 +45,8 @@ type memoryStore struct {
 
 // storeRoom is a middleware's part of the store: the entries it claimed first.
 type storeRoom struct {
-	held, capacity int // how many entries it holds, and may hold (nonceCapacity)
+	held, capacity int  // how many entries it holds, and may hold (nonceCapacity)
+	bodyInKey      bool // its middleware's replayKey is signatureAndBody (see claimKnown)
 	ttlMs          int64
 	order          []*memoryEntry
 	head           int
@@ -72,7 +74,7 @@ func bodySum(cb *callback) uint64 {
 // each.
 func newMemoryStore(capacity int, ttlMs int64) *memoryStore {
 	s := &memoryStore{entries: make(map[string]*memoryEntry), nextSweep: math.MaxInt64}
-	s.setLimits(s.room(), capacity, ttlMs)
+	s.setLimits(s.room(), capacity, ttlMs, false)
 	return s
 }
 
@@ -100,7 +102,7 @@ func claimMemory(s *memoryStore, cb *callback, room *storeRoom, inFlightMs int64
 	// room, is claimKnown's (see ServeHTTP on why).
 	e := s.entries[cb.key]
 	if e != nil || room.held >= room.capacity {
-		return claimKnown(s, e, cb, inFlightMs)
+		return claimKnown(s, e, cb, room, inFlightMs)
 	}
 	room.held++
 	e = &memoryEntry{key: cb.key, room: room, queuedMs: now, v: now<<entryStateBits | entryInFlight, sum: binary.BigEndian.Uint64(cb.digest[:8])}
@@ -123,33 +125,63 @@ func queued(s *memoryStore, room *storeRoom, nowMs int64) {
 	}
 }
 
-// claimKnown is claimMemory for a key the store holds (e), or when it is full (e nil); it
-// is called with s.mu held, and releases it.
-func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, inFlightMs int64) claimResult {
-	defer s.mu.Unlock()
+// claimKnown is claimMemory for a key the store holds (e), or when room is full (e nil);
+// it is called with s.mu held, and releases it. Under replayKey signatureAndBody
+// (room.bodyInKey), a body the triple's key holds another body for is claimed in a place
+// of its own (claimPlace): the triple's key comes first, so that a callback is known by
+// one key through every middleware, whatever its replayKey.
+func claimKnown(s *memoryStore, e *memoryEntry, cb *callback, room *storeRoom, inFlightMs int64) claimResult {
 	if e == nil {
+		s.mu.Unlock()
 		cb.storeErr = errStoreFull
 		return unavailable
 	}
 	now := cb.receivedMs
 	at, state := e.v>>entryStateBits, e.v&entryStateMask
+	result := claimed
 	if at+e.room.ttlMs > now {
 		switch {
+		case e.sum != bodySum(cb) && room.bodyInKey && len(cb.key) == sha1.Size: // the triple's own key
+			return claimPlace(s, cb, room, inFlightMs)
 		case e.sum != bodySum(cb):
-			return reused
+			result = reused
 		case state == entryDelivered:
 			cb.remembered = e.answer
-			return delivered
+			result = delivered
 		case state == entryInFlight && at+inFlightMs > now:
-			return inFlight
+			result = inFlight
 		}
 	}
-	// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the queue;
-	// the sweep moves it to the tail when it finds the entry claimed later than its place.
-	e.v = now<<entryStateBits | entryInFlight
-	e.sum = bodySum(cb)
-	e.answer = ""
+	if result == claimed {
+		// Forgotten, lapsed, or expired and not yet swept: it keeps its place in the
+		// queue; the sweep moves it to the tail when it finds the entry claimed later
+		// than its place.
+		e.v = now<<entryStateBits | entryInFlight
+		e.sum = bodySum(cb)
+		e.answer = ""
+		cb.entry = e
+	}
+	s.mu.Unlock()
+	return result
+}
+
+// claimPlace claims cb's body's place under its triple (replayKey signatureAndBody), with
+// s.mu held; it releases it.
+func claimPlace(s *memoryStore, cb *callback, room *storeRoom, inFlightMs int64) claimResult {
+	cb.key = bodyPlaceKey(cb.key, cb.digest)
+	e := s.entries[cb.key]
+	if e != nil || room.held >= room.capacity {
+		return claimKnown(s, e, cb, room, inFlightMs)
+	}
+	room.held++
+	e = &memoryEntry{key: cb.key, room: room, queuedMs: cb.receivedMs, v: cb.receivedMs<<entryStateBits | entryInFlight, sum: bodySum(cb)}
 	cb.entry = e
+	s.entries[cb.key] = e
+	room.order = append(room.order, e)
+	if room.nextSweep == math.MaxInt64 {
+		queued(s, room, cb.receivedMs)
+	}
+	s.mu.Unlock()
 	return claimed
 }
 
@@ -235,9 +267,10 @@ func sweepRoom(s *memoryStore, room *storeRoom, nowMs int64) {
 // claims wait for room), and the time to remember only if it grew. Lowering
 // timestampTolerance keeps the longer memory (it is safe, and keeps the queue in order)
 // until Traefik restarts.
-func (s *memoryStore) setLimits(room *storeRoom, capacity int, ttlMs int64) {
+func (s *memoryStore) setLimits(room *storeRoom, capacity int, ttlMs int64, bodyInKey bool) {
 	s.mu.Lock()
 	room.capacity = capacity
+	room.bodyInKey = bodyInKey
 	if ttlMs > room.ttlMs {
 		room.ttlMs = ttlMs
 		if room.head < len(room.order) {
@@ -270,7 +303,7 @@ func newStoreRegistry() *storeRegistry {
 
 // get returns the process's store, made on first use, and the room of the middleware
 // called name, with its limits applied.
-func (r *storeRegistry) get(name string, capacity int, ttlMs int64) (*memoryStore, *storeRoom) {
+func (r *storeRegistry) get(name string, capacity int, ttlMs int64, bodyInKey bool) (*memoryStore, *storeRoom) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.store == nil {
@@ -281,6 +314,6 @@ func (r *storeRegistry) get(name string, capacity int, ttlMs int64) (*memoryStor
 		room = r.store.room()
 		r.rooms[name] = room
 	}
-	r.store.setLimits(room, capacity, ttlMs)
+	r.store.setLimits(room, capacity, ttlMs, bodyInKey)
 	return r.store, room
 }

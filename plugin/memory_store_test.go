@@ -89,13 +89,13 @@ func TestMemoryStoreclaimedAgainMovesInTheQueue(t *testing.T) {
 // there: they stay fresh longer, so they could otherwise be replayed.
 func TestMemoryStoreLongerTTLOnReloadCoversWhatIsThere(t *testing.T) {
 	r := newStoreRegistry()
-	s, _ := r.get("zego@file", 10, (10 * time.Second).Milliseconds())
+	s, _ := r.get("zego@file", 10, (10 * time.Second).Milliseconds(), false)
 	t0 := time.Unix(1700000000, 0)
 	_, _ = claimAt(s, "k", 1, ms(t0), testInFlight)
 	confirmAt(s, "k", 1)
-	r.get("zego@file", 10, time.Minute.Milliseconds()) // the reload
+	r.get("zego@file", 10, time.Minute.Milliseconds(), false) // the reload
 	wantClaim(t, s, "k", 1, ms(t0.Add(30*time.Second)), testInFlight, delivered, "30 s later, after the TTL grew to a minute")
-	r.get("zego@file", 10, time.Second.Milliseconds()) // a shorter one keeps the longer memory
+	r.get("zego@file", 10, time.Second.Milliseconds(), false) // a shorter one keeps the longer memory
 	wantClaim(t, s, "k", 1, ms(t0.Add(59*time.Second)), testInFlight, delivered, "after a reload that lowered the TTL")
 	wantClaim(t, s, "k", 1, ms(t0.Add(60*time.Second)), testInFlight, claimed, "after a minute")
 }
@@ -112,7 +112,7 @@ func TestMemoryStoreFull(t *testing.T) {
 	forgetMemory(s, "a", t0)
 	wantClaim(t, s, "a", 1, t0, testInFlight, claimed, "a forgotten entry's slot")
 	wantClaim(t, s, "c", 1, t0+time.Minute.Milliseconds(), testInFlight, claimed, "after expiry")
-	s.setLimits(s.rooms[0], 1, 0)
+	s.setLimits(s.rooms[0], 1, 0, false)
 	if _, err := claimAt(s, "d", 1, t0+time.Minute.Milliseconds(), testInFlight); !errors.Is(err, errStoreFull) {
 		t.Errorf("lowered capacity: %v, want errStoreFull", err)
 	}
@@ -154,14 +154,14 @@ func TestMemoryStoreConcurrentClaims(t *testing.T) {
 // what it claimed and whose time to remember is its own, at its latest values.
 func TestStoreRegistry(t *testing.T) {
 	r := newStoreRegistry()
-	s, a := r.get("a@file", 1, 1000)
-	if again, room := r.get("a@file", 2, 2000); again != s || room != a {
+	s, a := r.get("a@file", 1, 1000, false)
+	if again, room := r.get("a@file", 2, 2000, false); again != s || room != a {
 		t.Error("a second get made a second store or room")
 	}
 	if a.capacity != 2 || a.ttlMs != 2000 {
 		t.Errorf("capacity %d, ttl %d; want the reloaded 2 and 2000", a.capacity, a.ttlMs)
 	}
-	other, b := r.get("b@file", 1, 1000)
+	other, b := r.get("b@file", 1, 1000, false)
 	if other != s || b == a {
 		t.Fatalf("b: store shared %v, room its own %v", other == s, b != a)
 	}

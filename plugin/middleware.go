@@ -45,8 +45,9 @@ type middleware struct {
 	room           *storeRoom   // (this middleware's room in it)
 	redis          *redisPool   // or in Redis, when nonceStore is redis
 	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
-	answerBytes    int          // rememberAnswerBytes
+	answerBytes    int          // rememberAnswerBytes, -1 for 0 (rememberedAnswer)
 	noAnswer       bool         // retryOn noAnswer
+	closeFrom      int          // the backend's statuses from which undelivered answers: 500 with noAnswer
 	now            func() time.Time
 }
 
@@ -104,6 +105,13 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		m.secretsFile = nil // a pair with nil would not run under Yaegi
 		m.appFiles = m.appSecretsFile != nil || m.everyAppFile != nil
 	}
+	m.closeFrom = 1000
+	if m.noAnswer {
+		m.closeFrom = http.StatusInternalServerError
+	}
+	if m.answerBytes == 0 {
+		m.answerBytes = -1 // keeps none: see rememberedAnswer
+	}
 	if m.readLimit > readChunk {
 		m.readLimit = readChunk
 	}
@@ -115,7 +123,7 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// password shows on each request (503 and a log line), not as a failed New.
 		m.redis = sharedRedisPool(ctx, s.redis)
 	} else {
-		m.mem, m.room = memoryStores.get(name, s.capacity, m.ttlMs)
+		m.mem, m.room = memoryStores.get(name, s.capacity, m.ttlMs, s.bodyInKey)
 	}
 	return m, nil
 }
@@ -194,7 +202,8 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	} else {
 		claim = claimInRedis(m, cb)
 	}
-	if claim != claimed && !claimPlace(m, rw, req, cb, claim) {
+	if claim != claimed {
+		refuseSeen(m, rw, req, cb, claim)
 		return
 	}
 	// 10. Forward, with the fields as headers (the plain reading wrote them already, unless
@@ -238,7 +247,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 		answer.Code = status
-	} else if status < 200 || status >= 500 && m.noAnswer {
+	} else if status < 200 || status >= m.closeFrom {
 		if status = undelivered(m, rw, req, cb, status); status == 0 {
 			return
 		}

@@ -219,27 +219,6 @@ func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *ca
 	answerDuplicate(m, rw, req, cb, claim)
 }
 
-// claimPlace is step 9 for a claim the store did not grant. Under replayKey
-// signatureAndBody, a body whose triple the store holds with another body is claimed in
-// its own place (bodyPlaceKey): the triple's key comes first, so that a callback is known
-// by the same key through every middleware, whatever its replayKey. Else, or when that
-// place is taken too, refuseSeen answers. It reports whether the callback goes on, claimed.
-func claimPlace(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) bool {
-	if claim == reused && m.bodyInKey {
-		cb.key = bodyPlaceKey(cb.key, cb.digest)
-		if m.mem != nil {
-			claim = claimMemory(m.mem, cb, m.room, m.inFlightMs)
-		} else {
-			claim = claimInRedis(m, cb)
-		}
-		if claim == claimed {
-			return true
-		}
-	}
-	refuseSeen(m, rw, req, cb, claim)
-	return false
-}
-
 // undelivered answers a delivery the backend did not acknowledge with what ZEGO takes for
 // "try again": 502 for an informational answer that hid the backend's own; with retryOn
 // noAnswer, no answer at all, for that and for a 5xx (a backend that failed, or that
@@ -302,15 +281,18 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 		wouldReject(m, rw, req, cb, errDuplicate)
 		return
 	}
-	if claim == delivered && cb.remembered != "" && cb.remembered != answerTooLong {
+	if claim == delivered && writeRemembered(m, rw, cb.remembered) {
 		if cb.pieces != nil {
-			stripWritten(m.s.headers, cb)
+			stripWritten(m.s.headers, cb) // not forwarded
 		}
-		if writeRemembered(m, rw, cb.remembered) {
-			logRejection(m, actionAcknowledged, "duplicate", req, cb, errAnsweredAsBefore)
-			return
-		}
+		logRejection(m, actionAcknowledged, "duplicate", req, cb, errAnsweredAsBefore)
+		return
 	}
+	ackOrReject(m, rw, req, cb, claim)
+}
+
+// ackOrReject is answerDuplicate for a duplicate without a remembered answer.
+func ackOrReject(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) {
 	if claim != delivered || !m.s.ackDuplicates {
 		if claim == inFlight && m.noAnswer {
 			// The products that retry only without an answer would take 409 for one: the
@@ -326,7 +308,7 @@ func answerDuplicate(m *middleware, rw http.ResponseWriter, req *http.Request, c
 		return
 	}
 	if cb.remembered == answerTooLong {
-		m.s.log.printf(levelError, "answer_not_remembered", "a duplicate got the middleware's acknowledgement: the backend's answer to its delivery was longer than rememberAnswerBytes (%d), encoded (Content-Encoding), or cut short; raise it if ZEGO reads that answer", m.answerBytes)
+		m.s.log.printf(levelError, "answer_not_remembered", "a duplicate got the middleware's acknowledgement: the backend's answer to its delivery was longer than rememberAnswerBytes (%d), encoded (Content-Encoding), or cut short; raise it if ZEGO reads that answer", m.s.answerBytes)
 	}
 	logRejection(m, actionAcknowledged, "duplicate", req, cb, errAcknowledged)
 	if cb.pieces != nil {

@@ -77,6 +77,13 @@ return 0`
 // failure is unavailable, its error in cb.storeErr.
 func claimInRedis(m *middleware, cb *callback) claimResult {
 	claim, token, err := claimRedis(m.redis, cb.key, redisDigest(cb), m.s.inFlightMs, m.ttlMs)
+	if claim == reused && err == nil && m.bodyInKey {
+		// replayKey signatureAndBody: another body under the triple has a place of its own
+		// (bodyPlaceKey); the triple's own key comes first, so that a callback is known by
+		// one key through every middleware, whatever its replayKey.
+		cb.key = bodyPlaceKey(cb.key, cb.digest)
+		claim, token, err = claimRedis(m.redis, cb.key, redisDigest(cb), m.s.inFlightMs, m.ttlMs)
+	}
 	cb.claim = token
 	if err != nil {
 		cb.storeErr = err

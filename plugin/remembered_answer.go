@@ -46,26 +46,36 @@ var answerTypeCodes = func() map[string]string {
 }()
 
 // rememberedAnswer is what the store keeps of a delivery's answer (a 2xx), within limit
-// bytes of body and Content-Type; whole says the backend's answer came to its end (the
-// chain did not panic after the status). One that did not, one longer than limit, and one
-// encoded (its Content-Encoding would be lost) are remembered as answerTooLong: their
-// duplicates get the middleware's acknowledgement.
+// bytes of body and Content-Type (limit is -1 with rememberAnswerBytes 0); whole says the
+// backend's answer came to its end (the chain did not panic after the status). The usual
+// answer, whole, short, of a usual Content-Type and not encoded, is one lookup and one
+// concatenation; unusualAnswer takes the others.
 func rememberedAnswer(answer *httptest.ResponseRecorder, limit int, whole bool) string {
-	if limit == 0 {
-		return ""
+	code, usual := answerTypeCodes[answer.HeaderMap.Get("Content-Type")]
+	if usual && whole && answer.Body.Len() <= limit && answer.HeaderMap["Content-Encoding"] == nil {
+		return answerStatus[answer.Code-200] + code + answer.Body.String()
 	}
+	return unusualAnswer(answer, limit, whole)
+}
+
+// unusualAnswer is rememberedAnswer for the others: none kept with rememberAnswerBytes
+// 0; answerTooLong for one cut short, longer than limit, or encoded (its Content-Encoding
+// would be lost): their duplicates get the middleware's acknowledgement; another
+// Content-Type written out.
+func unusualAnswer(answer *httptest.ResponseRecorder, limit int, whole bool) string {
 	h := answer.HeaderMap
-	if !whole || answer.Body.Len() > limit || len(h["Content-Encoding"]) != 0 && h.Get("Content-Encoding") != "identity" {
+	contentType := h.Get("Content-Type")
+	switch {
+	case limit < 0:
+		return ""
+	case !whole || answer.Body.Len()+len(contentType) > limit,
+		len(h["Content-Encoding"]) != 0 && h.Get("Content-Encoding") != "identity":
 		return answerTooLong
 	}
-	code, known := answerTypeCodes[h.Get("Content-Type")]
-	if !known {
-		if answer.Body.Len()+len(h.Get("Content-Type")) > limit {
-			return answerTooLong
-		}
-		code = "~" + h.Get("Content-Type") + "\n"
+	if code, usual := answerTypeCodes[contentType]; usual {
+		return answerStatus[answer.Code-200] + code + answer.Body.String()
 	}
-	return answerStatus[answer.Code-200] + code + answer.Body.String()
+	return answerStatus[answer.Code-200] + "~" + contentType + "\n" + answer.Body.String()
 }
 
 // answerStatus is each 2xx status as a remembered answer starts with it: made once.
@@ -77,48 +87,58 @@ var answerStatus = func() []string {
 	return out
 }()
 
-// parseAnswer reads a remembered answer back; ok is false for none, one too long, and one
-// of another shape (a value another version wrote in Redis).
-func parseAnswer(remembered string) (status int, contentType, body string, ok bool) {
-	if len(remembered) < 4 || remembered[0] != '2' {
-		return 0, "", "", false
+// writeRemembered answers a duplicate with the answer its delivery got, and reports
+// whether it could: a remembered answer of a usual Content-Type is one lookup for its
+// status and one for its type; another is writeRememberedOther's.
+func writeRemembered(m *middleware, rw http.ResponseWriter, remembered string) bool {
+	if len(remembered) < 4 || answerStatusCodes[remembered[:3]] == 0 || remembered[3] == '~' {
+		return writeRememberedOther(m, rw, remembered)
 	}
-	status, err := strconv.Atoi(remembered[:3])
-	if err != nil || status < 200 || status > 299 {
-		return 0, "", "", false
+	h := rw.Header()
+	if t := int(remembered[3]) - 'a'; t > 0 && t < len(answerTypes) {
+		h["Content-Type"] = answerTypeValues[t]
 	}
-	rest := remembered[3:]
-	if rest[0] == '~' {
-		end := strings.IndexByte(rest, '\n')
-		if end < 0 {
-			return 0, "", "", false
-		}
-		return status, rest[1:end], rest[end+1:], true
-	}
-	i := int(rest[0]) - 'a'
-	if i < 0 || i >= len(answerTypes) {
-		return 0, "", "", false
-	}
-	return status, answerTypes[i], rest[1:], true
+	h[m.headers.duplicate] = verifiedTrue
+	rw.WriteHeader(answerStatusCodes[remembered[:3]])
+	_, _ = io.WriteString(rw, remembered[4:])
+	return true
 }
 
-// writeRemembered answers a duplicate with the answer its delivery got, and reports
-// whether there was one to give.
-func writeRemembered(m *middleware, rw http.ResponseWriter, remembered string) bool {
-	status, contentType, body, ok := parseAnswer(remembered)
-	if !ok {
+// writeRememberedOther is writeRemembered for an answer of another Content-Type, and for
+// none or one of another shape (a value another version wrote in Redis): false.
+func writeRememberedOther(m *middleware, rw http.ResponseWriter, remembered string) bool {
+	if len(remembered) < 4 || answerStatusCodes[remembered[:3]] == 0 || remembered[3] != '~' {
+		return false
+	}
+	end := strings.IndexByte(remembered, '\n')
+	if end < 0 {
 		return false
 	}
 	h := rw.Header()
-	if contentType != "" {
-		h["Content-Type"] = []string{contentType}
-	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h[m.s.headers.duplicate] = []string{"true"}
-	rw.WriteHeader(status)
-	_, _ = io.WriteString(rw, body)
+	h["Content-Type"] = []string{remembered[4:end]}
+	h[m.headers.duplicate] = verifiedTrue
+	rw.WriteHeader(answerStatusCodes[remembered[:3]])
+	_, _ = io.WriteString(rw, remembered[end+1:])
 	return true
 }
+
+// answerStatusCodes reads a remembered answer's status: each 2xx's text, made once.
+var answerStatusCodes = func() map[string]int {
+	out := make(map[string]int, 100)
+	for i := 200; i < 300; i++ {
+		out[strconv.Itoa(i)] = i
+	}
+	return out
+}()
+
+// answerTypeValues are answerTypes as header values, one slice each for every answer.
+var answerTypeValues = func() [][]string {
+	out := make([][]string, len(answerTypes))
+	for i, t := range answerTypes {
+		out[i] = []string{t}
+	}
+	return out
+}()
 
 // closeWithoutAnswer leaves the client without an answer, for retryOn noAnswer: the
 // products that retry only a callback that got none (cloud player, cloud recording, super

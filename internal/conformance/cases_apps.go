@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,9 @@ func runAppSecretsFile(t *testing.T, e *Env) {
 	}
 	write("# app id, then its secret\n" + appA + " " + zegotest.Secret + "\n")
 	e.Reload(t, 0, map[string]any{"secrets": []string{}, "appSecretsFile": path})
+	// Back to the base configuration before the file goes with the test's folder: a
+	// Traefik reloaded later would otherwise stop serving this route.
+	t.Cleanup(func() { e.Reload(t, 0, nil) })
 	fresh := func(secret string) []byte {
 		return zegotest.Fill(replaceApp(`{"appid":"{{app}}","event":"mix_start","nonce":"{{nonce}}","signature":"{{signature}}","timestamp":"{{timestamp}}"}`, appA),
 			secret, zegotest.Seconds(time.Now()), zegotest.Nonce())
@@ -101,4 +105,69 @@ func runAppSecretsFile(t *testing.T, e *Env) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	CheckStep(t, "app A, the old secret after the rotation", e.Srv[0], withBody(rejected(401, "invalid_signature"), fresh(zegotest.Secret)))
+}
+
+// runAppSecretCombos: appSecrets with secretsFile, appSecretsFile with secrets and with
+// secretsFile (each app's own secret, another's, an unlisted app, no app id, a secret for
+// every app), then a rotation of secretsFile under appSecretsFile. The second reader's
+// flow.
+func runAppSecretCombos(t *testing.T, e *Env) {
+	dir := t.TempDir()
+	sf := filepath.Join(dir, "secrets")
+	af := filepath.Join(dir, "apps")
+	const every = "99887766554433221100ffeeddccbbaa"
+	const every2 = "a9887766554433221100ffeeddccbbaa"
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sf, every+"\n")
+	write(af, appB+" "+zegotest.OtherSecret+"\r\n")
+	body := func(app, secret string) []byte {
+		return zegotest.Fill(replaceApp(`{"appid":"{{app}}","event":"mix_start","nonce":"{{nonce}}","signature":"{{signature}}","timestamp":"{{timestamp}}"}`, app),
+			secret, zegotest.Seconds(time.Now()), zegotest.Nonce())
+	}
+	configs := []map[string]any{
+		{"secrets": []string{}, "appSecrets": map[string]any{appA: []string{zegotest.Secret}, appB: []string{zegotest.OtherSecret}}, "secretsFile": sf},
+		{"secrets": []string{every}, "appSecrets": map[string]any{appA: []string{zegotest.Secret}}, "appSecretsFile": af},
+		{"secrets": []string{}, "appSecrets": map[string]any{appA: []string{zegotest.Secret}}, "appSecretsFile": af, "secretsFile": sf},
+	}
+	t.Cleanup(func() { e.Reload(t, 0, nil) }) // before the files go: see runAppSecretsFile
+	for ci, cfg := range configs {
+		e.Reload(t, 0, cfg)
+		for _, tt := range []struct {
+			app, secret string
+			ok          bool
+		}{
+			{appA, zegotest.Secret, true}, {appA, zegotest.OtherSecret, false}, {appB, zegotest.Secret, false},
+			{appB, zegotest.OtherSecret, true}, {"333333", every, true}, {appA, every, true}, {"333333", zegotest.Secret, false},
+			{"", every, true}, {"", zegotest.Secret, false},
+		} {
+			label := fmt.Sprintf("config %d app %q", ci, tt.app)
+			if tt.ok {
+				CheckStep(t, label, e.Srv[0], Delivered(body(tt.app, tt.secret)))
+			} else {
+				CheckStep(t, label, e.Srv[0], withBody(rejected(401, "invalid_signature"), body(tt.app, tt.secret)))
+			}
+		}
+	}
+	// secretsFile rotates under appSecretsFile (config 2 in force).
+	write(sf, every2+"\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp := e.Srv[0].Do(t, Request{Body: body(appA, every2)}); resp.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated secretsFile was not taken")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	CheckStep(t, "old every-app secret after rotation", e.Srv[0], withBody(rejected(401, "invalid_signature"), body(appA, every)))
+	CheckStep(t, "app B still", e.Srv[0], Delivered(body(appB, zegotest.OtherSecret)))
 }

@@ -32,6 +32,8 @@ func FlowRows() []Row {
 			Run: runLapse},
 		{Desc: "appSecretsFile rotates: a new secret for app A passes, then the old one is refused",
 			Run: runAppSecretsFile},
+		{Desc: "appSecrets beside secrets, secretsFile and appSecretsFile: each app's own, and every app's",
+			Run: runAppSecretCombos},
 		{Desc: "the replay store outlives New: another router, a reload, a reload that changes the middleware's settings; another middleware knows it in memory, not under another Redis keyPrefix",
 			Store: true, Twins: true, Mws: []Mw{{}, {}}, Run: runReload},
 	}
