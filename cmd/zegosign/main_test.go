@@ -57,7 +57,7 @@ func TestSignKeepsSpellingAndKinds(t *testing.T) {
 // The tool's output passes the middleware: sign, then send it through the plugin.
 func TestBuiltInExampleVerifies(t *testing.T) {
 	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte("# comment\nmy-secret\n"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte("# comment\nmy-secret-0123456789abcdef0123\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -65,7 +65,7 @@ func TestBuiltInExampleVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := zegocallback.CreateConfig()
-	cfg.Secrets = []string{"my-secret"}
+	cfg.Secrets = []string{"my-secret-0123456789abcdef0123"}
 	var got http.Header
 	next := http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) { got = req.Header })
 	h, err := zegocallback.New(context.Background(), next, cfg, t.Name())
