@@ -18,7 +18,7 @@ var (
 		"maxHeaderFields", "maxHeaderValueBytes", "reportOnly", "nonceStore", "redis",
 	}
 	redisKeys = []string{
-		"address", "username", "password", "passwordFile", "db", "tls", "tlsSkipVerify", "tlsCAFile",
+		"address", "username", "password", "passwordFile", "db", "tls", "tlsSkipVerify", "tlsCAFile", "tlsCertFile", "tlsKeyFile",
 		"timeout", "keyPrefix", "failOpen",
 	}
 )
@@ -136,7 +136,8 @@ func redisKeysSet(c RedisConfig) []string {
 		{"address", c.Address != d.Address}, {"username", c.Username != d.Username},
 		{"password", c.Password != d.Password}, {"passwordFile", c.PasswordFile != d.PasswordFile},
 		{"db", c.DB != d.DB}, {"tls", c.TLS != d.TLS}, {"tlsSkipVerify", c.TLSSkipVerify != d.TLSSkipVerify},
-		{"tlsCAFile", c.TLSCAFile != d.TLSCAFile}, {"timeout", c.Timeout != d.Timeout},
+		{"tlsCAFile", c.TLSCAFile != d.TLSCAFile}, {"tlsCertFile", c.TLSCertFile != d.TLSCertFile},
+		{"tlsKeyFile", c.TLSKeyFile != d.TLSKeyFile}, {"timeout", c.Timeout != d.Timeout},
 		{"keyPrefix", c.KeyPrefix != d.KeyPrefix}, {"failOpen", c.FailOpen != d.FailOpen},
 	} {
 		if k.set {

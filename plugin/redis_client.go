@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type redisPool struct {
 	open    int             // connections open or being dialed, the idle ones included
 	waiters []chan struct{} // requests waiting for a connection, longest first
 	users   int             // contexts registered by sharedRedisPool and not yet done
+	// down says the last connection made failed: the next that succeeds is told in the
+	// log, as the first failure was (redisHealth).
+	down atomic.Bool
 }
 
 // redisOp is one operation's hold on a connection, for the commands it sends.
@@ -81,7 +85,11 @@ func beginRedis(p *redisPool, op *redisOp) error {
 			c, err := dialRedis(p.s)
 			if err != nil {
 				releaseRedisSlots(p, 1)
+				redisHealth(p, err)
 				return err
+			}
+			if p.down.Load() {
+				redisHealth(p, nil)
 			}
 			op.c = c
 			op.proven = true
@@ -268,4 +276,38 @@ func roundTripRedis(c *redisConn, timeout time.Duration, cmd []byte) (byte, stri
 		return 0, "", err
 	}
 	return readRedisReply(c.br)
+}
+
+// redisHealth tells the log when the pool first fails to connect or to authenticate, with
+// the reason and what to check, and when it connects again: one line each, not one per
+// request (those are bounded by reason, see logRejection). New never connects, so a
+// wrong password shows here first.
+func redisHealth(p *redisPool, err error) {
+	if err == nil {
+		if p.down.CompareAndSwap(true, false) {
+			p.s.log.printf(levelError, "redis_health", "redis %s: connected again: callbacks are checked against the store again", p.s.address)
+		}
+		return
+	}
+	if p.down.CompareAndSwap(false, true) {
+		p.s.log.printf(levelError, "redis_health", "%v: %s; until it connects, callbacks get 503 nonce_store_unavailable (or are forwarded unchecked with redis.failOpen)", err, redisFix(err))
+	}
+}
+
+// redisFix is what to check for a connection's error.
+func redisFix(err error) string {
+	text := err.Error()
+	switch {
+	case strings.Contains(text, "WRONGPASS") || strings.Contains(text, "NOAUTH") || strings.Contains(text, "AUTH:"):
+		return "AUTH failed: check redis.username and redis.passwordFile (or redis.password, or the URL's user and password)"
+	case strings.Contains(text, "certificate required") || strings.Contains(text, "bad certificate"):
+		return "Redis asks for a client certificate: set redis.tlsCertFile and redis.tlsKeyFile (its CA must be Redis's tls-ca-cert-file)"
+	case strings.Contains(text, "certificate"):
+		return "Redis's certificate is not trusted: set redis.tlsCAFile to the CA that signed it"
+	case strings.Contains(text, "SELECT:"):
+		return "SELECT failed: check redis.db"
+	case strings.Contains(text, "speak TLS"):
+		return "check redis.tls and the address's scheme (rediss://)"
+	}
+	return "check redis.address, and that Redis is up and reachable from Traefik"
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,11 @@ type RedisConfig struct {
 	// TLSCAFile names a PEM bundle of the CAs that may sign the server's certificate,
 	// instead of the system's roots. Default "".
 	TLSCAFile string
+	// TLSCertFile and TLSKeyFile name the PEM files of the client certificate and its
+	// key that Redis asks for with tls-auth-clients (Redis's default with TLS): mutual
+	// TLS. Read again when they change. Default "".
+	TLSCertFile string
+	TLSKeyFile  string
 	// Timeout bounds each step with Redis: the dial and handshake, each command's write
 	// and read, and the wait for a free connection, as a Go duration. Default "500ms".
 	Timeout string
@@ -72,9 +78,11 @@ type redisSettings struct {
 	passwordFile *watchedFile // or read from this file as it is now, when set
 	db           int
 	timeout      time.Duration
-	tls          *tls.Config // nil for a plain connection
+	tls          *tls.Config        // nil for a plain connection
+	clientCert   *clientCertificate // tlsCertFile and tlsKeyFile, nil without
 	keyPrefix    string
 	failOpen     bool
+	log          *lineLimiter // the first middleware's that made the pool: its health lines
 	// poolKey tells apart the settings that need a pool of their own (see
 	// sharedRedisPool). It holds the password: it never leaves memory.
 	poolKey string
@@ -90,7 +98,7 @@ const maxRedisTimeout = 10 * time.Second
 // server shows on the requests, as 503 (or forwarding with FailOpen) with a log line
 // that says why.
 func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings, error) {
-	s := &redisSettings{username: c.Username, password: c.Password, db: c.DB, keyPrefix: c.KeyPrefix, failOpen: c.FailOpen}
+	s := &redisSettings{username: c.Username, password: c.Password, db: c.DB, keyPrefix: c.KeyPrefix, failOpen: c.FailOpen, log: log}
 	useTLS := c.TLS
 
 	address := strings.TrimSpace(c.Address)
@@ -152,8 +160,8 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 	}
 
 	var caPEM []byte
-	if !useTLS && (c.TLSSkipVerify || c.TLSCAFile != "") {
-		return nil, errors.New("redis.tlsSkipVerify or redis.tlsCAFile is set without TLS: set redis.tls: true (or use a rediss:// address)")
+	if !useTLS && (c.TLSSkipVerify || c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "") {
+		return nil, errors.New("redis.tlsSkipVerify, redis.tlsCAFile, redis.tlsCertFile or redis.tlsKeyFile is set without TLS: set redis.tls: true (or use a rediss:// address)")
 	}
 	if useTLS {
 		s.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSSkipVerify} //nolint:gosec // off by default, documented as for tests
@@ -168,13 +176,86 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 			}
 			s.tls.RootCAs = roots
 		}
+		if c.TLSCertFile != "" || c.TLSKeyFile != "" {
+			if s.clientCert, err = watchClientCertificate(c.TLSCertFile, c.TLSKeyFile, log, nowMs); err != nil {
+				return nil, err
+			}
+			cc := s.clientCert
+			s.tls.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return currentClientCertificate(cc), nil
+			}
+		}
 	}
 
 	s.poolKey = strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
 		" " + strconv.Quote(c.PasswordFile) + " " + strconv.Itoa(s.db) + " " + strconv.FormatBool(useTLS) +
 		" " + strconv.FormatBool(c.TLSSkipVerify) + " " + strconv.Quote(string(caPEM)) + " " + s.timeout.String() +
-		" " + strconv.Quote(s.keyPrefix)
+		" " + strconv.Quote(s.keyPrefix) + " " + strconv.Quote(c.TLSCertFile) + " " + strconv.Quote(c.TLSKeyFile)
 	return s, nil
+}
+
+// clientCertificate is the client certificate Redis asks for (redis.tlsCertFile and
+// redis.tlsKeyFile), each file watched as secretsFile is: a new connection presents the
+// pair as the files hold it now, or, while they do not make a pair (one rewritten before
+// the other), the last pair that did.
+type clientCertificate struct {
+	cert, key *watchedFile
+	log       *lineLimiter
+	mu        sync.Mutex
+	certPEM   string // the texts of the pair in use
+	keyPEM    string
+	pair      *tls.Certificate
+}
+
+// watchClientCertificate reads the two files and checks that they make a pair.
+func watchClientCertificate(certFile, keyFile string, log *lineLimiter, nowMs int64) (*clientCertificate, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("redis.tlsCertFile and redis.tlsKeyFile: set both, the client certificate and its key (PEM)")
+	}
+	pemText := func(data []byte) ([]string, error) {
+		if !strings.Contains(string(data), "-----BEGIN ") {
+			return nil, errors.New("holds no PEM block")
+		}
+		return []string{string(data)}, nil
+	}
+	cert, err := watchFile("redis.tlsCertFile", certFile, pemText, log, nowMs)
+	if err != nil {
+		return nil, fmt.Errorf("redis.tlsCertFile: %w", err)
+	}
+	key, err := watchFile("redis.tlsKeyFile", keyFile, pemText, log, nowMs)
+	if err != nil {
+		return nil, fmt.Errorf("redis.tlsKeyFile: %w", err)
+	}
+	c := &clientCertificate{cert: cert, key: key, log: log}
+	c.certPEM = watchedValue(cert, nowMs)[0]
+	c.keyPEM = watchedValue(key, nowMs)[0]
+	pair, err := tls.X509KeyPair([]byte(c.certPEM), []byte(c.keyPEM))
+	if err != nil {
+		// crypto/tls's errors name no key material.
+		return nil, fmt.Errorf("redis.tlsCertFile and redis.tlsKeyFile: %v", err)
+	}
+	c.pair = &pair
+	return c, nil
+}
+
+// currentClientCertificate is the pair a new connection presents.
+func currentClientCertificate(c *clientCertificate) *tls.Certificate {
+	nowMs := time.Now().UnixMilli()
+	certPEM := watchedValue(c.cert, nowMs)[0]
+	keyPEM := watchedValue(c.key, nowMs)[0]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if certPEM == c.certPEM && keyPEM == c.keyPEM {
+		return c.pair
+	}
+	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		c.log.printf(levelError, "redis_client_certificate", "redis.tlsCertFile and redis.tlsKeyFile do not make a pair as they are now (%v): the pair read before stays in use", err)
+		return c.pair
+	}
+	c.certPEM, c.keyPEM, c.pair = certPEM, keyPEM, &pair
+	c.log.printf(levelDebug, "redis_client_certificate", "redis.tlsCertFile and redis.tlsKeyFile changed: new connections present the new pair")
+	return c.pair
 }
 
 // redisURL reads a redis:// or rediss:// address into s (its user, password and

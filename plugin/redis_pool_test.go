@@ -1,9 +1,13 @@
 package zegocallback
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,6 +267,124 @@ func TestRedisTLS(t *testing.T) {
 	plain := testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = "tls-pw"; c.Timeout = "1s" }))
 	if _, _, err := claimRedis(plain, k, testDigest, 60000, 600000); err == nil {
 		t.Error("plain connection to a TLS server: no error")
+	}
+}
+
+// TestRedisMutualTLS: a server that asks for a client certificate (tls-auth-clients yes,
+// Redis's default with TLS) refuses a pool without one, and serves one with
+// redis.tlsCertFile and redis.tlsKeyFile. The files are read again when they change: a
+// certificate of another CA put in their place is refused at the next connection; while
+// the two do not make a pair (one rewritten before the other), the pair read before stays
+// in use; a new pair of the server's CA is served.
+func TestRedisMutualTLS(t *testing.T) {
+	files := redistest.NewTLSFiles(t)
+	srv := redistest.Start(t, redistest.Options{TLS: files, AuthClients: true})
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	put := func(from, to string) {
+		t.Helper()
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+".new", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(to+".new", to); err != nil {
+			t.Fatal(err)
+		}
+		// Taken at a look a second or more after the file was written.
+		old := time.Now().Add(-2 * time.Second)
+		if err := os.Chtimes(to, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(files.ClientCertFile, certFile)
+	put(files.ClientKeyFile, keyFile)
+	pool := func(edit func(*RedisConfig)) *redisPool {
+		return testRedisPool(t, testRedisSettings(t, srv.Addr, func(c *RedisConfig) {
+			c.TLS = true
+			c.TLSCAFile = files.CAFile
+			c.Timeout = "1s"
+			edit(c)
+		}))
+	}
+	none := pool(func(*RedisConfig) {})
+	if _, _, err := claimRedis(none, redisTestKey("mtls none"), testDigest, 60000, 600000); err == nil {
+		t.Fatal("no client certificate: the server answered")
+	}
+	p := pool(func(c *RedisConfig) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	mustClaimRedis(t, p, redisTestKey("mtls 1"), 60000, claimed)
+
+	// A new connection after each change (the pool's are dropped), at least a look later.
+	reconnect := func() {
+		srv.MustDo("CLIENT", "KILL", "TYPE", "normal")
+		time.Sleep(1100 * time.Millisecond)
+	}
+	// Another CA's pair: refused.
+	other := redistest.NewTLSFiles(t)
+	put(other.ClientCertFile, certFile)
+	put(other.ClientKeyFile, keyFile)
+	reconnect()
+	if _, _, err := claimRedis(p, redisTestKey("mtls other CA"), testDigest, 60000, 600000); err == nil {
+		t.Fatal("a client certificate of another CA: the server answered")
+	}
+	// Half rotated: the server CA's certificate beside the other CA's key make no pair;
+	// the pair read before (the other CA's) stays in use, and is still refused.
+	put(files.ClientCertFile, certFile)
+	reconnect()
+	if _, _, err := claimRedis(p, redisTestKey("mtls half"), testDigest, 60000, 600000); err == nil {
+		t.Fatal("a certificate and a key of two pairs: the server answered")
+	}
+	// The rotation's end: a pair of the server's CA, served.
+	newCert, newKey := files.NewClientCert(t)
+	put(newCert, certFile)
+	put(newKey, keyFile)
+	reconnect()
+	mustClaimRedis(t, p, redisTestKey("mtls rotated"), 60000, claimed)
+}
+
+// TestRedisHealthLines: one line when the pool first fails to connect, with what to
+// check, none for the requests after it, and one when it connects again; a wrong password
+// says to check the username and password file, and never shows the password.
+func TestRedisHealthLines(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "right-password-123"})
+	var errs bytes.Buffer
+	settings := func(password string) *redisSettings {
+		s := testRedisSettings(t, srv.Addr, func(c *RedisConfig) { c.Password = password; c.Timeout = "300ms" })
+		s.log = newLineLimiter("redis-health@test")
+		s.log.out[levelError], s.log.out[levelDebug] = &errs, io.Discard
+		return s
+	}
+	p := testRedisPool(t, settings("right-password-123"))
+	mustClaimRedis(t, p, redisTestKey("health 1"), 60000, claimed)
+	srv.Stop()
+	dropIdleRedis(p)
+	for i := 0; i < 5; i++ {
+		if _, _, err := claimRedis(p, redisTestKey("health down"), testDigest, 60000, 600000); err == nil {
+			t.Fatal("a claim while Redis is stopped: no error")
+		}
+	}
+	srv.Restart()
+	mustClaimRedis(t, p, redisTestKey("health 2"), 60000, claimed)
+	mustClaimRedis(t, p, redisTestKey("health 3"), 60000, claimed)
+	lines := strings.Split(strings.TrimSpace(errs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "cannot") && !strings.Contains(lines[0], "dial") ||
+		!strings.Contains(lines[0], "check redis.address") || !strings.Contains(lines[1], "connected again") {
+		t.Errorf("log lines:\n%s\nwant one for the outage, with what to check, and one for the recovery", errs.String())
+	}
+
+	errs.Reset()
+	wrong := testRedisPool(t, settings("wrong-password-456"))
+	for i := 0; i < 3; i++ {
+		_, _, _ = claimRedis(wrong, redisTestKey("health wrong"), testDigest, 60000, 600000)
+	}
+	out := errs.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "AUTH failed: check redis.username and redis.passwordFile") {
+		t.Errorf("a wrong password's lines:\n%s\nwant one, saying what to check", out)
+	}
+	if strings.Contains(out, "wrong-password-456") || strings.Contains(out, "right-password-123") {
+		t.Error("a health line shows a password")
 	}
 }
 

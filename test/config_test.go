@@ -43,6 +43,8 @@ const wantEveryOption = `{
 		"TLS": false,
 		"TLSSkipVerify": false,
 		"TLSCAFile": "",
+		"TLSCertFile": "",
+		"TLSKeyFile": "",
 		"Timeout": "250ms",
 		"KeyPrefix": "zego-callback:",
 		"FailOpen": false

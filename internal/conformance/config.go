@@ -24,6 +24,8 @@ func ConfigCases(t testing.TB) []ConfigCase {
 	writeFile(t, empty, "# nothing but a comment\n\n")
 	threeWords := filepath.Join(t.TempDir(), "three-words")
 	writeFile(t, threeWords, "# app id, secret\n1234567 "+zegotest.Secret+" "+zegotest.OtherSecret+"\n")
+	pemLike := filepath.Join(t.TempDir(), "cert.pem")
+	writeFile(t, pemLike, "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
 	twoOnALine := filepath.Join(t.TempDir(), "two-on-a-line")
 	writeFile(t, twoOnALine, "# ok\n"+zegotest.Secret+"\n"+zegotest.Secret+","+zegotest.OtherSecret+"\n")
 	redis := func(over map[string]any) map[string]any {
@@ -83,6 +85,10 @@ func ConfigCases(t testing.TB) []ConfigCase {
 		{Desc: "redis timeout without a unit", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"timeout": "5"}}), WantErr: "redis.timeout"},
 		{Desc: "redis address without a port", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"address": "redis.internal"}}), WantErr: "redis.address"},
 		{Desc: "redis passwordFile unreadable", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"passwordFile": missing}}), WantErr: "redis.passwordFile"},
+		{Desc: "redis tlsCertFile without TLS", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"tlsCertFile": missing, "tlsKeyFile": missing}}), WantErr: "redis.tlsSkipVerify, redis.tlsCAFile, redis.tlsCertFile or redis.tlsKeyFile is set without TLS"},
+		{Desc: "redis tlsKeyFile without its certificate", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"tls": true, "tlsKeyFile": missing}}), WantErr: "redis.tlsCertFile and redis.tlsKeyFile: set both"},
+		{Desc: "redis tlsCertFile unreadable", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"tls": true, "tlsCertFile": missing, "tlsKeyFile": missing}}), WantErr: "redis.tlsCertFile"},
+		{Desc: "redis tlsKeyFile not PEM", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"tls": true, "tlsCertFile": pemLike, "tlsKeyFile": empty}}), WantErr: "redis.tlsKeyFile: holds no PEM block"},
 		{Desc: "redis db negative", Config: Config(map[string]any{"nonceStore": "redis", "redis": map[string]any{"db": -1}}), WantErr: "redis.db"},
 		// Mistakes that would load and weaken the protection.
 		{Desc: "a misspelt key", Config: Config(map[string]any{"timestampTolerence": "10s"}),

@@ -36,6 +36,9 @@ type Options struct {
 	Users []string
 	// TLS, when set, makes the server speak TLS only, on its one port.
 	TLS *TLSFiles
+	// AuthClients, with TLS, makes the server ask each client for a certificate its CA
+	// signed (tls-auth-clients yes, Redis's default).
+	AuthClients bool
 	// Args are more configuration directives, as command-line pairs ("--maxclients", "20").
 	Args []string
 }
@@ -148,7 +151,7 @@ func (s *Server) start() error {
 	if s.opts.TLS != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.Port),
 			"--tls-cert-file", s.opts.TLS.CertFile, "--tls-key-file", s.opts.TLS.KeyFile,
-			"--tls-ca-cert-file", s.opts.TLS.CAFile, "--tls-auth-clients", "no")
+			"--tls-ca-cert-file", s.opts.TLS.CAFile, "--tls-auth-clients", map[bool]string{true: "yes", false: "no"}[s.opts.AuthClients])
 	} else {
 		args = append(args, "--port", strconv.Itoa(s.Port))
 	}
@@ -203,8 +206,11 @@ func (s *Server) Do(args ...string) (any, error) {
 	}
 	defer nc.Close()
 	if s.opts.TLS != nil {
-		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a test's own server
-		nc = tc
+		config := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // a test's own server
+		if pair, err := tls.LoadX509KeyPair(s.opts.TLS.ClientCertFile, s.opts.TLS.ClientKeyFile); err == nil {
+			config.Certificates = []tls.Certificate{pair}
+		}
+		nc = tls.Client(nc, config)
 	}
 	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(nc)

@@ -13,11 +13,54 @@ import (
 	"time"
 )
 
-// TLSFiles are the PEM files of a CA and of a server certificate it signed.
+// TLSFiles are the PEM files of a CA and of a server certificate it signed, and of a
+// client certificate it signed (for a server that asks clients for one: AuthClients).
 type TLSFiles struct {
 	CAFile   string // the CA's certificate
 	CertFile string // the server's certificate, for 127.0.0.1, ::1 and localhost
 	KeyFile  string // the server's private key
+	// ClientCertFile and ClientKeyFile are a client's certificate and key.
+	ClientCertFile, ClientKeyFile string
+
+	dir   string
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+}
+
+// NewClientCert makes another client certificate signed by the files' CA, in a folder of
+// its own, and returns its certificate's and key's paths.
+func (f *TLSFiles) NewClientCert(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	return signed(t, t.TempDir(), f.ca, f.caKey, "client", x509.ExtKeyUsageClientAuth)
+}
+
+// signed makes a key and a certificate for name signed by ca, written in dir.
+func signed(t testing.TB, dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return writeFile(t, dir, name+"-cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		writeFile(t, dir, name+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 }
 
 // NewTLSFiles makes a fresh CA and a server certificate signed by it, valid for a day,
@@ -65,9 +108,12 @@ func NewTLSFiles(t testing.TB) *TLSFiles {
 	fail(err)
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	fail(err)
-	return &TLSFiles{
+	files := &TLSFiles{
 		CAFile:   writeFile(t, dir, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
 		CertFile: writeFile(t, dir, "cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		KeyFile:  writeFile(t, dir, "key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})),
+		dir:      dir, ca: ca, caKey: caKey,
 	}
+	files.ClientCertFile, files.ClientKeyFile = signed(t, dir, ca, caKey, "client", x509.ExtKeyUsageClientAuth)
+	return files
 }
