@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,11 @@ func TestConformanceThroughTraefik(t *testing.T) {
 		}
 	}
 	forged += len(conformance.CorpusCallbacks()) // each documented callback is also sent forged
+	// The table's rows and the documented callbacks come first (row0 on), the flows after
+	// them, whose forged callbacks (some sent while a rotated file is awaited) are not
+	// counted here.
+	counted := len(conformance.Cases(time.Now(), file)) + len(conformance.CorpusCallbacks())
+	rowOf := regexp.MustCompile(`middleware=row(\d+)-`)
 	lines := 0
 	for _, line := range strings.Split(logs, "\n") {
 		if !strings.Contains(line, "zegocallback: middleware=") {
@@ -109,7 +116,8 @@ func TestConformanceThroughTraefik(t *testing.T) {
 		if !strings.Contains(line, "ERR") {
 			t.Errorf("a plugin line not at Traefik's ERROR level: %s", line)
 		}
-		if strings.Contains(line, "rejected code=invalid_signature") && strings.Contains(line, "middleware=row") {
+		m := rowOf.FindStringSubmatch(line)
+		if row, err := strconv.Atoi(append(m, "", "")[1]); err == nil && row < counted && strings.Contains(line, "rejected code=invalid_signature") {
 			lines++
 		}
 	}
