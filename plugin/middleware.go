@@ -44,6 +44,8 @@ type middleware struct {
 	mem            *memoryStore // the replay store: in memory,
 	room           *storeRoom   // (this middleware's room in it)
 	redis          *redisPool   // or in Redis, when nonceStore is redis
+	fallback       *memoryStore // with redis.failOpen: this Traefik's memory too
+	fallbackRoom   *storeRoom
 	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
 	answerBytes    int          // rememberAnswerBytes, -1 for 0 (rememberedAnswer)
 	noAnswer       bool         // retryOn noAnswer
@@ -122,6 +124,11 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 		// Connections are made on first use: Redis may come up after Traefik, and a wrong
 		// password shows on each request (503 and a log line), not as a failed New.
 		m.redis = sharedRedisPool(ctx, s.redis)
+		if s.redis.failOpen {
+			// What Redis cannot answer for is checked against this Traefik's memory
+			// (claimFailingOpen), which remembers every callback while failOpen is on.
+			m.fallback, m.fallbackRoom = memoryStores.get(name, CreateConfig().NonceCapacity, m.ttlMs, s.bodyInKey)
+		}
 	} else {
 		m.mem, m.room = memoryStores.get(name, s.capacity, m.ttlMs, s.bodyInKey)
 	}

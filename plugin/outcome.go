@@ -107,8 +107,9 @@ const (
 	actionAcknowledged = "acknowledged"
 	// retryOn noAnswer: what asks ZEGO to try again closes the connection instead.
 	actionClosed = "closed without an answer (retryOn: noAnswer)"
-	// redis.failOpen: Redis could not answer and the callback went on unchecked.
-	actionForwardedUnchecked = "forwarded without replay check (redis.failOpen)"
+	// redis.failOpen: Redis could not answer, and the callback was claimed in this
+	// Traefik's memory only.
+	actionFellBack = "checked against this Traefik's memory only (redis.failOpen)"
 )
 
 // logRejection writes the line a rejected (or, in reportOnly, would-be rejected) callback
@@ -195,19 +196,10 @@ func inspectUnusual(m *middleware, req *http.Request, cb *callback) (failure err
 }
 
 // refuseSeen answers a verified callback the store did not let through: seen before
-// (in flight, or delivered), or the store failed.
-//
-// redis.failOpen forwards only when Redis itself failed: a pool whose connections are
-// all busy is this Traefik's own limit, and a flood of copies of one callback must not
-// get replays through it.
+// (in flight, or delivered), or the store failed (with redis.failOpen, only this
+// Traefik's memory full, or its pool's connections all busy: see claimFailingOpen).
 func refuseSeen(m *middleware, rw http.ResponseWriter, req *http.Request, cb *callback, claim claimResult) {
 	err := cb.storeErr
-	if err != nil && m.redis != nil && m.s.redis.failOpen && !m.s.reportOnly && !errors.Is(err, errRedisBusy) {
-		// Redis could not answer: the verified callback goes on without a replay check.
-		logRejection(m, actionForwardedUnchecked, "nonce_store_unavailable", req, cb, err)
-		forwardUnsettled(m, rw, req, cb, "true", "")
-		return
-	}
 	if err != nil {
 		refuse(m, rw, req, cb, fmt.Errorf("%w: %w", errStoreUnavailable, err))
 		return

@@ -52,8 +52,9 @@ type RedisConfig struct {
 	// KeyPrefix starts every key the store writes. Default "zego-callback:".
 	KeyPrefix string
 	// FailOpen says what a callback gets when Redis cannot answer: false refuses it
-	// with 503 nonce_store_unavailable (ZEGO retries); true forwards it unchecked for
-	// replays and logs why. Default false.
+	// with 503 nonce_store_unavailable (ZEGO retries); true checks every callback against
+	// this Traefik's memory too, and forwards one Redis cannot answer for on that check
+	// alone, and logs why. Default false.
 	FailOpen bool
 	// Unknown receives the keys no field above takes, which New refuses (see
 	// Config.Unknown). It is not a key.

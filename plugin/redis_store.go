@@ -1,6 +1,8 @@
 package zegocallback
 
 import (
+	"errors"
+	"crypto/sha1" //nolint:gosec // the size of ZEGO's signature
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -76,8 +78,16 @@ return 0`
 // claimInRedis is claimRedis for a verified callback, keeping its claim's token; a
 // failure is unavailable, its error in cb.storeErr.
 func claimInRedis(m *middleware, cb *callback) claimResult {
+	if m.fallback != nil {
+		return claimFailingOpen(m, cb)
+	}
+	return claimRedisOnly(m, cb)
+}
+
+// claimRedisOnly is claimInRedis's claim in Redis.
+func claimRedisOnly(m *middleware, cb *callback) claimResult {
 	claim, token, err := claimRedis(m.redis, cb.key, redisDigest(cb), m.s.inFlightMs, m.ttlMs)
-	if claim == reused && err == nil && m.bodyInKey {
+	if claim == reused && err == nil && m.bodyInKey && len(cb.key) == sha1.Size {
 		// replayKey signatureAndBody: another body under the triple has a place of its own
 		// (bodyPlaceKey); the triple's own key comes first, so that a callback is known by
 		// one key through every middleware, whatever its replayKey.
@@ -93,6 +103,38 @@ func claimInRedis(m *middleware, cb *callback) claimResult {
 		cb.remembered = token
 	}
 	return claim
+}
+
+// claimFailingOpen is claimInRedis with redis.failOpen: every callback is claimed in this
+// Traefik's memory first (m.fallback), then in Redis. A copy this Traefik has seen is
+// answered from memory; one Redis knows of (another replica's) from Redis, the memory's
+// claim forgotten; when Redis cannot answer, the memory's claim stands, so that copies
+// reaching this Traefik are still caught: at most one delivery per replica, whatever
+// made Redis's replies late (this Traefik's own load among them). A pool whose
+// connections are all busy is this Traefik's limit, not Redis failing: 503.
+func claimFailingOpen(m *middleware, cb *callback) claimResult {
+	local := claimMemory(m.fallback, cb, m.fallbackRoom, m.inFlightMs)
+	if local != claimed {
+		return local // a copy this Traefik has seen, or its memory full (cb.storeErr)
+	}
+	claim := claimRedisOnly(m, cb)
+	switch {
+	case claim == claimed:
+		return claimed
+	case claim != unavailable:
+		forgetMemory(m.fallback, cb.key, cb.receivedMs) // another replica's
+		cb.entry = nil
+		return claim
+	case errors.Is(cb.storeErr, errRedisBusy):
+		forgetMemory(m.fallback, cb.key, cb.receivedMs)
+		cb.entry = nil
+		return unavailable
+	}
+	// Redis could not answer: the memory's claim stands.
+	m.s.log.printf(levelError, "redis_fail_open", "%s: %v", actionFellBack, cb.storeErr)
+	cb.storeErr = nil
+	cb.claim = ""
+	return claimed
 }
 
 // redisDigest is the body's digest as the Redis store writes it: its first 8 bytes, as
@@ -244,6 +286,9 @@ func redisTokenPrefix() string {
 // forgotten so that ZEGO's retry gets through. A failure is logged: the
 // claim then lapses on its own after inFlightTimeout.
 func settleRedis(m *middleware, cb *callback) {
+	if cb.entry != nil { // claimed in this Traefik's memory too (redis.failOpen)
+		settleFallback(m, cb)
+	}
 	var err error
 	delivered := cb.answer.Code/100 == 2
 	if delivered {
@@ -255,4 +300,18 @@ func settleRedis(m *middleware, cb *callback) {
 	if err != nil {
 		m.s.log.printf(levelError, "store_settlement", "replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout", delivered, err)
 	}
+}
+
+// settleFallback settles the claim redis.failOpen made in this Traefik's memory, as
+// settleMemory does the memory store's.
+func settleFallback(m *middleware, cb *callback) {
+	if cb.answer.Code/100 != 2 {
+		forgetMemory(m.fallback, cb.key, cb.receivedMs)
+		return
+	}
+	answer := rememberedAnswer(cb.answer, m.answerBytes, cb.answered)
+	m.fallback.mu.Lock()
+	cb.entry.v = cb.entry.v&^entryStateMask | entryDelivered
+	cb.entry.answer = answer
+	m.fallback.mu.Unlock()
 }

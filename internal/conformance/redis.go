@@ -3,6 +3,7 @@ package conformance
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,8 +70,10 @@ func runOutage(t *testing.T, e *Env) {
 	CheckStep(t, "Redis down, retryOn noAnswer: ZEGO's retry, no answer", noAnswer, Step{Req: Request{Body: retried}, NoAnswer: true})
 	CheckStep(t, "Redis down, failing closed", closed, withBody(unavailable, Fresh()))
 	CheckStep(t, "Redis down, failing closed, the other replica", e.Replica[0], withBody(unavailable, Fresh()))
-	CheckStep(t, "Redis down, failing open", open, Step{Req: Request{Body: Fresh()}, Status: http.StatusOK, Forwarded: true,
+	caught := Fresh()
+	CheckStep(t, "Redis down, failing open", open, Step{Req: Request{Body: caught}, Status: http.StatusOK, Forwarded: true,
 		Got: map[string][]string{"X-Zego-Verified": {"true"}, "X-Zego-Event": {"mix_start"}}})
+	CheckStep(t, "Redis down, failing open: its replay, caught in this Traefik's memory", open, Acked(caught))
 	// A plain body the reading left to the key check (a number, a name not seen yet, an
 	// alias of event): its headers written all the same.
 	plain := zegotest.Fill(`{"EventType":"x","seq":7,"brand_new":"v","timestamp":"{{timestamp}}","nonce":"{{nonce}}","signature":"{{signature}}"}`,
@@ -89,18 +92,45 @@ func runOutage(t *testing.T, e *Env) {
 	CheckStep(t, "wrong password", wrong, withBody(unavailable, Fresh()))
 }
 
-// runBusyPool sends 100 copies of one callback at once to a middleware that fails open,
-// in front of a Redis whose replies take SlowRedisDelay: more copies than the pool has
-// connections wait for one past the timeout. redis.failOpen must not
-// forward them: Redis is up, only this Traefik's pool is busy, and forwarding would let
-// the replays through. Exactly one copy reaches the backend; the others get 409, or 503
-// where no connection came free in time.
+// runBusyPool sends, to a middleware that fails open, in front of a Redis whose replies
+// take SlowRedisDelay, 100 copies of one callback at once: this Traefik's memory catches
+// the copies (redis.failOpen claims there first), and exactly one reaches the backend.
+// Then 60 different callbacks at once, more than the pool has connections: those that
+// wait for one past the timeout get 503, not forwarded unchecked (Redis is up, only this
+// Traefik's pool is busy), and each of the others is delivered once.
 func runBusyPool(t *testing.T, e *Env) {
 	srv := e.Srv[0]
 	statuses := sendAtOnce(t, []*Server{srv}, Fresh(), 100)
 	checkOneDelivered(t, srv.Backend, 0, statuses, http.StatusOK, http.StatusConflict, http.StatusServiceUnavailable)
-	if statuses[http.StatusServiceUnavailable] == 0 {
-		t.Errorf("no copy found the pool busy: this test proves nothing")
+
+	before := len(srv.Backend.Calls())
+	var wg sync.WaitGroup
+	answers := make(chan int, 60)
+	start := make(chan struct{})
+	for i := 0; i < 60; i++ {
+		body := Fresh()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			answers <- srv.Do(t, Request{Body: body}).Status
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(answers)
+	counts := map[int]int{}
+	for s := range answers {
+		counts[s]++
+	}
+	if counts[http.StatusOK]+counts[http.StatusServiceUnavailable] != 60 {
+		t.Errorf("60 callbacks at once got %v, want 200 or 503 each", counts)
+	}
+	if got := len(srv.Backend.Calls()) - before; got != counts[http.StatusOK] {
+		t.Errorf("the backend got %d callbacks, %d were answered 200", got, counts[http.StatusOK])
+	}
+	if counts[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no callback found the pool busy: this test proves nothing")
 	}
 }
 

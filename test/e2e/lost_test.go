@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +149,57 @@ func TestSettlementFails(t *testing.T) {
 func hasKeys(r *redistest.Server) bool {
 	n, _ := r.MustDo("DBSIZE").(int64)
 	return n > 0
+}
+
+// TestFailOpenFloodDeliversOncePerReplica: a flood of copies of one captured callback at
+// 512 connections, through two Traefik replicas that share a healthy Redis with
+// redis.failOpen and a 50 ms timeout: Traefik's own load makes Redis's replies late,
+// which counts as Redis failing, and the copies that fall back are checked against their
+// Traefik's memory. The backend gets the callback at most once per replica (it got it up
+// to 173 times when failOpen forwarded unchecked). Three rounds, each a fresh callback.
+func TestFailOpenFloodDeliversOncePerReplica(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{Password: conformance.RedisPassword})
+	backend := &conformance.Backend{}
+	url := upstream(t, backend)
+	settings := conformance.RedisSettings(redis.Addr, conformance.RedisPassword, "flood")
+	settings["failOpen"], settings["timeout"] = true, "50ms"
+	routes := []traefiktest.Route{{Name: "zego", Backend: url, Plugin: conformance.Config(map[string]any{"nonceStore": "redis", "redis": settings})}}
+	replicas := []*traefiktest.Traefik{traefiktest.Start(t, routes, traefiktest.Options{}), traefiktest.Start(t, routes, traefiktest.Options{})}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 256, MaxIdleConnsPerHost: 256}}
+	const conns, copies = 512, 2048
+	for round := 0; round < 3; round++ {
+		body := conformance.Fresh()
+		before := len(backend.Calls())
+		var wg sync.WaitGroup
+		next := make(chan int, copies)
+		for i := 0; i < copies; i++ {
+			next <- i
+		}
+		close(next)
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		for c := 0; c < conns; c++ {
+			target := replicas[c%2].URL + "/zego"
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range next {
+					resp, err := conformance.Post(context.Background(), client, target, conformance.Request{Body: body})
+					status := resp.Status
+					if err != nil {
+						status = -1
+					}
+					mu.Lock()
+					statuses[status]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		delivered := len(backend.Calls()) - before
+		t.Logf("round %d: %d copies at %d connections over 2 replicas: the backend got %d; answers %v", round+1, copies, conns, delivered, statuses)
+		if delivered < 1 || delivered > len(replicas) {
+			t.Errorf("round %d: the backend got the callback %d times, want 1 to %d (one per replica at most)", round+1, delivered, len(replicas))
+		}
+	}
 }
