@@ -99,7 +99,9 @@ func BenchServeHTTP(b *testing.B, build Builder, kind string, config map[string]
 func benchHandler(b *testing.B, build Builder, config map[string]any, label string) http.Handler {
 	next := http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
 	h, err := build(b, config, next, UniqueName(label))
-	if err != nil && strings.Contains(err.Error(), "unknown key") {
+	if err != nil && (strings.Contains(err.Error(), "unknown key") || strings.Contains(err.Error(), "no CallbackSecret")) {
+		// A baseline from before an option refuses it, or drops it without a word and
+		// finds no secret (appSecrets).
 		b.Skipf("this build of the plugin has no such option (a baseline before it): %v", err)
 	}
 	if err != nil {
