@@ -1,12 +1,12 @@
 package zegocallback
 
 import (
-	"errors"
-	"crypto/sha1" //nolint:gosec // the size of ZEGO's signature
 	"context"
 	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // the size of ZEGO's signature
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
