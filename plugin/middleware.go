@@ -46,10 +46,10 @@ type middleware struct {
 	redis          *redisPool   // or in Redis, when nonceStore is redis
 	fallback       *memoryStore // with redis.failOpen: this Traefik's memory too
 	fallbackRoom   *storeRoom
-	ttlMs          int64        // how long the store remembers a callback from its arrival (see New)
-	answerBytes    int          // rememberAnswerBytes, -1 for 0 (rememberedAnswer)
-	noAnswer       bool         // retryOn noAnswer
-	closeFrom      int          // the backend's statuses from which undelivered answers: 500 with noAnswer
+	ttlMs          int64 // how long the store remembers a callback from its arrival (see New)
+	answerBytes    int   // rememberAnswerBytes, -1 for 0 (rememberedAnswer)
+	noAnswer       bool  // retryOn noAnswer
+	closeFrom      int   // the backend's statuses from which undelivered answers: 500 with noAnswer
 	now            func() time.Time
 }
 
