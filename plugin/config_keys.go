@@ -19,7 +19,8 @@ var (
 	}
 	redisKeys = []string{
 		"address", "username", "password", "passwordFile", "db", "tls", "tlsSkipVerify", "tlsCAFile", "tlsCertFile", "tlsKeyFile",
-		"timeout", "keyPrefix", "failOpen",
+		"timeout", "keyPrefix", "sentinels", "masterName", "sentinelUsername", "sentinelPassword",
+		"sentinelPasswordFile", "tlsServerName", "failOpen",
 	}
 )
 
@@ -139,6 +140,9 @@ func redisKeysSet(c RedisConfig) []string {
 		{"tlsCAFile", c.TLSCAFile != d.TLSCAFile}, {"tlsCertFile", c.TLSCertFile != d.TLSCertFile},
 		{"tlsKeyFile", c.TLSKeyFile != d.TLSKeyFile}, {"timeout", c.Timeout != d.Timeout},
 		{"keyPrefix", c.KeyPrefix != d.KeyPrefix}, {"failOpen", c.FailOpen != d.FailOpen},
+		{"sentinels", len(c.Sentinels) > 0}, {"masterName", c.MasterName != d.MasterName},
+		{"sentinelUsername", c.SentinelUsername != d.SentinelUsername}, {"sentinelPassword", c.SentinelPassword != d.SentinelPassword},
+		{"sentinelPasswordFile", c.SentinelPasswordFile != d.SentinelPasswordFile}, {"tlsServerName", c.TLSServerName != d.TLSServerName},
 	} {
 		if k.set {
 			set = append(set, "redis."+k.key)

@@ -57,6 +57,18 @@ func TestConformance(t *testing.T) {
 // and its outage.
 func TestRedisConformance(t *testing.T) { conformance.RunRedis(t, nativeBuild) }
 
+// TestRedisClusterConformance runs the store against a real Redis Cluster: slots over
+// three primaries, a slot migrated, a primary's failover.
+func TestRedisClusterConformance(t *testing.T) {
+	conformance.RunRedisCluster(t, conformance.LocalReplicas(nativeBuild))
+}
+
+// TestRedisSentinelConformance runs the store behind real Redis Sentinels, through the
+// primary's failover.
+func TestRedisSentinelConformance(t *testing.T) {
+	conformance.RunRedisSentinel(t, conformance.LocalReplicas(nativeBuild))
+}
+
 // TestPlainReadsAsTheGeneral sends 100 000 generated requests, signed and not, through
 // the plain reading and the general one of each configuration of the differential
 // table, and requires the same answers and the same forwarded requests

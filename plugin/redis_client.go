@@ -49,6 +49,14 @@ type redisPool struct {
 	// down says the last connection made failed: the next that succeeds is told in the
 	// log, as the first failure was (redisHealth).
 	down atomic.Bool
+	// routes, once routed is set, are where the commands go: a cluster's nodes or the
+	// sentinels' primary (redis_route.go). Each node has a pool of its own, whose root
+	// is this pool (nil for the root itself), and which is retired when the node leaves
+	// the routes.
+	routes  *redisRoutes
+	routed  atomic.Bool
+	root    *redisPool
+	retired atomic.Bool
 }
 
 // redisOp is one operation's hold on a connection, for the commands it sends.
@@ -174,7 +182,7 @@ func endRedis(p *redisPool, op *redisOp) {
 	}
 	op.c = nil
 	p.mu.Lock()
-	if p.users > 0 {
+	if redisInUse(p) {
 		p.idle = append(p.idle, c)
 		wakeRedisWaiters(p, 1)
 		p.mu.Unlock()
@@ -184,6 +192,21 @@ func endRedis(p *redisPool, op *redisOp) {
 	wakeRedisWaiters(p, 1)
 	p.mu.Unlock()
 	_ = c.nc.Close()
+}
+
+// redisInUse says whether a middleware still uses p's settings, so that its idle
+// connections are kept. p.mu is held.
+func redisInUse(p *redisPool) bool {
+	if p.root == nil {
+		return p.users > 0
+	}
+	if p.retired.Load() {
+		return false
+	}
+	p.root.mu.Lock()
+	users := p.root.users
+	p.root.mu.Unlock()
+	return users > 0
 }
 
 // releaseRedisSlots gives back n places in the pool, of connections that were closed or
@@ -242,15 +265,15 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 	}
 	c := &redisConn{nc: nc, br: bufio.NewReader(nc)}
 	handshake, names := redisHandshake(s)
-	if len(handshake) == 0 {
+	if len(handshake) == 0 && !s.checkRole {
 		return c, nil
 	}
 	err = nc.SetDeadline(deadline)
-	if err == nil {
+	if err == nil && len(handshake) > 0 {
 		_, err = nc.Write(handshake)
 	}
 	if err != nil {
-		err = fmt.Errorf("%s: %w", names[0], err)
+		err = fmt.Errorf("handshake: %w", err)
 	}
 	for i := 0; i < len(names) && err == nil; i++ {
 		kind, text, rerr := readRedisReply(c.br)
@@ -259,6 +282,9 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 		} else if kind == '-' {
 			err = fmt.Errorf("%s: %s", names[i], text)
 		}
+	}
+	if err == nil && s.checkRole {
+		err = checkRedisRole(c)
 	}
 	if err != nil {
 		_ = nc.Close()
@@ -304,8 +330,12 @@ func redisFix(err error) string {
 		return "Redis asks for a client certificate: set redis.tlsCertFile and redis.tlsKeyFile (its CA must be Redis's tls-ca-cert-file)"
 	case strings.Contains(text, "certificate"):
 		return "Redis's certificate is not trusted: set redis.tlsCAFile to the CA that signed it"
+	case strings.Contains(text, "sentinel"):
+		return "check redis.sentinels and redis.masterName, that the sentinels are up and reachable from Traefik, and redis.sentinelUsername and redis.sentinelPasswordFile"
+	case strings.Contains(text, "ROLE:"):
+		return "the sentinels are asked again for the primary"
 	case strings.Contains(text, "SELECT:"):
-		return "SELECT failed: check redis.db"
+		return "SELECT failed: check redis.db (a Redis Cluster has database 0 only)"
 	case strings.Contains(text, "speak TLS"):
 		return "check redis.tls and the address's scheme (rediss://)"
 	}

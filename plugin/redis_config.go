@@ -51,6 +51,22 @@ type RedisConfig struct {
 	Timeout string
 	// KeyPrefix starts every key the store writes. Default "zego-callback:".
 	KeyPrefix string
+	// Sentinels are the addresses (host:port) of the Redis Sentinels that watch the
+	// primary named MasterName: the store asks them for the primary, and asks again when
+	// it fails or turns replica. Not with Address. Default none.
+	Sentinels []string
+	// MasterName is the name the sentinels know the primary by (sentinel monitor
+	// <name> ...). Required with Sentinels. Default "".
+	MasterName string
+	// SentinelUsername, SentinelPassword and SentinelPasswordFile authenticate to the
+	// sentinels (their requirepass or ACL user), as Username, Password and PasswordFile
+	// do to Redis. Default "".
+	SentinelUsername     string
+	SentinelPassword     string
+	SentinelPasswordFile string
+	// TLSServerName is the name the servers' certificates must hold. Default "": the
+	// host of Address, or of each node a cluster or the sentinels name.
+	TLSServerName string
 	// FailOpen says what a callback gets when Redis cannot answer: false refuses it
 	// with 503 nonce_store_unavailable (ZEGO retries); true checks every callback against
 	// this Traefik's memory too, and forwards one Redis cannot answer for on that check
@@ -83,7 +99,15 @@ type redisSettings struct {
 	clientCert   *clientCertificate // tlsCertFile and tlsKeyFile, nil without
 	keyPrefix    string
 	failOpen     bool
-	log          *lineLimiter // the first middleware's that made the pool: its health lines
+	// sentinels and masterName, with sentinel's settings for speaking to them, when the
+	// sentinels name the primary; checkRole has each new connection check it speaks to a
+	// primary (ROLE), for the nodes they name.
+	sentinels     []string
+	masterName    string
+	sentinel      *sentinelAuth
+	checkRole     bool
+	tlsServerName string
+	log           *lineLimiter // the first middleware's that made the pool: its health lines
 	// poolKey tells apart the settings that need a pool of their own (see
 	// sharedRedisPool). It holds the password: it never leaves memory.
 	poolKey string
@@ -103,6 +127,9 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 	useTLS := c.TLS
 
 	address := strings.TrimSpace(c.Address)
+	if len(c.Sentinels) > 0 && address != defaultRedisConfig().Address {
+		return nil, errors.New("redis.address: set together with redis.sentinels, which name the primary: remove redis.address (set redis.username, redis.passwordFile and redis.db on their own)")
+	}
 	if strings.Contains(address, "://") {
 		var err error
 		if address, useTLS, err = redisURL(address, c, s); err != nil {
@@ -131,14 +158,7 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 		if s.password != "" {
 			return nil, errors.New("redis.passwordFile: set together with a password (redis.password, or in redis.address); set one")
 		}
-		parse := func(data []byte) ([]string, error) {
-			line, _, _ := strings.Cut(string(data), "\n")
-			if line = strings.TrimSpace(line); line == "" {
-				return nil, errors.New("holds no password on its first line")
-			}
-			return []string{line}, nil
-		}
-		if s.passwordFile, err = watchFile("redis.passwordFile", c.PasswordFile, parse, log, nowMs); err != nil {
+		if s.passwordFile, err = watchFile("redis.passwordFile", c.PasswordFile, passwordLine, log, nowMs); err != nil {
 			return nil, fmt.Errorf("redis.passwordFile: %w", err)
 		}
 	}
@@ -164,6 +184,21 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 	if !useTLS && (c.TLSSkipVerify || c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "") {
 		return nil, errors.New("redis.tlsSkipVerify, redis.tlsCAFile, redis.tlsCertFile or redis.tlsKeyFile is set without TLS: set redis.tls: true (or use a rediss:// address)")
 	}
+	if len(c.Sentinels) > 0 || c.MasterName != "" || c.SentinelUsername != "" || c.SentinelPassword != "" || c.SentinelPasswordFile != "" {
+		if err = compileSentinels(c, s, log, nowMs); err != nil {
+			return nil, err
+		}
+	}
+	if c.TLSServerName != "" {
+		if !useTLS {
+			return nil, errors.New("redis.tlsServerName: set without TLS: set redis.tls: true (or use a rediss:// address)")
+		}
+		if !redisHostName(c.TLSServerName) || strings.Contains(c.TLSServerName, ":") {
+			return nil, fmt.Errorf("redis.tlsServerName: %s is not a host name", shownAddress(c.TLSServerName))
+		}
+		host = c.TLSServerName
+		s.tlsServerName = c.TLSServerName
+	}
 	if useTLS {
 		s.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSSkipVerify} //nolint:gosec // off by default, documented as for tests
 		if c.TLSCAFile != "" {
@@ -188,11 +223,77 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 		}
 	}
 
-	s.poolKey = strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
+	s.poolKey = strconv.Quote(strings.Join(c.Sentinels, ",")) + " " + strconv.Quote(c.MasterName) + " " +
+		strconv.Quote(c.SentinelUsername) + " " + strconv.Quote(c.SentinelPassword) + " " + strconv.Quote(c.SentinelPasswordFile) +
+		" " + strconv.Quote(c.TLSServerName) + " " + strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
 		" " + strconv.Quote(c.PasswordFile) + " " + strconv.Itoa(s.db) + " " + strconv.FormatBool(useTLS) +
 		" " + strconv.FormatBool(c.TLSSkipVerify) + " " + strconv.Quote(string(caPEM)) + " " + s.timeout.String() +
 		" " + strconv.Quote(s.keyPrefix) + " " + strconv.Quote(c.TLSCertFile) + " " + strconv.Quote(c.TLSKeyFile)
 	return s, nil
+}
+
+// passwordLine reads a password file: its first line, white space trimmed.
+func passwordLine(data []byte) ([]string, error) {
+	line, _, _ := strings.Cut(string(data), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return nil, errors.New("holds no password on its first line")
+	}
+	return []string{line}, nil
+}
+
+// sentinelAuth is how to authenticate to the sentinels. (Not a redisSettings of its own
+// inside redisSettings: Yaegi v0.16.1 cannot build a struct that holds a pointer to its
+// own type.)
+type sentinelAuth struct {
+	username     string
+	password     string
+	passwordFile *watchedFile
+}
+
+// maxSentinels bounds redis.sentinels: each is asked in turn when the primary fails.
+const maxSentinels = 16
+
+// compileSentinels checks the sentinel keys and sets s up to ask the sentinels for the
+// primary.
+func compileSentinels(c RedisConfig, s *redisSettings, log *lineLimiter, nowMs int64) error {
+	if len(c.Sentinels) == 0 {
+		return errors.New("redis.masterName or redis.sentinel*: set without redis.sentinels: list the sentinels' addresses (host:port), or remove them")
+	}
+	if len(c.Sentinels) > maxSentinels {
+		return fmt.Errorf("redis.sentinels: %d addresses; at most %d", len(c.Sentinels), maxSentinels)
+	}
+	name := c.MasterName
+	if name == "" {
+		return errors.New("redis.masterName: empty; with redis.sentinels, the name the sentinels know the primary by (sentinel monitor <name> ...)")
+	}
+	if len(name) > 256 || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("redis.masterName: %q holds white space or a control character", boundedKey(name))
+	}
+	for i, a := range c.Sentinels {
+		a = strings.TrimSpace(a)
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || !redisHostName(host) {
+			return fmt.Errorf("redis.sentinels[%d]: %s is not host:port", i, shownAddress(a))
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("redis.sentinels[%d]: %s has no port number from 1 to 65535", i, shownAddress(a))
+		}
+		s.sentinels = append(s.sentinels, a)
+	}
+	s.masterName = name
+	s.address = "sentinel " + strconv.Quote(name)
+	ss := &sentinelAuth{username: c.SentinelUsername, password: c.SentinelPassword}
+	if c.SentinelPasswordFile != "" {
+		if c.SentinelPassword != "" {
+			return errors.New("redis.sentinelPasswordFile: set together with redis.sentinelPassword; set one")
+		}
+		var err error
+		if ss.passwordFile, err = watchFile("redis.sentinelPasswordFile", c.SentinelPasswordFile, passwordLine, log, nowMs); err != nil {
+			return fmt.Errorf("redis.sentinelPasswordFile: %w", err)
+		}
+	}
+	s.sentinel = ss
+	return nil
 }
 
 // clientCertificate is the client certificate Redis asks for (redis.tlsCertFile and

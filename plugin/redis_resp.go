@@ -99,3 +99,59 @@ func redisClaimCommand(key, value, digest, inFlight, ttl string) []byte {
 	return fmt.Appendf(nil, "*8\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
 		len(redisClaimScript), redisClaimScript, len(key), key, len(value), value, len(digest), digest, len(inFlight), inFlight, len(ttl), ttl)
 }
+
+// redisMaxItems bounds an array reply's length: CLUSTER SLOTS lists at most one range
+// per slot, and each range a few nodes.
+const redisMaxItems = 16384
+
+// readRedisArray reads an array reply's header, *<n>, and returns n, or -1 for a nil
+// array. Its items follow, each read with readRedisReply, readRedisArray or
+// skipRedisValue. An error reply is returned as an error carrying its text.
+func readRedisArray(r *bufio.Reader) (int, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return 0, fmt.Errorf("%w: a line longer than %d bytes", errRedisProtocol, r.Size())
+		}
+		return 0, err
+	}
+	n := len(line)
+	if n < 3 || line[n-2] != '\r' {
+		return 0, fmt.Errorf("%w: %q", errRedisProtocol, line)
+	}
+	if line[0] == '-' {
+		return 0, fmt.Errorf("%w: %s", errRedisErrorReply, line[1:n-2])
+	}
+	if line[0] != '*' {
+		return 0, fmt.Errorf("%w: %q where an array was expected", errRedisProtocol, line[0])
+	}
+	size, err := strconv.Atoi(string(line[1 : n-2]))
+	if err != nil || size < -1 || size > redisMaxItems {
+		return 0, fmt.Errorf("%w: array length %q", errRedisProtocol, line[1:n-2])
+	}
+	return size, nil
+}
+
+// errRedisErrorReply is an error reply where readRedisArray expected an array.
+var errRedisErrorReply = errors.New("error reply")
+
+// skipRedisValue reads one value of any type and forgets it: an array's items too, down
+// to depth levels of arrays.
+func skipRedisValue(r *bufio.Reader, depth int) error {
+	b, err := r.Peek(1)
+	if err != nil {
+		return err
+	}
+	if b[0] != '*' {
+		_, _, err = readRedisReply(r)
+		return err
+	}
+	if depth == 0 {
+		return fmt.Errorf("%w: arrays nested too deep", errRedisProtocol)
+	}
+	n, err := readRedisArray(r)
+	for i := 0; i < n && err == nil; i++ {
+		err = skipRedisValue(r, depth-1)
+	}
+	return err
+}

@@ -152,13 +152,8 @@ func redisDigest(cb *callback) string {
 // a new connection, and the script recognises its own claim.
 func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (claimResult, string, error) {
 	value := "i:" + p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
-	cmd := redisClaimCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), value, digest, strconv.FormatInt(inFlightMs, 10), strconv.FormatInt(ttlMs, 10))
-	var op redisOp
-	if err := beginRedis(p, &op); err != nil {
-		return claimed, "", err
-	}
-	kind, found, err := redisExec(p, &op, "EVAL", cmd)
-	endRedis(p, &op)
+	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
+	kind, found, err := redisDo(p, rkey, "EVAL", redisClaimCommand(rkey, value, digest, strconv.FormatInt(inFlightMs, 10), strconv.FormatInt(ttlMs, 10)))
 	if err != nil {
 		return claimed, "", err
 	}
@@ -188,13 +183,8 @@ func confirmRedis(p *redisPool, key, digest, answer string, ttlMs int64) error {
 	if answer != "" {
 		value += ":" + answer
 	}
-	cmd := redisSetPXCommand(p.s.keyPrefix+hex.EncodeToString([]byte(key)), value, strconv.FormatInt(ttlMs, 10))
-	var op redisOp
-	if err := beginRedis(p, &op); err != nil {
-		return err
-	}
-	_, _, err := redisExec(p, &op, "SET", cmd)
-	endRedis(p, &op)
+	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
+	_, _, err := redisDo(p, rkey, "SET", redisSetPXCommand(rkey, value, strconv.FormatInt(ttlMs, 10)))
 	return err
 }
 
@@ -203,13 +193,8 @@ func forgetRedis(p *redisPool, key, claim string) error {
 	if claim == "" {
 		return nil // settled already (undelivered), or never claimed
 	}
-	cmd := redisEvalCommand(redisForgetScript, p.s.keyPrefix+hex.EncodeToString([]byte(key)), claim)
-	var op redisOp
-	if err := beginRedis(p, &op); err != nil {
-		return err
-	}
-	_, _, err := redisExec(p, &op, "EVAL", cmd)
-	endRedis(p, &op)
+	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
+	_, _, err := redisDo(p, rkey, "EVAL", redisEvalCommand(redisForgetScript, rkey, claim))
 	return err
 }
 
@@ -262,13 +247,33 @@ func releaseRedisUser(p *redisPool) {
 	}
 	p.mu.Unlock()
 	dropIdleRedis(p)
+	if !p.routed.Load() {
+		return
+	}
+	rt := p.routes
+	rt.mu.RLock()
+	nodes := make([]*redisPool, 0, len(rt.nodes))
+	for _, node := range rt.nodes {
+		nodes = append(nodes, node)
+	}
+	rt.mu.RUnlock()
+	for i := 0; i < len(nodes); i++ {
+		if nodes[i] != p {
+			dropIdleRedis(nodes[i])
+		}
+	}
 }
 
 func newRedisPool(s *redisSettings) *redisPool {
-	return &redisPool{
+	p := &redisPool{
 		s:     s,
 		token: redisTokenPrefix() + "-",
 	}
+	if s.sentinels != nil {
+		p.routes = &redisRoutes{nodes: make(map[string]*redisPool), stale: true}
+		p.routed.Store(true)
+	}
+	return p
 }
 
 // redisTokenPrefix is random, drawn once per pool, so that two processes (Traefik

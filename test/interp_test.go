@@ -28,6 +28,16 @@ func TestInterpretedConformance(t *testing.T) {
 // redis-server as the store, and its outage: the plugin's own RESP client, interpreted.
 func TestInterpretedRedisConformance(t *testing.T) { conformance.RunRedis(t, yaegiBuild) }
 
+// TestInterpretedRedisCluster and TestInterpretedRedisSentinel run the store against a
+// real Redis Cluster and real Sentinels, through their failovers, through Yaegi.
+func TestInterpretedRedisCluster(t *testing.T) {
+	conformance.RunRedisCluster(t, conformance.LocalReplicas(yaegiBuild))
+}
+
+func TestInterpretedRedisSentinel(t *testing.T) {
+	conformance.RunRedisSentinel(t, conformance.LocalReplicas(yaegiBuild))
+}
+
 // TestInterpretedPlainReadsAsTheGeneral is the plugin's TestPlainReadsAsTheGeneral
 // through Yaegi, on fewer requests (the plugin's 100 000 run natively): the two readings
 // give the same answers and forward the same requests, interpreted.

@@ -1,0 +1,283 @@
+package zegocallback
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
+)
+
+// The routing's parsing and its defences against a server that answers what no Redis
+// would: a scripted server on 127.0.0.1, since no real Redis sends these. The real
+// cluster and the real sentinels are in redis_cluster_test.go.
+
+func TestRedisSlot(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		slot int
+	}{
+		// From the Redis Cluster specification and CLUSTER KEYSLOT.
+		{"123456789", 0x31C3},
+		{"foo", 12182},
+		{"somekey", 11058},
+		{"{user1000}.following", 3443},
+		{"{user1000}.followers", 3443},
+		{"user1000", 3443},
+		{"foo{}{bar}", 8363},    // an empty tag: the whole key
+		{"foo{{bar}}zap", 4015}, // the tag is "{bar"
+		{"foo{bar}{zap}", 5061}, // the first tag only
+		{"", 0},
+	} {
+		if got := redisSlot(tc.key); got != tc.slot {
+			t.Errorf("redisSlot(%q) = %d, want %d", tc.key, got, tc.slot)
+		}
+	}
+	// Against the tests' own, bit by bit, on the store's keys.
+	for i := 0; i < 2000; i++ {
+		key := "zego-callback:" + hex.EncodeToString([]byte(redisTestKey(strconv.Itoa(i))))
+		if got, want := redisSlot(key), redistest.KeySlot(key); got != want {
+			t.Fatalf("redisSlot(%q) = %d, the specification's %d", key, got, want)
+		}
+	}
+}
+
+func TestRedisRedirectParse(t *testing.T) {
+	for _, tc := range []struct {
+		text, kind string
+		slot       int
+		addr       string
+	}{
+		{"MOVED 3999 127.0.0.1:6381", "MOVED", 3999, "127.0.0.1:6381"},
+		{"ASK 0 node-2:7000", "ASK", 0, "node-2:7000"},
+		{"MOVED 16384 127.0.0.1:6381", "", 0, ""},
+		{"MOVED -1 127.0.0.1:6381", "", 0, ""},
+		{"MOVED x 127.0.0.1:6381", "", 0, ""},
+		{"MOVED 1", "", 0, ""},
+		{"ERR MOVED 1 a:1", "", 0, ""},
+	} {
+		kind, slot, addr := redisRedirect(tc.text)
+		if kind != tc.kind || slot != tc.slot || addr != tc.addr {
+			t.Errorf("redisRedirect(%q) = %q %d %q, want %q %d %q", tc.text, kind, slot, addr, tc.kind, tc.slot, tc.addr)
+		}
+	}
+}
+
+func TestReadClusterSlotsHostile(t *testing.T) {
+	node := func(host string, port int) string {
+		return "*3\r\n$" + strconv.Itoa(len(host)) + "\r\n" + host + "\r\n:" + strconv.Itoa(port) + "\r\n$2\r\nid\r\n"
+	}
+	good := "*2\r\n" +
+		"*4\r\n:0\r\n:8191\r\n" + node("10.0.0.1", 7000) + node("10.0.0.2", 7001) +
+		"*3\r\n:8192\r\n:16383\r\n*4\r\n$0\r\n\r\n:7002\r\n$2\r\nid\r\n*2\r\n$8\r\nhostname\r\n$2\r\nn3\r\n"
+	ranges, err := readClusterSlots(bufio.NewReader(strings.NewReader(good)), "10.0.0.9:7009")
+	if err != nil {
+		t.Fatalf("a good reply: %v", err)
+	}
+	if len(ranges) != 2 || ranges[0] != (redisSlotRange{0, 8191, "10.0.0.1:7000"}) || ranges[1] != (redisSlotRange{8192, 16383, "10.0.0.9:7002"}) {
+		t.Fatalf("ranges = %+v", ranges)
+	}
+	for _, tc := range []struct{ name, reply string }{
+		{"an error", "-ERR This instance has cluster support disabled\r\n"},
+		{"not an array", "+OK\r\n"},
+		{"too many ranges", "*99999999\r\n"},
+		{"a slot past the last", "*1\r\n*3\r\n:0\r\n:16384\r\n" + node("a", 1)},
+		{"slots backwards", "*1\r\n*3\r\n:9\r\n:8\r\n" + node("a", 1)},
+		{"a port of 0", "*1\r\n*3\r\n:0\r\n:1\r\n" + node("a", 0)},
+		{"a port past 65535", "*1\r\n*3\r\n:0\r\n:1\r\n" + node("a", 70000)},
+		{"a short range", "*1\r\n*2\r\n:0\r\n:1\r\n"},
+		{"a short node", "*1\r\n*3\r\n:0\r\n:1\r\n*1\r\n$1\r\na\r\n"},
+		{"nested without end", "*1\r\n*4\r\n:0\r\n:1\r\n" + node("a", 1) + strings.Repeat("*1\r\n", 10) + ":1\r\n"},
+		{"a huge bulk", "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$99999999\r\n"},
+		{"cut short", good[:len(good)-9]},
+	} {
+		if _, err := readClusterSlots(bufio.NewReader(strings.NewReader(tc.reply)), "a:1"); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
+
+// scriptedRedis is a server on 127.0.0.1 that answers each command (its arguments) with
+// what answer returns, raw RESP, until the test ends.
+type scriptedRedis struct {
+	addr  string
+	calls atomic.Int32
+}
+
+func startScriptedRedis(t *testing.T, answer func(args []string) string) *scriptedRedis {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scriptedRedis{addr: l.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for i := 0; i < len(conns); i++ {
+			_ = conns[i].Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go serveScripted(s, c, answer, &wg)
+		}
+	}()
+	return s
+}
+
+func serveScripted(s *scriptedRedis, c net.Conn, answer func(args []string) string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		args, err := readScriptedCommand(r)
+		if err != nil {
+			return
+		}
+		s.calls.Add(1)
+		if _, err := c.Write([]byte(answer(args))); err != nil {
+			return
+		}
+	}
+}
+
+func readScriptedCommand(r *bufio.Reader) ([]string, error) {
+	n, err := readRedisArray(r)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for i := 0; i < n; i++ {
+		_, text, err := readRedisReply(r)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, text)
+	}
+	return args, nil
+}
+
+func TestRedisRedirectLoopEnds(t *testing.T) {
+	// Two nodes that send every command to each other.
+	var b *scriptedRedis
+	a := startScriptedRedis(t, func(args []string) string {
+		if args[0] == "CLUSTER" {
+			return "-ERR no map\r\n"
+		}
+		return "-MOVED 1 " + b.addr + "\r\n"
+	})
+	b = startScriptedRedis(t, func(args []string) string {
+		if args[0] == "CLUSTER" {
+			return "-ERR no map\r\n"
+		}
+		return "-MOVED 1 " + a.addr + "\r\n"
+	})
+	p := testRedisPool(t, testRedisSettings(t, a.addr, func(c *RedisConfig) { c.Timeout = "300ms" }))
+	start := time.Now()
+	_, _, err := claimRedis(p, redisTestKey("loop"), testDigest, 1000, 1000)
+	if err == nil || !strings.Contains(err.Error(), "redirected") {
+		t.Fatalf("a redirect loop: %v, want an error that says redirected", err)
+	}
+	if calls := a.calls.Load() + b.calls.Load(); calls > 2*redisMaxRedirects+6 {
+		t.Fatalf("%d commands for one claim: the loop is not bounded", calls)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a redirect loop took %v", d)
+	}
+}
+
+func TestRedisRedirectToNoAddress(t *testing.T) {
+	for _, target := range []string{"evil host:1", "a\x01b:1", "a:0", "a:99999", "nohost"} {
+		target := target
+		srv := startScriptedRedis(t, func(args []string) string { return "-MOVED 1 " + target + "\r\n" })
+		p := testRedisPool(t, testRedisSettings(t, srv.addr, func(c *RedisConfig) { c.Timeout = "300ms" }))
+		_, _, err := claimRedis(p, redisTestKey("target"), testDigest, 1000, 1000)
+		if err == nil {
+			t.Fatalf("MOVED to %q: no error", target)
+		}
+		if strings.Contains(err.Error(), "\x01") {
+			t.Fatalf("MOVED to %q: the error shows the address: %v", target, err)
+		}
+	}
+}
+
+func TestRedisSentinelNamingAReplica(t *testing.T) {
+	// The sentinel names a server that is not a primary (ROLE says slave): no command is
+	// sent to it, and the claim fails (503) rather than write to a replica or a stranger.
+	var evalsOnReplica atomic.Int32
+	replica := startScriptedRedis(t, func(args []string) string {
+		switch args[0] {
+		case "ROLE":
+			return "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n"
+		case "EVAL":
+			evalsOnReplica.Add(1)
+		}
+		return "+OK\r\n"
+	})
+	host, port, _ := net.SplitHostPort(replica.addr)
+	sentinel := startScriptedRedis(t, func(args []string) string {
+		return "*2\r\n$" + strconv.Itoa(len(host)) + "\r\n" + host + "\r\n$" + strconv.Itoa(len(port)) + "\r\n" + port + "\r\n"
+	})
+	p := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+		c.Sentinels = []string{sentinel.addr}
+		c.MasterName = "zego"
+		c.Timeout = "300ms"
+	}))
+	_, _, err := claimRedis(p, redisTestKey("replica"), testDigest, 1000, 1000)
+	if err == nil || !strings.Contains(err.Error(), "not the primary") {
+		t.Fatalf("a sentinel naming a replica: %v, want an error that says not the primary", err)
+	}
+	if n := evalsOnReplica.Load(); n != 0 {
+		t.Fatalf("%d claims sent to the replica", n)
+	}
+}
+
+func TestRedisSentinelHostileAnswers(t *testing.T) {
+	for _, tc := range []struct{ name, reply string }{
+		{"an unknown name", "*-1\r\n"},
+		{"an error", "-ERR unknown\r\n"},
+		{"a host with a space", "*2\r\n$6\r\nevil h\r\n$4\r\n6379\r\n"},
+		{"a port that is no port", "*2\r\n$1\r\na\r\n$5\r\n99999\r\n"},
+		{"three items", "*3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\n1\r\n"},
+		{"integers", "*2\r\n:1\r\n:2\r\n"},
+		{"an endless line", strings.Repeat("a", 70000)},
+	} {
+		reply := tc.reply
+		sentinel := startScriptedRedis(t, func(args []string) string { return reply })
+		p := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+			c.Sentinels = []string{sentinel.addr}
+			c.MasterName = "zego"
+			c.Timeout = "300ms"
+		}))
+		_, _, err := claimRedis(p, redisTestKey("hostile"), testDigest, 1000, 1000)
+		if err == nil {
+			t.Fatalf("%s: no error", tc.name)
+		}
+		if errors.Is(err, errRedisBusy) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+}
