@@ -145,6 +145,28 @@ func TestCompileRedisErrors(t *testing.T) {
 		{"empty key prefix", func(c *RedisConfig) { c.KeyPrefix = "" }, "redis.keyPrefix: empty"},
 		{"key prefix with a space", func(c *RedisConfig) { c.KeyPrefix = "zego callback:" }, `redis.keyPrefix: "zego callback:" holds white space`},
 		{"key prefix with a control", func(c *RedisConfig) { c.KeyPrefix = "zego\x00" }, `redis.keyPrefix: "zego\x00" holds white space or a control character`},
+		{"sentinels without a master name", func(c *RedisConfig) { c.Sentinels = []string{"s:26379"} }, "redis.masterName: empty"},
+		{"a master name without sentinels", func(c *RedisConfig) { c.MasterName = "zego" }, "redis.masterName or redis.sentinel*: set without redis.sentinels"},
+		{"a sentinel password without sentinels", func(c *RedisConfig) { c.SentinelPassword = password }, "redis.masterName or redis.sentinel*: set without redis.sentinels"},
+		{"sentinels and an address", func(c *RedisConfig) { c.Sentinels, c.MasterName, c.Address = []string{"s:26379"}, "zego", "redis:6379" }, "redis.address: set together with redis.sentinels"},
+		{"sentinels and a URL", func(c *RedisConfig) {
+			c.Sentinels, c.MasterName, c.Address = []string{"s:26379"}, "zego", "redis://:"+password+"@redis:6379"
+		}, "redis.address: set together with redis.sentinels"},
+		{"a sentinel without port", func(c *RedisConfig) { c.Sentinels, c.MasterName = []string{"s:26379", "s2"}, "zego" }, `redis.sentinels[1]: "s2" is not host:port`},
+		{"a sentinel with a password in it", func(c *RedisConfig) {
+			c.Sentinels, c.MasterName = []string{"s:26379,password=" + password}, "zego"
+		}, "redis.sentinels[0]: (not shown)"},
+		{"a sentinel port past 65535", func(c *RedisConfig) { c.Sentinels, c.MasterName = []string{"s:99999"}, "zego" }, `redis.sentinels[0]: "s:99999" has no port`},
+		{"too many sentinels", func(c *RedisConfig) { c.Sentinels, c.MasterName = make([]string, 17), "zego" }, "redis.sentinels: 17 addresses; at most 16"},
+		{"a master name with a space", func(c *RedisConfig) { c.Sentinels, c.MasterName = []string{"s:26379"}, "my primary" }, `redis.masterName: "my primary" holds white space`},
+		{"sentinel password and its file", func(c *RedisConfig) {
+			c.Sentinels, c.MasterName, c.SentinelPassword, c.SentinelPasswordFile = []string{"s:26379"}, "zego", password, empty
+		}, "redis.sentinelPasswordFile: set together with redis.sentinelPassword"},
+		{"an empty sentinel password file", func(c *RedisConfig) {
+			c.Sentinels, c.MasterName, c.SentinelPasswordFile = []string{"s:26379"}, "zego", empty
+		}, "redis.sentinelPasswordFile: holds no password"},
+		{"a TLS server name without TLS", func(c *RedisConfig) { c.TLSServerName = "redis.internal" }, "redis.tlsServerName: set without TLS"},
+		{"a TLS server name with a port", func(c *RedisConfig) { c.TLS, c.TLSServerName = true, "redis.internal:6379" }, `redis.tlsServerName: "redis.internal:6379" is not a host name`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := defaultRedisConfig()

@@ -40,13 +40,19 @@ const wantEveryOption = `{
 		"Password": "",
 		"PasswordFile": "/run/secrets/redis_password",
 		"DB": 2,
-		"TLS": false,
+		"TLS": true,
 		"TLSSkipVerify": false,
 		"TLSCAFile": "",
 		"TLSCertFile": "",
 		"TLSKeyFile": "",
 		"Timeout": "250ms",
 		"KeyPrefix": "zego-callback:",
+		"Sentinels": ["sentinel-0.internal:26379", "sentinel-1.internal:26379"],
+		"MasterName": "zego",
+		"SentinelUsername": "traefik-sentinel",
+		"SentinelPassword": "",
+		"SentinelPasswordFile": "/run/secrets/sentinel_password",
+		"TLSServerName": "redis.internal",
 		"FailOpen": false
 	}
 }`
@@ -126,7 +132,12 @@ func TestEveryOptionDecodesAlike(t *testing.T) {
 			if err := os.WriteFile(passwordFile, []byte("sample\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg.Elem().FieldByName("Redis").FieldByName("PasswordFile").SetString(passwordFile)
+			redis := cfg.Elem().FieldByName("Redis")
+			redis.FieldByName("PasswordFile").SetString(passwordFile)
+			redis.FieldByName("SentinelPasswordFile").SetString(passwordFile)
+			// address and sentinels do not go together: the fixture sets both to check
+			// that both decode.
+			redis.FieldByName("Address").SetString("127.0.0.1:6379")
 			appSecretsFile := filepath.Join(t.TempDir(), "zego_app_secrets")
 			if err := os.WriteFile(appSecretsFile, []byte("2222222 def0123456789abcdef0123456789abc\n"), 0o600); err != nil {
 				t.Fatal(err)
