@@ -20,7 +20,7 @@ var (
 	redisKeys = []string{
 		"address", "username", "password", "passwordFile", "db", "tls", "tlsSkipVerify", "tlsCAFile", "tlsCertFile", "tlsKeyFile",
 		"timeout", "keyPrefix", "sentinels", "masterName", "sentinelUsername", "sentinelPassword",
-		"sentinelPasswordFile", "tlsServerName", "failOpen",
+		"sentinelPasswordFile", "tlsServerName", "waitReplicas", "failOpen",
 	}
 )
 
@@ -143,6 +143,7 @@ func redisKeysSet(c RedisConfig) []string {
 		{"sentinels", len(c.Sentinels) > 0}, {"masterName", c.MasterName != d.MasterName},
 		{"sentinelUsername", c.SentinelUsername != d.SentinelUsername}, {"sentinelPassword", c.SentinelPassword != d.SentinelPassword},
 		{"sentinelPasswordFile", c.SentinelPasswordFile != d.SentinelPasswordFile}, {"tlsServerName", c.TLSServerName != d.TLSServerName},
+		{"waitReplicas", c.WaitReplicas != d.WaitReplicas},
 	} {
 		if k.set {
 			set = append(set, "redis."+k.key)

@@ -34,7 +34,7 @@ func TestConfigKeys(t *testing.T) {
 	// Every redis key is one redisKeysSet tells set.
 	set := redisKeysSet(RedisConfig{Address: "x", Username: "x", Password: "x", PasswordFile: "x", DB: 1, TLS: true,
 		TLSSkipVerify: true, TLSCAFile: "x", TLSCertFile: "x", TLSKeyFile: "x", Timeout: "x", KeyPrefix: "x", FailOpen: true,
-		Sentinels: []string{"x"}, MasterName: "x", SentinelUsername: "x", SentinelPassword: "x", SentinelPasswordFile: "x", TLSServerName: "x"})
+		Sentinels: []string{"x"}, MasterName: "x", SentinelUsername: "x", SentinelPassword: "x", SentinelPasswordFile: "x", TLSServerName: "x", WaitReplicas: 1})
 	if len(set) != len(redisKeys) {
 		t.Errorf("redisKeysSet tells %d keys of %d set: %v", len(set), len(redisKeys), set)
 	}

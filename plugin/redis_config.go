@@ -67,6 +67,12 @@ type RedisConfig struct {
 	// TLSServerName is the name the servers' certificates must hold. Default "": the
 	// host of Address, or of each node a cluster or the sentinels name.
 	TLSServerName string
+	// WaitReplicas has each claim and each delivery wait until this many replicas
+	// hold it (WAIT, for at most half of Timeout), so that a failover that promotes one of
+	// them loses neither: a claim fewer replicas acknowledge is withdrawn and the
+	// callback gets 503 (ZEGO retries). Default 0: Redis's asynchronous replication, which
+	// a failover can lose the last writes of (see the README).
+	WaitReplicas int
 	// FailOpen says what a callback gets when Redis cannot answer: false refuses it
 	// with 503 nonce_store_unavailable (ZEGO retries); true checks every callback against
 	// this Traefik's memory too, and forwards one Redis cannot answer for on that check
@@ -107,7 +113,12 @@ type redisSettings struct {
 	sentinel      *sentinelAuth
 	checkRole     bool
 	tlsServerName string
-	log           *lineLimiter // the first middleware's that made the pool: its health lines
+	// waitReplicas, with waitCommand (WAIT <n> <ms>) and waitFor its time, when each
+	// write must reach that many replicas.
+	waitReplicas int
+	waitCommand  []byte
+	waitFor      time.Duration
+	log          *lineLimiter // the first middleware's that made the pool: its health lines
 	// poolKey tells apart the settings that need a pool of their own (see
 	// sharedRedisPool). It holds the password: it never leaves memory.
 	poolKey string
@@ -171,6 +182,18 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 		return nil, err
 	}
 
+	if c.WaitReplicas < 0 || c.WaitReplicas > maxWaitReplicas {
+		return nil, fmt.Errorf("redis.waitReplicas: %d is not between 0 and %d", c.WaitReplicas, maxWaitReplicas)
+	}
+	if c.WaitReplicas > 0 {
+		s.waitReplicas = c.WaitReplicas
+		s.waitFor = s.timeout / 2
+		if s.waitFor < time.Millisecond {
+			s.waitFor = time.Millisecond
+		}
+		s.waitCommand = appendRedisCommand(nil, "WAIT", strconv.Itoa(c.WaitReplicas), strconv.FormatInt(s.waitFor.Milliseconds(), 10))
+	}
+
 	if c.KeyPrefix == "" {
 		return nil, errors.New("redis.keyPrefix: empty; the store's keys would mix with every other key in the database")
 	}
@@ -225,7 +248,7 @@ func compileRedis(c RedisConfig, log *lineLimiter, nowMs int64) (*redisSettings,
 
 	s.poolKey = strconv.Quote(strings.Join(c.Sentinels, ",")) + " " + strconv.Quote(c.MasterName) + " " +
 		strconv.Quote(c.SentinelUsername) + " " + strconv.Quote(c.SentinelPassword) + " " + strconv.Quote(c.SentinelPasswordFile) +
-		" " + strconv.Quote(c.TLSServerName) + " " + strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
+		" " + strconv.Quote(c.TLSServerName) + " " + strconv.Itoa(c.WaitReplicas) + " " + strconv.Quote(s.address) + " " + strconv.Quote(s.username) + " " + strconv.Quote(s.password) +
 		" " + strconv.Quote(c.PasswordFile) + " " + strconv.Itoa(s.db) + " " + strconv.FormatBool(useTLS) +
 		" " + strconv.FormatBool(c.TLSSkipVerify) + " " + strconv.Quote(string(caPEM)) + " " + s.timeout.String() +
 		" " + strconv.Quote(s.keyPrefix) + " " + strconv.Quote(c.TLSCertFile) + " " + strconv.Quote(c.TLSKeyFile)
@@ -249,6 +272,10 @@ type sentinelAuth struct {
 	password     string
 	passwordFile *watchedFile
 }
+
+// maxWaitReplicas bounds redis.waitReplicas: more replicas than any deployment runs would
+// refuse every callback.
+const maxWaitReplicas = 16
 
 // maxSentinels bounds redis.sentinels: each is asked in turn when the primary fails.
 const maxSentinels = 16

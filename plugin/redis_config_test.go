@@ -165,6 +165,8 @@ func TestCompileRedisErrors(t *testing.T) {
 		{"an empty sentinel password file", func(c *RedisConfig) {
 			c.Sentinels, c.MasterName, c.SentinelPasswordFile = []string{"s:26379"}, "zego", empty
 		}, "redis.sentinelPasswordFile: holds no password"},
+		{"negative waitReplicas", func(c *RedisConfig) { c.WaitReplicas = -1 }, "redis.waitReplicas: -1 is not between 0 and 16"},
+		{"waitReplicas past its bound", func(c *RedisConfig) { c.WaitReplicas = 17 }, "redis.waitReplicas: 17 is not between 0 and 16"},
 		{"a TLS server name without TLS", func(c *RedisConfig) { c.TLSServerName = "redis.internal" }, "redis.tlsServerName: set without TLS"},
 		{"a TLS server name with a port", func(c *RedisConfig) { c.TLS, c.TLSServerName = true, "redis.internal:6379" }, `redis.tlsServerName: "redis.internal:6379" is not a host name`},
 	} {

@@ -91,8 +91,28 @@ func redisDoOn(p *redisPool, name string, cmd []byte, asking bool) (byte, string
 	if err == nil {
 		kind, text, err = redisExec(p, &op, name, cmd)
 	}
+	if err == nil && p.s.waitCommand != nil {
+		err = waitRedisReplicas(p, &op)
+	}
 	endRedis(p, &op)
 	return kind, text, err
+}
+
+// errRedisUnreplicated is a write fewer replicas than redis.waitReplicas acknowledged.
+var errRedisUnreplicated = errors.New("not replicated")
+
+// waitRedisReplicas waits, on the connection that wrote, until redis.waitReplicas
+// replicas hold the write.
+func waitRedisReplicas(p *redisPool, op *redisOp) error {
+	kind, text, err := redisExec(p, op, "WAIT", p.s.waitCommand)
+	if err != nil {
+		return err
+	}
+	if n, aerr := strconv.Atoi(text); kind != ':' || aerr != nil || n < p.s.waitReplicas {
+		return fmt.Errorf("redis %s: WAIT: %s of the %d replicas redis.waitReplicas asks for held the write within %v: %w",
+			p.s.address, shownAddress(text), p.s.waitReplicas, p.s.waitFor, errRedisUnreplicated)
+	}
+	return nil
 }
 
 // redisAskingCommand is ASKING: the next command may touch a slot being imported.

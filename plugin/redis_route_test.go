@@ -281,3 +281,44 @@ func TestRedisSentinelHostileAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisWaitReplicas(t *testing.T) {
+	primary := redistest.Start(t, redistest.Options{Args: []string{"--repl-diskless-sync-delay", "0"}})
+	replica := redistest.Start(t, redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.Port)}})
+	waitFor(t, "the replica in sync", func() bool {
+		info, _ := replica.MustDo("INFO", "replication").(string)
+		return strings.Contains(info, "master_link_status:up")
+	})
+	p := testRedisPool(t, testRedisSettings(t, primary.Addr, func(c *RedisConfig) {
+		c.WaitReplicas = 1
+		c.Timeout = "1s"
+	}))
+	k := redisTestKey("replicated")
+	mustClaimRedis(t, p, k, 60000, claimed)
+	if v, _ := replica.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "i:") {
+		t.Fatalf("the replica holds %q once the claim returned, want the claim", v)
+	}
+	mustConfirmRedis(t, p, k, testDigest, 60000)
+	if v, _ := replica.MustDo("GET", redisKeyOf(k)).(string); v != "d:"+testDigest {
+		t.Fatalf("the replica holds %q once the delivery returned, want it", v)
+	}
+
+	// The replica stalls: a claim no replica holds is withdrawn and fails (503, ZEGO
+	// retries); what the store only reads still answers; a delivery says it is on the
+	// primary only.
+	replica.Pause()
+	stalled := redisTestKey("stalled")
+	_, _, err := claimRedis(p, stalled, testDigest, 60000, 60000)
+	if !errors.Is(err, errRedisUnreplicated) {
+		t.Fatalf("a claim no replica acknowledged: %v, want errRedisUnreplicated", err)
+	}
+	if v, _ := primary.MustDo("GET", redisKeyOf(stalled)).(string); !strings.HasPrefix(v, "f:") {
+		t.Fatalf("the withdrawn claim left %q, want f:... (a retry claims it anew)", v)
+	}
+	mustClaimRedis(t, p, k, 60000, delivered)
+	if err := confirmRedis(p, redisTestKey("other"), testDigest, "", 60000); !errors.Is(err, errRedisUnreplicated) {
+		t.Fatalf("a delivery no replica acknowledged: %v, want errRedisUnreplicated", err)
+	}
+	replica.Resume()
+	mustClaimRedis(t, p, stalled, 60000, claimed) // ZEGO's retry
+}

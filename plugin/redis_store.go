@@ -154,6 +154,15 @@ func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (clai
 	value := "i:" + p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
 	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
 	kind, found, err := redisDo(p, rkey, "EVAL", redisClaimCommand(rkey, value, digest, strconv.FormatInt(inFlightMs, 10), strconv.FormatInt(ttlMs, 10)))
+	if err != nil && kind == '$' {
+		if found != "claimed" && errors.Is(err, errRedisUnreplicated) {
+			err = nil // the script wrote nothing: what it read stands
+		} else if found == "claimed" {
+			// Claimed, but fewer replicas than redis.waitReplicas hold the claim (or the
+			// WAIT failed): withdrawn, so that ZEGO's retry is claimed anew.
+			_ = forgetRedis(p, key, value)
+		}
+	}
 	if err != nil {
 		return claimed, "", err
 	}
@@ -302,7 +311,11 @@ func settleRedis(m *middleware, cb *callback) {
 		noteUndelivered(m, cb)
 		err = forgetRedis(m.redis, cb.key, cb.claim)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case delivered && errors.Is(err, errRedisUnreplicated):
+		m.s.log.printf(levelError, "store_settlement", "replay store recorded a delivery on the primary only: %v; a failover before it replicates may forward a copy again", err)
+	default:
 		m.s.log.printf(levelError, "store_settlement", "replay store could not record a delivery (delivered=%v): %v; the claim lapses after inFlightTimeout", delivered, err)
 	}
 }

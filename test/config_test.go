@@ -53,6 +53,7 @@ const wantEveryOption = `{
 		"SentinelPassword": "",
 		"SentinelPasswordFile": "/run/secrets/sentinel_password",
 		"TLSServerName": "redis.internal",
+		"WaitReplicas": 1,
 		"FailOpen": false
 	}
 }`
