@@ -159,3 +159,25 @@ func TestREADMERefusedTable(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMERedisPermissions holds the README's table of Redis deployments to the ACL
+// permissions the tests run each as (conformance.RunRedis, RunRedisCluster,
+// RunRedisSentinel): a user given what the README says can do all the store does.
+func TestREADMERedisPermissions(t *testing.T) {
+	text := readmeSection(t, "## Redis: several Traefik replicas")
+	for deployment, perms := range map[string]string{
+		"| one server, no TLS |": conformance.ACLPermissions,
+		"| Redis Cluster, self-": conformance.ClusterACLPermissions,
+		"| Sentinel |":           conformance.SentinelACLPermissions,
+	} {
+		i := strings.Index(text, deployment)
+		if i < 0 {
+			t.Errorf("the README's Redis table has no row %q", deployment)
+			continue
+		}
+		row, _, _ := strings.Cut(text[i:], "\n")
+		if want := "`" + strings.ReplaceAll(perms, "|", `\|`) + "`"; !strings.Contains(row, want) {
+			t.Errorf("the README's row %q does not give %s:\n%s", deployment, want, row)
+		}
+	}
+}

@@ -322,3 +322,36 @@ func TestRedisWaitReplicas(t *testing.T) {
 	replica.Resume()
 	mustClaimRedis(t, p, stalled, 60000, claimed) // ZEGO's retry
 }
+
+func TestRedisSentinelTLS(t *testing.T) {
+	// The primary asks for a client certificate; the sentinel is spoken to on its TLS
+	// port, with the same CA and certificate; the primary it names, 127.0.0.1, must show a
+	// certificate for that address.
+	const password = "sentinel-tls-pw-51"
+	files := redistest.NewTLSFiles(t)
+	st := redistest.StartSentinel(t, 1, 1, 1000, redistest.Options{TLS: files, AuthClients: true, Password: password})
+	settings := func(sentinel string) func(*RedisConfig) {
+		return func(c *RedisConfig) {
+			c.Sentinels, c.MasterName = []string{sentinel}, st.Name
+			c.TLS, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = true, files.CAFile, files.ClientCertFile, files.ClientKeyFile
+			c.Password = password
+		}
+	}
+	p := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", settings(st.Sentinels[0].TLSAddr)))
+	k := redisTestKey("sentinel tls")
+	mustClaimRedis(t, p, k, 60000, claimed)
+	mustConfirmRedis(t, p, k, testDigest, 60000)
+	mustClaimRedis(t, p, k, 60000, delivered)
+	if v, _ := st.Primary.MustDo("GET", redisKeyOf(k)).(string); v != "d:"+testDigest {
+		t.Fatalf("the primary holds %q", v)
+	}
+
+	// A certificate for another name: refused before anything is sent.
+	other := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+		settings(st.Sentinels[0].TLSAddr)(c)
+		c.TLSServerName = "redis.elsewhere"
+	}))
+	if _, _, err := claimRedis(other, redisTestKey("other name"), testDigest, 60000, 60000); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a certificate not for redis.tlsServerName: %v, want a certificate error", err)
+	}
+}

@@ -46,6 +46,22 @@ func haConfig(redis map[string]any, prefix string) map[string]any {
 	return Config(map[string]any{"nonceStore": "redis", "redis": redis})
 }
 
+// The permissions the README gives the store's ACL user, for each way of running Redis:
+// the flows below run as a user with these and no more.
+const (
+	// ACLPermissions serve a single Redis.
+	ACLPermissions = "+get +set +eval +pttl +time"
+	// ClusterACLPermissions add what a cluster's client asks: the slot map, and ASKING
+	// for a slot being imported.
+	ClusterACLPermissions = ACLPermissions + " +cluster|slots +asking"
+	// SentinelACLPermissions add ROLE, by which a connection checks it reached the primary,
+	// and WAIT, for redis.waitReplicas.
+	SentinelACLPermissions = ACLPermissions + " +role +wait"
+)
+
+// aclUser is the user the flows run as, and its password.
+const aclUser, aclPassword = "zego-callback", "acl-password-for-tests"
+
 // RunRedisCluster runs the store against a real Redis Cluster of three primaries with a
 // replica each, started for the test: callbacks land on every primary; a slot moves
 // (halfway, so that commands are redirected with ASK, then fully, with MOVED); a primary is
@@ -53,8 +69,12 @@ func haConfig(redis map[string]any, prefix string) map[string]any {
 func RunRedisCluster(t *testing.T, start Replicas) {
 	c := redistest.StartCluster(t, 3, 1, 1000)
 	const prefix = "zc-cluster:"
+	for _, n := range c.Nodes { // a cluster's ACL users are each node's own
+		n.MustDo(append([]string{"ACL", "SETUSER", aclUser, "on", ">" + aclPassword, "resetchannels", "~" + prefix + "*"},
+			strings.Fields(ClusterACLPermissions)...)...)
+	}
 	backend := &Backend{}
-	srv := start(t, haConfig(map[string]any{"address": c.Nodes[0].Addr}, prefix), backend, 2)
+	srv := start(t, haConfig(map[string]any{"address": c.Nodes[0].Addr, "username": aclUser, "password": aclPassword}, prefix), backend, 2)
 
 	var delivered [][]byte
 	for i := 0; i < 24; i++ {
@@ -104,15 +124,19 @@ func RunRedisCluster(t *testing.T, start Replicas) {
 
 // RunRedisSentinel runs the store against a primary with two replicas and three
 // sentinels, started for the test: the sentinels name the primary; it is killed, the
-// sentinels promote a replica, and the store follows while callbacks arrive.
+// sentinels promote a replica, and the store follows while callbacks arrive. Each write
+// waits for a replica (redis.waitReplicas: 1).
 func RunRedisSentinel(t *testing.T, start Replicas) {
-	st := redistest.StartSentinel(t, 2, 3, 1000, redistest.Options{Password: RedisPassword})
+	const prefix = "zc-sentinel:"
+	st := redistest.StartSentinel(t, 2, 3, 1000, redistest.Options{Password: RedisPassword,
+		Users: []string{aclUser + " on >" + aclPassword + " resetchannels ~" + prefix + "* " + SentinelACLPermissions}})
 	var sentinels []any
 	for _, s := range st.Sentinels {
 		sentinels = append(sentinels, s.Addr)
 	}
 	backend := &Backend{}
-	srv := start(t, haConfig(map[string]any{"sentinels": sentinels, "masterName": st.Name, "password": RedisPassword}, "zc-sentinel:"), backend, 2)
+	srv := start(t, haConfig(map[string]any{"sentinels": sentinels, "masterName": st.Name, "username": aclUser, "password": aclPassword,
+		"waitReplicas": 1}, prefix), backend, 2)
 	var delivered [][]byte
 	for i := 0; i < 8; i++ {
 		body := Fresh()

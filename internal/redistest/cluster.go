@@ -377,7 +377,8 @@ func (c *Cluster) slotOwner(reply any, slot int) (*Server, error) {
 
 // Sentinel is a primary, its replicas and Sentinel processes watching it under Name.
 // The primary and the replicas have the Options given to StartSentinel; the sentinels
-// have no password, and clients reach them without TLS on Addr.
+// have no password, and clients reach them without TLS on Addr (and with TLS on TLSAddr,
+// when started with TLS).
 type Sentinel struct {
 	Name      string    // the master name the sentinels know the primary by: "zego"
 	Primary   *Server   // the primary as started
@@ -472,6 +473,7 @@ func startSentinelProcess(t testing.TB, bin string, primaryPort, quorum, downAft
 		if err == nil {
 			s.Addr = addr
 			s.Port = portOf(addr)
+			s.TLSAddr = tlsAddr
 			lines := []string{
 				"port " + strconv.Itoa(s.Port),
 				"bind 127.0.0.1",

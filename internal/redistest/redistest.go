@@ -48,6 +48,9 @@ type Server struct {
 	// Addr is 127.0.0.1:<port>; it stays the same across Restart.
 	Addr string
 	Port int
+	// TLSAddr is, for a sentinel started with TLS (StartSentinel), the address of its TLS
+	// port; empty otherwise.
+	TLSAddr string
 
 	t    testing.TB
 	opts Options
