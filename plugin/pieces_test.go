@@ -3,6 +3,7 @@ package zegocallback
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -156,6 +157,32 @@ func BenchmarkPieceServeHTTPRedis(b *testing.B) {
 	cfg.Redis.Address = srv.Addr
 	cfg.Redis.KeyPrefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 	pieceServe(b, pieceMiddlewareWith(ctx, b, cfg), nil, http.StatusOK)
+}
+
+// BenchmarkPieceServeHTTPRedisCluster is BenchmarkPieceServeHTTPRedis against a real
+// Redis Cluster of three primaries: each command goes to its key's slot.
+func BenchmarkPieceServeHTTPRedisCluster(b *testing.B) {
+	c := redistest.StartCluster(b, 3, 0, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	cfg := CreateConfig()
+	cfg.NonceStore = "redis"
+	cfg.Redis.Address = c.Nodes[0].Addr
+	cfg.Redis.KeyPrefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	pieceServe(b, pieceMiddlewareWith(ctx, b, cfg), nil, http.StatusOK)
+}
+
+// BenchmarkPieceRedisSlot is the hash slot of a store key: what routing a command in a
+// cluster adds to it, twice per callback (the claim, the settlement).
+func BenchmarkPieceRedisSlot(b *testing.B) {
+	key := "zego-callback:" + hex.EncodeToString([]byte(redisTestKey("slot")))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if redisSlot(key) < 0 {
+			b.Fatal("no slot")
+		}
+	}
 }
 
 // pieceServe sends b.N requests to m, each body (a fresh genuine callback when body is

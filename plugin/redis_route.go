@@ -64,14 +64,40 @@ type redisRoutes struct {
 // redisDo sends cmd, the command called name that touches key, to the server that holds
 // key, and reads its reply (see redisExec).
 func redisDo(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
-	if !p.routed.Load() {
-		kind, text, err := redisDoOn(p, name, cmd, false)
-		if kind != '-' || !strings.HasPrefix(text, "MOVED ") {
-			return kind, text, err
-		}
-		becomeCluster(p)
+	if p.routed.Load() {
+		return redisDoRouted(p, key, name, cmd)
 	}
+	// One server: redisDoOn, written out, since each call costs a callback dozens of
+	// allocations under Yaegi.
+	var op redisOp
+	if err := beginRedis(p, &op); err != nil {
+		return 0, "", err
+	}
+	kind, text, err := redisExec(p, &op, name, cmd)
+	if err == nil && p.s.waitCommand != nil && redisWrote(kind, text) {
+		err = waitRedisReplicas(p, &op)
+	}
+	endRedis(p, &op)
+	if kind == '-' {
+		return redisRefused(p, key, name, cmd, text, err)
+	}
+	return kind, text, err
+}
+
+// redisRefused is redisDo's answer to an error reply: a MOVED makes the pool a
+// cluster's, which sends the command where the slot is.
+func redisRefused(p *redisPool, key, name string, cmd []byte, text string, err error) (byte, string, error) {
+	if !strings.HasPrefix(text, "MOVED ") {
+		return '-', text, err
+	}
+	becomeCluster(p) // the server is a cluster's node
 	return redisDoRouted(p, key, name, cmd)
+}
+
+// redisWrote says whether a store command's reply says it wrote: a claim made, a SET, a
+// claim marked failed. What only read needs no replica's acknowledgement.
+func redisWrote(kind byte, text string) bool {
+	return kind == '+' || kind == '$' && text == "claimed" || kind == ':' && text == "1"
 }
 
 // redisDoOn sends cmd on a connection of p's, after ASKING when asking.
@@ -91,7 +117,7 @@ func redisDoOn(p *redisPool, name string, cmd []byte, asking bool) (byte, string
 	if err == nil {
 		kind, text, err = redisExec(p, &op, name, cmd)
 	}
-	if err == nil && p.s.waitCommand != nil {
+	if err == nil && p.s.waitCommand != nil && redisWrote(kind, text) {
 		err = waitRedisReplicas(p, &op)
 	}
 	endRedis(p, &op)
@@ -373,9 +399,10 @@ func askSlotMap(p *redisPool, rt *redisRoutes) error {
 			continue
 		}
 		var ranges []redisSlotRange
+		asked := addr
 		err = redisQuery(node, redisClusterSlotsCommand, func(r *bufio.Reader) error {
 			var rerr error
-			ranges, rerr = readClusterSlots(r, addr)
+			ranges, rerr = readClusterSlots(r, asked)
 			return rerr
 		})
 		if err == nil {

@@ -154,17 +154,8 @@ func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (clai
 	value := "i:" + p.token + strconv.FormatUint(p.seq.Add(1), 36) + ":" + digest
 	rkey := p.s.keyPrefix + hex.EncodeToString([]byte(key))
 	kind, found, err := redisDo(p, rkey, "EVAL", redisClaimCommand(rkey, value, digest, strconv.FormatInt(inFlightMs, 10), strconv.FormatInt(ttlMs, 10)))
-	if err != nil && kind == '$' {
-		if found != "claimed" && errors.Is(err, errRedisUnreplicated) {
-			err = nil // the script wrote nothing: what it read stands
-		} else if found == "claimed" {
-			// Claimed, but fewer replicas than redis.waitReplicas hold the claim (or the
-			// WAIT failed): withdrawn, so that ZEGO's retry is claimed anew.
-			_ = forgetRedis(p, key, value)
-		}
-	}
 	if err != nil {
-		return claimed, "", err
+		return claimFailed(p, key, value, found, err)
 	}
 	if kind == '$' {
 		switch found {
@@ -182,6 +173,16 @@ func claimRedis(p *redisPool, key, digest string, inFlightMs, ttlMs int64) (clai
 		}
 	}
 	return claimed, "", fmt.Errorf("redis %s: EVAL: an answer the claim does not give (%q)", p.s.address, kind)
+}
+
+// claimFailed is claimRedis's answer when Redis did not give one it can stand by. A claim
+// made that fewer replicas than redis.waitReplicas hold (or whose WAIT failed) is
+// withdrawn first, so that ZEGO's retry is claimed anew.
+func claimFailed(p *redisPool, key, value, found string, err error) (claimResult, string, error) {
+	if found == "claimed" {
+		_ = forgetRedis(p, key, value)
+	}
+	return claimed, "", err
 }
 
 // confirmRedis marks key delivered with the body's digest and the backend's answer
