@@ -280,7 +280,7 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 		if rerr != nil {
 			err = fmt.Errorf("%s: %w", names[i], rerr)
 		} else if kind == '-' {
-			err = fmt.Errorf("%s: %s", names[i], text)
+			err = fmt.Errorf("%s: %s", names[i], redisHandshakeError(text, redisPassword(s)))
 		}
 	}
 	if err == nil && s.checkRole {
@@ -291,6 +291,20 @@ func dialRedis(s *redisSettings) (*redisConn, error) {
 		return nil, fmt.Errorf("redis %s: %w", s.address, err)
 	}
 	return c, nil
+}
+
+// redisHandshakeError is a refused AUTH's or SELECT's text as an error may show it: a
+// server that does not know the command echoes its arguments ("ERR unknown command
+// 'AUTH', with args beginning with: 'user' 'password'"), which are left out, and the
+// password is hidden wherever else it shows.
+func redisHandshakeError(text, password string) string {
+	if i := strings.Index(text, ", with args"); i >= 0 {
+		text = text[:i] + ", with args (not shown)"
+	}
+	if password != "" {
+		text = strings.ReplaceAll(text, password, "(not shown)")
+	}
+	return text
 }
 
 // roundTripRedis writes cmd and reads the reply, by a deadline timeout from now.

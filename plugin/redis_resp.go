@@ -72,7 +72,12 @@ func readRedisReply(r *bufio.Reader) (byte, string, error) {
 	}
 	kind := line[0]
 	switch kind {
-	case '+', '-', ':':
+	case '-':
+		// An error's text goes into log lines: control characters escaped, as Go quotes
+		// them.
+		text := strconv.Quote(string(line[1 : n-2]))
+		return kind, text[1 : len(text)-1], nil
+	case '+', ':':
 		return kind, string(line[1 : n-2]), nil
 	case '$':
 		size, err := strconv.Atoi(string(line[1 : n-2]))

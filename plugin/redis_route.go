@@ -51,12 +51,14 @@ type redisRoutes struct {
 	// command goes to the configured node, which redirects it).
 	slots []*redisPool
 	// primary is, with sentinels, the primary they named last, nil before.
-	primary *redisPool
-	nodes   map[string]*redisPool // the pool of each node, by address; a cluster's holds the root
-	good    string                // the node that gave the last slot map
-	stale   bool                  // a node failed or redirected: ask again
-	asked   time.Time             // when the map or the primary was last asked for
-	lastErr error                 // why the last asking failed, nil when it did not
+	primary  *redisPool
+	nodes    map[string]*redisPool // the pool of each node, by address; a cluster's holds the root
+	good     string                // the node that gave the last slot map
+	stale    bool                  // a node failed or redirected: ask again
+	asked    time.Time             // when the map or the primary was last asked for
+	lastErr  error                 // why the last asking failed, nil when it did not
+	failures int                   // askings failed in a row
+	sentinel int                   // the sentinel asked first: the last that answered, or the one after the last that did not
 	// refresh lets one request at a time ask; the others go on with what is known.
 	refresh sync.Mutex
 }
@@ -65,7 +67,7 @@ type redisRoutes struct {
 // key, and reads its reply (see redisExec).
 func redisDo(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
 	if p.routed.Load() {
-		return redisDoRouted(p, key, name, cmd)
+		return redisDoRouted(p, key, name, cmd, "", nil)
 	}
 	// One server: redisDoOn, written out, since each call costs a callback dozens of
 	// allocations under Yaegi.
@@ -84,14 +86,14 @@ func redisDo(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
 	return kind, text, err
 }
 
-// redisRefused is redisDo's answer to an error reply: a MOVED makes the pool a
-// cluster's, which sends the command where the slot is.
+// redisRefused is redisDo's answer to an error reply: a MOVED or an ASK makes the pool a
+// cluster's, which follows it, and sends each command where its slot is from then on.
 func redisRefused(p *redisPool, key, name string, cmd []byte, text string, err error) (byte, string, error) {
-	if !strings.HasPrefix(text, "MOVED ") {
+	if !strings.HasPrefix(text, "MOVED ") && !strings.HasPrefix(text, "ASK ") {
 		return '-', text, err
 	}
 	becomeCluster(p) // the server is a cluster's node
-	return redisDoRouted(p, key, name, cmd)
+	return redisDoRouted(p, key, name, cmd, text, err)
 }
 
 // redisWrote says whether a store command's reply says it wrote: a claim made, a SET, a
@@ -158,15 +160,24 @@ func becomeCluster(p *redisPool) {
 }
 
 // redisDoRouted is redisDo for a cluster or a sentinel's primary.
-func redisDoRouted(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
+// A command that the configured node redirected before the pool knew it for a cluster's
+// comes with that node's reply (refused, and its error), the first hop.
+func redisDoRouted(p *redisPool, key, name string, cmd []byte, refused string, refusedErr error) (byte, string, error) {
 	rt := p.routes
-	node, err := redisRoute(p, rt, key)
-	if err != nil {
-		return 0, "", err
+	node := p
+	kind := byte('-')
+	text := refused
+	err := refusedErr
+	if refused == "" {
+		if node, err = redisRoute(p, rt, key); err != nil {
+			return 0, "", err
+		}
 	}
 	asking := false
 	for hop := 0; ; hop++ {
-		kind, text, err := redisDoOn(node, name, cmd, asking)
+		if hop > 0 || refused == "" {
+			kind, text, err = redisDoOn(node, name, cmd, asking)
+		}
 		if err == nil {
 			return kind, text, nil
 		}
@@ -187,6 +198,12 @@ func redisDoRouted(p *redisPool, key, name string, cmd []byte) (byte, string, er
 		if hop == redisMaxRedirects {
 			markRoutesStale(rt)
 			return 0, "", fmt.Errorf("redis %s: %s: redirected %d times (the nodes disagree on who holds the slot; last: %s)", p.s.address, name, hop+1, shownAddress(addr))
+		}
+		if strings.HasPrefix(addr, ":") {
+			// Redis 7's cluster-preferred-endpoint-type unknown-endpoint: the node that
+			// redirected, on another port.
+			host, _, _ := net.SplitHostPort(node.s.address)
+			addr = net.JoinHostPort(host, addr[1:])
 		}
 		if node, err = redisNode(p, rt, addr); err != nil {
 			return 0, "", err
@@ -243,7 +260,7 @@ func redisRoute(p *redisPool, rt *redisRoutes, key string) (*redisPool, error) {
 	if node == nil {
 		rt.refresh.Lock() // nothing to go on with: wait for the asking under way
 	} else if !rt.refresh.TryLock() {
-		return node, nil
+		return node, nil // another command asks: this one goes on with what is known
 	}
 	if node, due = routeOf(p, rt, slot); due {
 		refreshRoutes(p, rt)
@@ -272,7 +289,13 @@ func noRedisPrimary(p *redisPool, rt *redisRoutes) error {
 func routeOf(p *redisPool, rt *redisRoutes, slot int) (*redisPool, bool) {
 	rt.mu.RLock()
 	defer rt.mu.RUnlock()
-	due := rt.stale && time.Since(rt.asked) >= redisRefreshEvery
+	// After asking failed, the next asking waits longer: twice as long each time, up to
+	// eight times redisRefreshEvery.
+	backoff := rt.failures
+	if backoff > 3 {
+		backoff = 3
+	}
+	due := rt.stale && time.Since(rt.asked) >= redisRefreshEvery<<backoff
 	if slot < 0 {
 		return rt.primary, due
 	}
@@ -282,19 +305,26 @@ func routeOf(p *redisPool, rt *redisRoutes, slot int) (*redisPool, bool) {
 	return p, due // the configured node redirects what it does not hold
 }
 
-// refreshRoutes asks for the slot map or the primary, and keeps what it learns.
+// refreshRoutes asks for the slot map or the primary, and keeps what it learns. It runs
+// in the request that found the routes due (the plugin starts no goroutine), for one
+// redis.timeout at most, however many sentinels or nodes do not answer: the next asking
+// starts with the next of them.
 func refreshRoutes(p *redisPool, rt *redisRoutes) {
+	deadline := time.Now().Add(p.s.timeout)
 	var err error
 	if p.s.sentinels != nil {
-		err = askSentinels(p, rt)
+		err = askSentinels(p, rt, deadline)
 	} else {
-		err = askSlotMap(p, rt)
+		err = askSlotMap(p, rt, deadline)
 	}
 	rt.mu.Lock()
 	rt.asked = time.Now()
 	rt.lastErr = err
 	if err == nil {
 		rt.stale = false
+		rt.failures = 0
+	} else {
+		rt.failures++
 	}
 	rt.mu.Unlock()
 	if p.s.sentinels != nil {
@@ -376,7 +406,7 @@ var redisClusterSlotsCommand = []byte("*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n")
 
 // askSlotMap asks a node for the slot map, trying first the one that gave the last,
 // then the configured one, then the others, redisRefreshTries at most, and keeps the map.
-func askSlotMap(p *redisPool, rt *redisRoutes) error {
+func askSlotMap(p *redisPool, rt *redisRoutes, deadline time.Time) error {
 	rt.mu.RLock()
 	tries := []string{rt.good}
 	if p.s.address != rt.good {
@@ -393,7 +423,10 @@ func askSlotMap(p *redisPool, rt *redisRoutes) error {
 	rt.mu.RUnlock()
 
 	var err error
-	for _, addr := range tries {
+	for i, addr := range tries {
+		if i > 0 && time.Now().After(deadline) {
+			break
+		}
 		var node *redisPool
 		if node, err = redisNode(p, rt, addr); err != nil {
 			continue
@@ -407,6 +440,14 @@ func askSlotMap(p *redisPool, rt *redisRoutes) error {
 		})
 		if err == nil {
 			return keepSlotMap(p, rt, addr, ranges)
+		}
+		if addr == rt.good { // asked first each time: the next asking starts elsewhere
+			rt.mu.Lock()
+			rt.good = p.s.address
+			if len(tries) > 1 {
+				rt.good = tries[1]
+			}
+			rt.mu.Unlock()
 		}
 	}
 	return fmt.Errorf("redis cluster: CLUSTER SLOTS: %w", err)
@@ -422,7 +463,12 @@ func keepSlotMap(p *redisPool, rt *redisRoutes, addr string, ranges []redisSlotR
 			return err
 		}
 		used[node] = true
+		// Each slot is set once: ranges that overlap are no slot map (and would cost a
+		// write per slot per range).
 		for i := r.start; i <= r.end; i++ {
+			if slots[i] != nil {
+				return fmt.Errorf("redis %s: CLUSTER SLOTS: %w: ranges overlap at slot %d", addr, errRedisProtocol, i)
+			}
 			slots[i] = node
 		}
 	}
@@ -498,14 +544,17 @@ func readClusterSlots(r *bufio.Reader, asked string) ([]redisSlotRange, error) {
 		if err != nil {
 			return nil, err
 		}
-		if kind != '$' || port < 1 || port > 65535 {
+		if kind != '$' && kind != redisNil || port < 1 || port > 65535 {
 			return nil, fmt.Errorf("%w: a node's host or port", errRedisProtocol)
 		}
 		if host == "?" {
 			continue
 		}
-		if host == "" {
+		if host == "" { // the node asked (Redis 7's unknown-endpoint gives nil)
 			host = askedHost
+		}
+		if !redisHostName(host) {
+			return nil, fmt.Errorf("%w: a node's host is no host name: %s", errRedisProtocol, shownAddress(host))
 		}
 		ranges = append(ranges, redisSlotRange{start: start, end: end, addr: net.JoinHostPort(host, strconv.Itoa(port))})
 	}
@@ -552,13 +601,25 @@ func redisQuery(p *redisPool, cmd []byte, read func(*bufio.Reader) error) error 
 
 // askSentinels asks the sentinels, in turn, for the address of redis.masterName's
 // primary, and makes it the primary.
-func askSentinels(p *redisPool, rt *redisRoutes) error {
+func askSentinels(p *redisPool, rt *redisRoutes, deadline time.Time) error {
 	cmd := appendRedisCommand(nil, "SENTINEL", "get-master-addr-by-name", p.s.masterName)
 	var errs []string
-	for _, sentinel := range p.s.sentinels {
-		addr, err := askSentinel(p.s, sentinel, cmd)
+	rt.mu.RLock()
+	first := rt.sentinel
+	rt.mu.RUnlock()
+	n := len(p.s.sentinels)
+	for i := 0; i < n; i++ {
+		if i > 0 && time.Now().After(deadline) {
+			break
+		}
+		at := (first + i) % n
+		sentinel := p.s.sentinels[at]
+		addr, err := askSentinel(p.s, sentinel, cmd, deadline)
 		if err != nil {
 			errs = append(errs, err.Error())
+			rt.mu.Lock()
+			rt.sentinel = (at + 1) % n // the next asking starts with the next sentinel
+			rt.mu.Unlock()
 			continue
 		}
 		node, err := redisNode(p, rt, addr)
@@ -584,8 +645,9 @@ func askSentinels(p *redisPool, rt *redisRoutes) error {
 	return fmt.Errorf("redis sentinels: none named the primary of %q: %s", p.s.masterName, strings.Join(errs, "; "))
 }
 
-// askSentinel asks one sentinel, on a connection of its own, for the primary's address.
-func askSentinel(s *redisSettings, sentinel string, cmd []byte) (string, error) {
+// askSentinel asks one sentinel, on a connection of its own, for the primary's address,
+// by deadline (or in one redis.timeout, when that has passed).
+func askSentinel(s *redisSettings, sentinel string, cmd []byte, deadline time.Time) (string, error) {
 	// The sentinel's settings: s's TLS and timeout, the sentinel's credentials, no
 	// database, no ROLE.
 	ss := *s
@@ -599,13 +661,18 @@ func askSentinel(s *redisSettings, sentinel string, cmd []byte) (string, error) 
 		ss.tls = ss.tls.Clone()
 		ss.tls.ServerName, _, _ = net.SplitHostPort(sentinel)
 	}
+	if wait := time.Until(deadline); wait > time.Millisecond {
+		ss.timeout = wait // the dial's share
+	} else {
+		deadline = time.Now().Add(s.timeout)
+	}
 	c, err := dialRedis(&ss)
 	if err != nil {
 		return "", fmt.Errorf("sentinel %w", err)
 	}
 	defer c.nc.Close()
 	var host, port string
-	err = c.nc.SetDeadline(time.Now().Add(s.timeout))
+	err = c.nc.SetDeadline(deadline)
 	if err == nil {
 		_, err = c.nc.Write(cmd)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -293,6 +294,11 @@ func TestRedisWaitReplicas(t *testing.T) {
 		c.WaitReplicas = 1
 		c.Timeout = "1s"
 	}))
+	// Redis 7 acknowledges nothing to WAIT for up to a second after a replica's full sync
+	// (until its first REPLCONF ACK): until then writes are refused, 503.
+	waitFor(t, "a write the replica acknowledges", func() bool {
+		return confirmRedis(p, redisTestKey("warm-up"), testDigest, "", 60000) == nil
+	})
 	k := redisTestKey("replicated")
 	mustClaimRedis(t, p, k, 60000, claimed)
 	if v, _ := replica.MustDo("GET", redisKeyOf(k)).(string); !strings.HasPrefix(v, "i:") {
@@ -353,5 +359,124 @@ func TestRedisSentinelTLS(t *testing.T) {
 	}))
 	if _, _, err := claimRedis(other, redisTestKey("other name"), testDigest, 60000, 60000); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a certificate not for redis.tlsServerName: %v, want a certificate error", err)
+	}
+}
+
+func TestRedisClusterUnknownEndpoint(t *testing.T) {
+	// Redis 7's cluster-preferred-endpoint-type unknown-endpoint: MOVED :<port> and a nil
+	// host in CLUSTER SLOTS, both meaning the node that answered.
+	c := redistest.StartCluster(t, 3, 0, 1000)
+	for _, n := range c.Nodes {
+		n.MustDo("CONFIG", "SET", "cluster-preferred-endpoint-type", "unknown-endpoint")
+	}
+	p := testRedisPool(t, testRedisSettings(t, c.Nodes[0].Addr, nil))
+	for i := 0; i < 30; i++ {
+		mustClaimRedis(t, p, redisTestKey("unknown endpoint "+strconv.Itoa(i)), 60000, claimed)
+	}
+	p.routes.mu.RLock()
+	mapped := p.routes.slots != nil
+	p.routes.mu.RUnlock()
+	if !mapped {
+		t.Fatal("no slot map learnt")
+	}
+}
+
+func TestRedisAskBeforeAnyMoved(t *testing.T) {
+	// The configured node's own slot is being migrated: a new key there is answered ASK
+	// before any MOVED has told the pool it speaks to a cluster.
+	c := redistest.StartCluster(t, 3, 0, 1000)
+	seed := c.Nodes[0]
+	var key string
+	for i := 0; ; i++ {
+		key = redisTestKey("ask first " + strconv.Itoa(i))
+		if c.MasterOf(redistest.KeySlot(redisKeyOf(key))) == seed {
+			break
+		}
+	}
+	slot := redistest.KeySlot(redisKeyOf(key))
+	var to *redistest.Server
+	for _, n := range c.Nodes {
+		if n != seed {
+			to = n
+			break
+		}
+	}
+	finish := c.BeginMigration(slot, to)
+	p := testRedisPool(t, testRedisSettings(t, seed.Addr, nil))
+	mustClaimRedis(t, p, key, 60000, claimed)
+	mustClaimRedis(t, p, key, 60000, inFlight)
+	finish()
+	mustClaimRedis(t, p, key, 60000, inFlight)
+}
+
+func TestRedisSlotMapOverlapRefused(t *testing.T) {
+	srv := startScriptedRedis(t, func(args []string) string { return "+OK\r\n" })
+	p := testRedisPool(t, testRedisSettings(t, srv.addr, nil))
+	becomeCluster(p)
+	whole := redisSlotRange{start: 0, end: redisClusterSlots - 1, addr: srv.addr}
+	if err := keepSlotMap(p, p.routes, srv.addr, []redisSlotRange{whole, whole}); err == nil || !strings.Contains(err.Error(), "overlap") {
+		t.Fatalf("ranges that overlap: %v, want an error", err)
+	}
+	if err := keepSlotMap(p, p.routes, srv.addr, []redisSlotRange{whole}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedisErrorTextsShowNoSecret(t *testing.T) {
+	const password = "pw-echoed-back-77"
+	srv := startScriptedRedis(t, func(args []string) string {
+		if args[0] == "AUTH" {
+			return "-ERR unknown command 'AUTH', with args beginning with: 'zego' '" + password + "' \r\n"
+		}
+		return "-ERR \x1b[2J\x1b[Hzegocallback: all good\r\r\n"
+	})
+	for _, user := range []string{"zego", ""} {
+		p := testRedisPool(t, testRedisSettings(t, srv.addr, func(c *RedisConfig) { c.Username, c.Password = user, password }))
+		_, _, err := claimRedis(p, redisTestKey("echo"), testDigest, 1000, 1000)
+		if err == nil || strings.Contains(err.Error(), password) {
+			t.Fatalf("a server echoing AUTH's arguments: %v", err)
+		}
+	}
+	p := testRedisPool(t, testRedisSettings(t, srv.addr, nil))
+	_, _, err := claimRedis(p, redisTestKey("escape"), testDigest, 1000, 1000)
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\r") {
+		t.Fatalf("an error with control characters: %q", err)
+	}
+}
+
+func TestRedisSentinelsAskedWithinATimeout(t *testing.T) {
+	// A primary is known; the sentinels stall. A command that finds the routes due asks
+	// them for one redis.timeout at most (one sentinel that does not answer, here), and
+	// the next asking starts with the next sentinel.
+	primary := redistest.Start(t, redistest.Options{})
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	stall := make(chan struct{})
+	defer close(stall)
+	var stalled atomic.Bool
+	answer := func(args []string) string {
+		if stalled.Load() {
+			<-stall
+		}
+		return "*2\r\n$" + strconv.Itoa(len(host)) + "\r\n" + host + "\r\n$" + strconv.Itoa(len(port)) + "\r\n" + port + "\r\n"
+	}
+	sentinels := []*scriptedRedis{startScriptedRedis(t, answer), startScriptedRedis(t, answer), startScriptedRedis(t, answer)}
+	p := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+		c.Sentinels = []string{sentinels[0].addr, sentinels[1].addr, sentinels[2].addr}
+		c.MasterName, c.Timeout = "zego", "300ms"
+	}))
+	mustClaimRedis(t, p, redisTestKey("known"), 60000, claimed)
+	stalled.Store(true)
+	asked := func() string {
+		return fmt.Sprint(sentinels[0].calls.Load(), sentinels[1].calls.Load(), sentinels[2].calls.Load())
+	}
+	for round, want := range []string{"2 0 0", "2 1 0", "2 1 1"} {
+		markRoutesStale(p.routes)
+		p.routes.mu.Lock()
+		p.routes.asked = time.Time{}
+		p.routes.mu.Unlock()
+		mustClaimRedis(t, p, redisTestKey("while asking "+strconv.Itoa(round)), 60000, claimed)
+		if got := asked(); got != want {
+			t.Fatalf("round %d: the sentinels were asked %s times, want %s", round, got, want)
+		}
 	}
 }
