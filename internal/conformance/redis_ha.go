@@ -76,13 +76,7 @@ func RunRedisCluster(t *testing.T, start Replicas) {
 	backend := &Backend{}
 	srv := start(t, haConfig(map[string]any{"address": c.Nodes[0].Addr, "username": aclUser, "password": aclPassword}, prefix), backend, 2)
 
-	var delivered [][]byte
-	for i := 0; i < 24; i++ {
-		body := Fresh()
-		CheckStep(t, "a callback, the store a cluster", srv[i%2], Delivered(body))
-		CheckStep(t, "its replay through the other replica", srv[(i+1)%2], Acked(body))
-		delivered = append(delivered, body)
-	}
+	delivered := deliverThroughBoth(t, srv, 24)
 	for _, n := range c.Nodes[:3] {
 		if keys, _ := n.MustDo("DBSIZE").(int64); keys == 0 {
 			t.Errorf("primary %s holds no key: the callbacks did not spread over the cluster", n.Addr)
@@ -138,13 +132,7 @@ func RunRedisSentinel(t *testing.T, start Replicas) {
 	backend := &Backend{}
 	srv := start(t, haConfig(map[string]any{"sentinels": sentinels, "masterName": st.Name, "username": aclUser, "password": aclPassword,
 		"waitReplicas": 1}, prefix), backend, 2)
-	var delivered [][]byte
-	for i := 0; i < 8; i++ {
-		body := Fresh()
-		CheckStep(t, "a callback, the store behind sentinels", srv[i%2], Delivered(body))
-		CheckStep(t, "its replay through the other replica", srv[(i+1)%2], Acked(body))
-		delivered = append(delivered, body)
-	}
+	delivered := deliverThroughBoth(t, srv, 8)
 	if keys, _ := st.Primary.MustDo("DBSIZE").(int64); keys == 0 {
 		t.Fatalf("the primary holds no key: the store is elsewhere")
 	}
@@ -159,6 +147,20 @@ func RunRedisSentinel(t *testing.T, start Replicas) {
 	if keys, _ := promoted.MustDo("DBSIZE").(int64); keys == 0 {
 		t.Errorf("the promoted primary holds no key: the store did not follow the failover")
 	}
+}
+
+// deliverThroughBoth delivers n fresh callbacks through the two replicas in turn, each
+// replayed through the other, and returns them.
+func deliverThroughBoth(t *testing.T, srv []*Server, n int) [][]byte {
+	t.Helper()
+	var delivered [][]byte
+	for i := 0; i < n; i++ {
+		body := Fresh()
+		CheckStep(t, "a callback", srv[i%2], Delivered(body))
+		CheckStep(t, "its replay through the other replica", srv[(i+1)%2], Acked(body))
+		delivered = append(delivered, body)
+	}
+	return delivered
 }
 
 // switchOver is the traffic sent while the store switches (switchTraffic).

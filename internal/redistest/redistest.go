@@ -166,37 +166,7 @@ func (s *Server) start() error {
 		args = append(args, strings.Fields(u)...)
 	}
 	args = append(args, s.opts.Args...)
-
-	cmd := exec.Command(s.bin, args...)
-	cmd.Dir = s.dir
-	proc, err := proctest.Start(cmd)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.proc = proc
-	s.mu.Unlock()
-
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-proc.Exited:
-			s.mu.Lock()
-			s.proc = nil
-			s.mu.Unlock()
-			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.Port, proc.Output)
-		default:
-		}
-		reply, err := s.Do("PING")
-		if err == nil && reply == "PONG" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("redis-server on port %d does not answer PING (%w):\n%s", s.Port, err, proc.Output)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startArgs(s, args)
 }
 
 // Do sends one command on a new connection, authenticated as the default user when the
