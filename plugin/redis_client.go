@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,7 +303,8 @@ func redisHandshakeError(text, password string) string {
 		text = text[:i] + ", with args (not shown)"
 	}
 	if password != "" {
-		text = strings.ReplaceAll(text, password, "(not shown)")
+		quoted := strconv.Quote(password) // the text is quoted (readRedisReply)
+		text = strings.ReplaceAll(strings.ReplaceAll(text, password, "(not shown)"), quoted[1:len(quoted)-1], "(not shown)")
 	}
 	return text
 }

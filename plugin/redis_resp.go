@@ -125,7 +125,8 @@ func readRedisArray(r *bufio.Reader) (int, error) {
 		return 0, fmt.Errorf("%w: %q", errRedisProtocol, line)
 	}
 	if line[0] == '-' {
-		return 0, fmt.Errorf("%w: %s", errRedisErrorReply, line[1:n-2])
+		text := strconv.Quote(string(line[1 : n-2])) // as readRedisReply gives it
+		return 0, fmt.Errorf("%w: %s", errRedisErrorReply, text[1:len(text)-1])
 	}
 	if line[0] != '*' {
 		return 0, fmt.Errorf("%w: %q where an array was expected", errRedisProtocol, line[0])

@@ -182,7 +182,7 @@ func redisDoRouted(p *redisPool, key, name string, cmd []byte, refused string, r
 			return kind, text, nil
 		}
 		if kind != '-' {
-			if !errors.Is(err, errRedisBusy) {
+			if !errors.Is(err, errRedisBusy) && !errors.Is(err, errRedisUnreplicated) {
 				markRoutesStale(rt) // the node may be down: a failover
 			}
 			return kind, text, err
@@ -199,13 +199,7 @@ func redisDoRouted(p *redisPool, key, name string, cmd []byte, refused string, r
 			markRoutesStale(rt)
 			return 0, "", fmt.Errorf("redis %s: %s: redirected %d times (the nodes disagree on who holds the slot; last: %s)", p.s.address, name, hop+1, shownAddress(addr))
 		}
-		if strings.HasPrefix(addr, ":") {
-			// Redis 7's cluster-preferred-endpoint-type unknown-endpoint: the node that
-			// redirected, on another port.
-			host, _, _ := net.SplitHostPort(node.s.address)
-			addr = net.JoinHostPort(host, addr[1:])
-		}
-		if node, err = redisNode(p, rt, addr); err != nil {
+		if node, err = redisNode(p, rt, redirectAddress(node, addr)); err != nil {
 			return 0, "", err
 		}
 		asking = redirect == "ASK"
@@ -233,6 +227,21 @@ func redisRedirect(text string) (string, int, string) {
 		return "", 0, ""
 	}
 	return fields[0], slot, fields[2]
+}
+
+// redirectAddress is the host:port of a MOVED or ASK that node sent: Redis writes it
+// <host>:<port>, an IPv6 host without brackets, and an empty host (Redis 7's
+// cluster-preferred-endpoint-type unknown-endpoint) for node's own host.
+func redirectAddress(node *redisPool, addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr // not host:port: refused by redisNode
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]")
+	if host == "" {
+		host, _, _ = net.SplitHostPort(node.s.address)
+	}
+	return net.JoinHostPort(host, addr[i+1:])
 }
 
 // markRoutesStale has the routes asked for again by the next command.
@@ -661,10 +670,9 @@ func askSentinel(s *redisSettings, sentinel string, cmd []byte, deadline time.Ti
 		ss.tls = ss.tls.Clone()
 		ss.tls.ServerName, _, _ = net.SplitHostPort(sentinel)
 	}
-	if wait := time.Until(deadline); wait > time.Millisecond {
-		ss.timeout = wait // the dial's share
-	} else {
-		deadline = time.Now().Add(s.timeout)
+	ss.timeout = time.Until(deadline) // the dial's share
+	if ss.timeout < time.Millisecond {
+		ss.timeout = time.Millisecond
 	}
 	c, err := dialRedis(&ss)
 	if err != nil {

@@ -2,10 +2,12 @@ package zegocallback
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zegocallback/traefik-zego-callback/internal/redistest"
+	"github.com/zegocallback/traefik-zego-callback/internal/zegotest"
 )
 
 // The routing's parsing and its defences against a server that answers what no Redis
@@ -67,6 +70,28 @@ func TestRedisRedirectParse(t *testing.T) {
 		kind, slot, addr := redisRedirect(tc.text)
 		if kind != tc.kind || slot != tc.slot || addr != tc.addr {
 			t.Errorf("redisRedirect(%q) = %q %d %q, want %q %d %q", tc.text, kind, slot, addr, tc.kind, tc.slot, tc.addr)
+		}
+	}
+}
+
+func TestRedisRedirectAddress(t *testing.T) {
+	v4 := &redisPool{s: &redisSettings{address: "10.0.0.1:7000"}}
+	v6 := &redisPool{s: &redisSettings{address: "[fd00::1]:7000"}}
+	for _, tc := range []struct {
+		node      *redisPool
+		addr, out string
+	}{
+		{v4, "10.0.0.2:7001", "10.0.0.2:7001"},
+		{v4, "node-2.redis:7001", "node-2.redis:7001"},
+		{v4, ":7001", "10.0.0.1:7001"},  // unknown-endpoint: the node's own host
+		{v6, ":7001", "[fd00::1]:7001"}, // the same, an IPv6 node
+		{v4, "::1:7001", "[::1]:7001"},  // Redis writes IPv6 without brackets
+		{v4, "fd00::2:7001", "[fd00::2]:7001"},
+		{v4, "[::1]:7001", "[::1]:7001"},
+		{v4, "nohost", "nohost"}, // refused by redisNode
+	} {
+		if got := redirectAddress(tc.node, tc.addr); got != tc.out {
+			t.Errorf("redirectAddress(%s, %q) = %q, want %q", tc.node.s.address, tc.addr, got, tc.out)
 		}
 	}
 }
@@ -265,6 +290,7 @@ func TestRedisSentinelHostileAnswers(t *testing.T) {
 		{"three items", "*3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\n1\r\n"},
 		{"integers", "*2\r\n:1\r\n:2\r\n"},
 		{"an endless line", strings.Repeat("a", 70000)},
+		{"an error with control characters", "-ERR \x1b[2J\x1b[Hall good\r\r\n"},
 	} {
 		reply := tc.reply
 		sentinel := startScriptedRedis(t, func(args []string) string { return reply })
@@ -277,8 +303,8 @@ func TestRedisSentinelHostileAnswers(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: no error", tc.name)
 		}
-		if errors.Is(err, errRedisBusy) {
-			t.Fatalf("%s: %v", tc.name, err)
+		if errors.Is(err, errRedisBusy) || strings.ContainsAny(err.Error(), "\x1b\r") {
+			t.Fatalf("%s: %q", tc.name, err)
 		}
 	}
 }
@@ -423,7 +449,7 @@ func TestRedisSlotMapOverlapRefused(t *testing.T) {
 }
 
 func TestRedisErrorTextsShowNoSecret(t *testing.T) {
-	const password = "pw-echoed-back-77"
+	const password = `pw-"echoed"-back\77`
 	srv := startScriptedRedis(t, func(args []string) string {
 		if args[0] == "AUTH" {
 			return "-ERR unknown command 'AUTH', with args beginning with: 'zego' '" + password + "' \r\n"
@@ -433,7 +459,7 @@ func TestRedisErrorTextsShowNoSecret(t *testing.T) {
 	for _, user := range []string{"zego", ""} {
 		p := testRedisPool(t, testRedisSettings(t, srv.addr, func(c *RedisConfig) { c.Username, c.Password = user, password }))
 		_, _, err := claimRedis(p, redisTestKey("echo"), testDigest, 1000, 1000)
-		if err == nil || strings.Contains(err.Error(), password) {
+		if err == nil || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "echoed") {
 			t.Fatalf("a server echoing AUTH's arguments: %v", err)
 		}
 	}
@@ -478,5 +504,29 @@ func TestRedisSentinelsAskedWithinATimeout(t *testing.T) {
 		if got := asked(); got != want {
 			t.Fatalf("round %d: the sentinels were asked %s times, want %s", round, got, want)
 		}
+	}
+}
+
+func TestRedisFailOpenKeepsAnUnreplicatedClaimShut(t *testing.T) {
+	// redis.failOpen with redis.waitReplicas, and no replica: Redis answers, and withdraws
+	// each claim; the callback gets 503, never forwarded on this Traefik's memory alone.
+	srv := redistest.Start(t, redistest.Options{})
+	var forwarded atomic.Int32
+	cfg := CreateConfig()
+	cfg.Secrets = []string{zegotest.Secret}
+	cfg.NonceStore = "redis"
+	cfg.Redis.Address, cfg.Redis.FailOpen, cfg.Redis.WaitReplicas, cfg.Redis.Timeout = srv.Addr, true, 1, "200ms"
+	h, err := New(context.Background(), http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { forwarded.Add(1) }), cfg, t.Name()+"@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := zegotest.New("mix_start.json", zegotest.Secret, zegotest.Seconds(time.Now())).Body
+	for i := 0; i < 2; i++ {
+		if rec := post(h, body); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("try %d: %d %s, want 503", i, rec.Code, rec.Body)
+		}
+	}
+	if n := forwarded.Load(); n != 0 {
+		t.Fatalf("forwarded %d times", n)
 	}
 }

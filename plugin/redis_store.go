@@ -111,7 +111,8 @@ func claimRedisOnly(m *middleware, cb *callback) claimResult {
 // claim forgotten; when Redis cannot answer, the memory's claim stands, so that copies
 // reaching this Traefik are still caught: at most one delivery per replica, whatever
 // made Redis's replies late (this Traefik's own load among them). A pool whose
-// connections are all busy is this Traefik's limit, not Redis failing: 503.
+// connections are all busy is this Traefik's limit, not Redis failing: 503; so is a claim
+// Redis withdrew, its replicas not acknowledging it (redis.waitReplicas).
 func claimFailingOpen(m *middleware, cb *callback) claimResult {
 	local := claimMemory(m.fallback, cb, m.fallbackRoom, m.inFlightMs)
 	if local != claimed {
@@ -125,7 +126,9 @@ func claimFailingOpen(m *middleware, cb *callback) claimResult {
 		forgetMemory(m.fallback, cb.key, cb.receivedMs) // another replica's
 		cb.entry = nil
 		return claim
-	case errors.Is(cb.storeErr, errRedisBusy):
+	case errors.Is(cb.storeErr, errRedisBusy) || errors.Is(cb.storeErr, errRedisUnreplicated):
+		// This Traefik's pool busy, or a claim Redis made and withdrew, its replicas not
+		// acknowledging it (redis.waitReplicas): Redis answered, and the gate stays shut.
 		forgetMemory(m.fallback, cb.key, cb.receivedMs)
 		cb.entry = nil
 		return unavailable
