@@ -67,7 +67,7 @@ type redisRoutes struct {
 // key, and reads its reply (see redisExec).
 func redisDo(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
 	if p.routed.Load() {
-		return redisDoRouted(p, key, name, cmd, "", nil)
+		return redisDoRouted(p, key, name, cmd)
 	}
 	// One server: redisDoOn, written out, since each call costs a callback dozens of
 	// allocations under Yaegi.
@@ -93,7 +93,7 @@ func redisRefused(p *redisPool, key, name string, cmd []byte, text string, err e
 		return '-', text, err
 	}
 	becomeCluster(p) // the server is a cluster's node
-	return redisDoRouted(p, key, name, cmd, text, err)
+	return redisFollow(p, p, name, cmd, '-', text, err)
 }
 
 // redisWrote says whether a store command's reply says it wrote: a claim made, a SET, a
@@ -159,23 +159,28 @@ func becomeCluster(p *redisPool) {
 	p.s.log.printf(levelDebug, "redis_cluster", "redis %s: is a Redis Cluster node (MOVED): commands go to the primary of each key's slot", p.s.address)
 }
 
-// redisDoRouted is redisDo for a cluster or a sentinel's primary.
-// A command that the configured node redirected before the pool knew it for a cluster's
-// comes with that node's reply (refused, and its error), the first hop.
-func redisDoRouted(p *redisPool, key, name string, cmd []byte, refused string, refusedErr error) (byte, string, error) {
-	rt := p.routes
-	node := p
-	kind := byte('-')
-	text := refused
-	err := refusedErr
-	if refused == "" {
-		if node, err = redisRoute(p, rt, key); err != nil {
-			return 0, "", err
-		}
+// redisDoRouted is redisDo for a cluster or a sentinel's primary: the command goes to the
+// node that holds key, and follows its answer when it fails (redisFollow).
+func redisDoRouted(p *redisPool, key, name string, cmd []byte) (byte, string, error) {
+	node, err := redisRoute(p, p.routes, key)
+	if err != nil {
+		return 0, "", err
 	}
+	kind, text, err := redisDoOn(node, name, cmd, false)
+	if err != nil {
+		return redisFollow(p, node, name, cmd, kind, text, err)
+	}
+	return kind, text, nil
+}
+
+// redisFollow goes on from a command's failed answer (kind, text, err) from node: it
+// follows a MOVED or an ASK to the node it names, redisMaxRedirects times at most, and
+// has the routes asked for again after a failure that may be a failover.
+func redisFollow(p *redisPool, node *redisPool, name string, cmd []byte, kind byte, text string, err error) (byte, string, error) {
+	rt := p.routes
 	asking := false
 	for hop := 0; ; hop++ {
-		if hop > 0 || refused == "" {
+		if hop > 0 {
 			kind, text, err = redisDoOn(node, name, cmd, asking)
 		}
 		if err == nil {
@@ -259,6 +264,23 @@ func redisRoute(p *redisPool, rt *redisRoutes, key string) (*redisPool, error) {
 	if p.s.sentinels == nil {
 		slot = redisSlot(key)
 	}
+	// The common case, routes known and not stale, without a call more (each costs
+	// dozens of allocations under Yaegi).
+	rt.mu.RLock()
+	node := rt.primary
+	if slot >= 0 && rt.slots != nil {
+		node = rt.slots[slot]
+	}
+	stale := rt.stale
+	rt.mu.RUnlock()
+	if node != nil && !stale {
+		return node, nil
+	}
+	return redisRouteAsking(p, rt, slot)
+}
+
+// redisRouteAsking is redisRoute when the routes may be due to be asked for again.
+func redisRouteAsking(p *redisPool, rt *redisRoutes, slot int) (*redisPool, error) {
 	node, due := routeOf(p, rt, slot)
 	if !due {
 		if node != nil {
@@ -297,7 +319,6 @@ func noRedisPrimary(p *redisPool, rt *redisRoutes) error {
 // routes are due to be asked for again.
 func routeOf(p *redisPool, rt *redisRoutes, slot int) (*redisPool, bool) {
 	rt.mu.RLock()
-	defer rt.mu.RUnlock()
 	// After asking failed, the next asking waits longer: twice as long each time, up to
 	// eight times redisRefreshEvery.
 	backoff := rt.failures
@@ -305,13 +326,15 @@ func routeOf(p *redisPool, rt *redisRoutes, slot int) (*redisPool, bool) {
 		backoff = 3
 	}
 	due := rt.stale && time.Since(rt.asked) >= redisRefreshEvery<<backoff
-	if slot < 0 {
-		return rt.primary, due
+	node := rt.primary
+	if slot >= 0 {
+		node = p // the configured node redirects what the map does not hold
+		if rt.slots != nil && rt.slots[slot] != nil {
+			node = rt.slots[slot]
+		}
 	}
-	if rt.slots != nil && rt.slots[slot] != nil {
-		return rt.slots[slot], due
-	}
-	return p, due // the configured node redirects what it does not hold
+	rt.mu.RUnlock()
+	return node, due
 }
 
 // refreshRoutes asks for the slot map or the primary, and keeps what it learns. It runs
