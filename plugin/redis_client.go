@@ -339,17 +339,20 @@ func redisHealth(p *redisPool, err error) {
 // redisFix is what to check for a connection's error.
 func redisFix(err error) string {
 	text := err.Error()
+	refused := strings.Contains(text, "WRONGPASS") || strings.Contains(text, "NOAUTH") || strings.Contains(text, "AUTH:")
 	switch {
-	case strings.Contains(text, "WRONGPASS") || strings.Contains(text, "NOAUTH") || strings.Contains(text, "AUTH:"):
+	case strings.Contains(text, "ROLE:"):
+		return "the sentinels are asked again for the primary"
+	case refused && strings.Contains(text, "sentinel "):
+		return "a sentinel refused: check redis.sentinelUsername and redis.sentinelPasswordFile (or redis.sentinelPassword)"
+	case refused:
 		return "AUTH failed: check redis.username and redis.passwordFile (or redis.password, or the URL's user and password)"
 	case strings.Contains(text, "certificate required") || strings.Contains(text, "bad certificate"):
 		return "Redis asks for a client certificate: set redis.tlsCertFile and redis.tlsKeyFile (its CA must be Redis's tls-ca-cert-file)"
 	case strings.Contains(text, "certificate"):
 		return "Redis's certificate is not trusted: set redis.tlsCAFile to the CA that signed it"
 	case strings.Contains(text, "sentinel"):
-		return "check redis.sentinels and redis.masterName, that the sentinels are up and reachable from Traefik, and redis.sentinelUsername and redis.sentinelPasswordFile"
-	case strings.Contains(text, "ROLE:"):
-		return "the sentinels are asked again for the primary"
+		return "check redis.sentinels and redis.masterName, and that the sentinels are up and reachable from Traefik"
 	case strings.Contains(text, "SELECT:"):
 		return "SELECT failed: check redis.db (a Redis Cluster has database 0 only)"
 	case strings.Contains(text, "speak TLS"):

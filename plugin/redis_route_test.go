@@ -530,3 +530,27 @@ func TestRedisFailOpenKeepsAnUnreplicatedClaimShut(t *testing.T) {
 		t.Fatalf("forwarded %d times", n)
 	}
 }
+
+func TestRedisSentinelAuth(t *testing.T) {
+	// A sentinel with users of its own (ACL; the default user off): the store
+	// authenticates with redis.sentinelUsername and redis.sentinelPasswordFile, and says
+	// what to check without them.
+	st := redistest.StartSentinel(t, 1, 1, 1000, redistest.Options{})
+	sentinel := st.Sentinels[0]
+	sentinel.MustDo("ACL", "SETUSER", "zego-sentinel", "on", ">sentinel-pw-31", "+@all")
+	sentinel.MustDo("ACL", "SETUSER", "default", "off")
+	file := writeRedisTestFile(t, "sentinel-password", "sentinel-pw-31\n")
+	p := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+		c.Sentinels, c.MasterName = []string{sentinel.Addr}, st.Name
+		c.SentinelUsername, c.SentinelPasswordFile = "zego-sentinel", file
+	}))
+	mustClaimRedis(t, p, redisTestKey("sentinel auth"), 60000, claimed)
+
+	none := testRedisPool(t, testRedisSettings(t, "127.0.0.1:6379", func(c *RedisConfig) {
+		c.Sentinels, c.MasterName = []string{sentinel.Addr}, st.Name
+	}))
+	_, _, err := claimRedis(none, redisTestKey("no sentinel auth"), testDigest, 60000, 60000)
+	if err == nil || !strings.Contains(err.Error(), "sentinel") || !strings.Contains(redisFix(err), "redis.sentinelUsername") {
+		t.Fatalf("a sentinel that asks for a user: %v (fix: %s)", err, redisFix(err))
+	}
+}
